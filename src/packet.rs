@@ -1,0 +1,5 @@
+//! Frame parsing: link-type dispatch and `etherparse` behind a small owned `PacketMeta`.
+
+pub mod meta;
+
+pub use meta::*;
