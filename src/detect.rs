@@ -40,3 +40,39 @@ pub struct Alert {
     /// Human-readable reason, e.g. `touched 25 ports on 1 host in 10 s`.
     pub reason: String,
 }
+
+/// Detection thresholds, the `detection` section of `rules.ron`. Every field has a sensible default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    pub enabled: bool,
+    /// Sliding window length for all detectors, in seconds.
+    pub window_secs: u32,
+    /// Distinct destination ports (on any hosts) from one source within the window that mean a port scan.
+    pub scan_ports: u32,
+    /// Distinct destination hosts from one source within the window that mean a host sweep.
+    pub scan_hosts: u32,
+    /// SYN-without-ACK packets per second from one source that mean a SYN flood.
+    pub syn_flood_pps: u32,
+    /// Packets per second from one source that raise a rate alert (0 = off).
+    pub rate_pps: u32,
+    /// Denied packets from one source within the window that raise an alert.
+    pub denied_count: u32,
+    /// Upper bound on sources tracked at once (memory stays flat under spoofed floods).
+    pub max_sources: u32,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_secs: 10,
+            scan_ports: 20,
+            scan_hosts: 20,
+            syn_flood_pps: 200,
+            rate_pps: 5_000,
+            denied_count: 50,
+            max_sources: 65_536,
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! rules, runs detection, writes the audit log and drives kernel enforcement. The desktop app (`ui`, feature
 //! `gui`) and the headless CLI are two thin front ends over it.
 
+pub mod audit;
+pub mod cli;
 pub mod detect;
 pub mod event;
 pub mod packet;
