@@ -29,3 +29,33 @@ impl Default for AuditConfig {
         }
     }
 }
+
+// STUB(lead): replaced by the audit module at merge.
+/// Audit error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuditError(pub String);
+
+/// Audit log.
+#[derive(Debug)]
+pub struct AuditLog;
+
+impl AuditLog {
+    /// # Errors
+    /// stub
+    pub fn open(config: &AuditConfig) -> Result<Self, AuditError> {
+        let _ = config;
+        Ok(Self)
+    }
+    /// # Errors
+    /// stub
+    pub fn record(&mut self, event: &crate::event::Event) -> Result<(), AuditError> {
+        let _ = event;
+        Ok(())
+    }
+    /// # Errors
+    /// stub
+    pub fn flush(&mut self) -> Result<(), AuditError> {
+        Ok(())
+    }
+}

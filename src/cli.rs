@@ -24,3 +24,35 @@ impl CliError {
 
 /// Result of a CLI subcommand.
 pub type CliResult = Result<(), CliError>;
+
+pub mod capture;
+pub mod check;
+pub mod output;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use arc_swap::ArcSwap;
+
+use crate::rules::{RuleSet, SharedRules};
+
+/// The rules file used when none is given: `./rules.ron`.
+#[must_use]
+pub fn default_rules_path() -> PathBuf {
+    PathBuf::from("rules.ron")
+}
+
+/// Loads and validates a rules file for a subcommand; a broken file is bad input (exit 2).
+///
+/// # Errors
+/// The file is missing, unreadable or invalid; the message names it, with line and column.
+pub fn load_rules(path: &Path) -> Result<RuleSet, CliError> {
+    RuleSet::load(path).map_err(|e| CliError::BadInput(anyhow!(e)))
+}
+
+/// Wraps a rule set for the engine.
+#[must_use]
+pub fn shared(rules: RuleSet) -> SharedRules {
+    Arc::new(ArcSwap::from_pointee(rules))
+}

@@ -76,3 +76,27 @@ impl Default for DetectConfig {
         }
     }
 }
+
+// STUB(lead): replaced by the detect module at merge.
+/// Detector.
+#[derive(Debug, Default)]
+pub struct Detector;
+
+impl Detector {
+    #[must_use]
+    pub fn new(config: DetectConfig) -> Self {
+        let _ = config;
+        Self
+    }
+    pub fn set_config(&mut self, config: DetectConfig) {
+        let _ = config;
+    }
+    pub fn observe(
+        &mut self,
+        meta: &crate::packet::PacketMeta,
+        verdict: &crate::rules::Verdict,
+    ) -> Option<Alert> {
+        let _ = (meta, verdict);
+        None
+    }
+}

@@ -2,11 +2,34 @@
 //!
 //! The engine (this library) captures packets with libpcap, parses them, evaluates them against ordered
 //! rules, runs detection, writes the audit log and drives kernel enforcement. The desktop app (`ui`, feature
-//! `gui`) and the headless CLI are two thin front ends over it.
+//! `gui`) and the headless CLI (`cli`) are two thin front ends over it.
+//!
+//! ```no_run
+//! use netwarden::capture::SourceSpec;
+//! use netwarden::engine::{Engine, EngineConfig, EngineMessage};
+//! use netwarden::rules::RuleSet;
+//!
+//! let rules = RuleSet::load(std::path::Path::new("rules.ron"))?;
+//! let source = SourceSpec::File { path: "traffic.pcap".into(), filter: None };
+//! let engine = Engine::spawn(EngineConfig::new(source, netwarden::cli::shared(rules)))?;
+//! while let Ok(EngineMessage::Events(events)) = engine.events.recv() {
+//!     for event in events {
+//!         println!("{} {:?}", event.verdict.action.name(), event.meta.src_ip);
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod audit;
+pub mod capture;
 pub mod cli;
 pub mod detect;
+pub mod engine;
 pub mod event;
+pub mod export;
+pub mod names;
 pub mod packet;
 pub mod rules;
+#[cfg(feature = "gui")]
+pub mod ui;
+pub mod whatif;

@@ -1,0 +1,420 @@
+//! Opening and reading live devices and capture files, with errors that say what to do.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pcap::{Activated, Capture};
+
+use crate::packet::LinkType;
+
+/// Why a capture could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(
+        "no permission to capture on {iface}: run netwarden as root, or grant the binary CAP_NET_RAW and \
+         CAP_NET_ADMIN once with `sudo setcap cap_net_raw,cap_net_admin+eip {binary}` ({detail})"
+    )]
+    NotPermitted {
+        iface: String,
+        binary: String,
+        detail: String,
+    },
+    #[error("no such interface {iface:?}; `netwarden interfaces` lists the devices you can capture on")]
+    NoSuchInterface { iface: String },
+    #[error("interface {iface:?} disappeared while capturing")]
+    InterfaceGone { iface: String },
+    #[error("cannot open capture file {}: {detail}", path.display())]
+    File { path: PathBuf, detail: String },
+    #[error("invalid capture filter {filter:?}: {detail}")]
+    Filter { filter: String, detail: String },
+    #[error("capture on {iface} failed: {detail}")]
+    Device { iface: String, detail: String },
+    #[error("reading {source_name} failed: {detail}")]
+    Read { source_name: String, detail: String },
+}
+
+/// Result alias for capture operations.
+pub type Result<T, E = CaptureError> = std::result::Result<T, E>;
+
+/// What to capture from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A live interface by name, or `any` for all of them (Linux cooked headers).
+    Live(LiveOptions),
+    /// An offline pcap or pcapng file.
+    File { path: PathBuf, filter: Option<String> },
+}
+
+impl SourceSpec {
+    /// Interface name for display and rule matching (`file` for offline captures).
+    #[must_use]
+    pub fn iface_name(&self) -> &str {
+        match self {
+            Self::Live(o) => &o.iface,
+            Self::File { .. } => "file",
+        }
+    }
+}
+
+/// Options for a live capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveOptions {
+    pub iface: String,
+    pub promisc: bool,
+    /// BPF filter expression (tcpdump syntax), compiled by libpcap.
+    pub filter: Option<String>,
+    /// Bytes kept per packet.
+    pub snaplen: i32,
+    /// Kernel buffer in bytes; larger buffers ride out bursts without kernel drops.
+    pub buffer_bytes: i32,
+}
+
+impl LiveOptions {
+    /// Defaults suited to a monitor: not promiscuous, full frames, 16 MiB buffer.
+    #[must_use]
+    pub fn new(iface: impl Into<String>) -> Self {
+        Self {
+            iface: iface.into(),
+            promisc: false,
+            filter: None,
+            snaplen: 65_535,
+            buffer_bytes: 16 << 20,
+        }
+    }
+}
+
+/// One packet as read from a source; `data` borrows the source's buffer until the next read.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    pub ts_micros: i64,
+    pub wire_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Result of one read attempt.
+#[derive(Debug)]
+pub enum Read<'a> {
+    Packet(RawPacket<'a>),
+    /// No packet within the read timeout (live sources only): the caller checks for shutdown and loops.
+    Idle,
+    /// The file ended.
+    End,
+}
+
+/// Kernel-side counters from libpcap (`pcap_stats`), cumulative since the source was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    pub received: u64,
+    /// Dropped because the buffer was full (the reader was too slow).
+    pub dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub if_dropped: u64,
+}
+
+/// A source of raw packets. Implemented by libpcap captures; tests can provide their own.
+pub trait PacketSource: Send {
+    /// Reads the next packet, waits up to the read timeout on live sources.
+    ///
+    /// # Errors
+    /// A read failure (device went down, corrupt file); the caller decides whether to reopen.
+    fn read(&mut self) -> Result<Read<'_>>;
+    /// Link type of the frames this source yields.
+    fn link_type(&self) -> LinkType;
+    /// Kernel drop counters (live sources); `None` for files.
+    fn kernel_stats(&mut self) -> Option<KernelStats>;
+}
+
+/// A libpcap capture, live or offline.
+pub struct PcapSource {
+    capture: Capture<dyn Activated>,
+    name: String,
+    link: LinkType,
+    live: bool,
+}
+
+/// Read timeout of live captures: how quickly the loop notices a stop request when the wire is quiet.
+const LIVE_READ_TIMEOUT_MILLIS: i32 = 100;
+
+impl PcapSource {
+    /// Opens a live device.
+    ///
+    /// # Errors
+    /// Unknown interface, missing privileges (with the fix in the message), bad BPF filter.
+    pub fn open_live(opts: &LiveOptions) -> Result<Self> {
+        if opts.iface != "any" && !interface_exists(&opts.iface) {
+            return Err(CaptureError::NoSuchInterface {
+                iface: opts.iface.clone(),
+            });
+        }
+        let inactive =
+            Capture::from_device(opts.iface.as_str()).map_err(|e| device_error(&opts.iface, &e))?;
+        let capture = inactive
+            .promisc(opts.promisc)
+            .snaplen(opts.snaplen)
+            .buffer_size(opts.buffer_bytes)
+            .timeout(LIVE_READ_TIMEOUT_MILLIS)
+            .immediate_mode(true)
+            .open()
+            .map_err(|e| device_error(&opts.iface, &e))?;
+        let mut capture: Capture<dyn Activated> = capture.into();
+        if let Some(filter) = &opts.filter {
+            apply_filter(&mut capture, filter)?;
+        }
+        let link = LinkType::from_dlt(capture.get_datalink().0);
+        Ok(Self {
+            capture,
+            name: opts.iface.clone(),
+            link,
+            live: true,
+        })
+    }
+
+    /// Opens a pcap or pcapng file.
+    ///
+    /// # Errors
+    /// Missing, unreadable, empty or non-capture file; bad BPF filter.
+    pub fn open_file(path: &Path, filter: Option<&str>) -> Result<Self> {
+        let file_error = |detail: String| CaptureError::File {
+            path: path.to_path_buf(),
+            detail,
+        };
+        match std::fs::metadata(path) {
+            Err(e) => return Err(file_error(e.to_string())),
+            Ok(m) if m.is_dir() => return Err(file_error("it is a directory".into())),
+            Ok(m) if m.len() == 0 => return Err(file_error("the file is empty".into())),
+            Ok(_) => {}
+        }
+        let capture = Capture::from_file(path).map_err(|e| {
+            let detail = e.to_string();
+            if detail.contains("unknown file format") || detail.contains("truncated dump file") {
+                file_error(format!("not a pcap or pcapng capture ({detail})"))
+            } else {
+                file_error(detail)
+            }
+        })?;
+        let mut capture: Capture<dyn Activated> = capture.into();
+        if let Some(filter) = filter {
+            apply_filter(&mut capture, filter)?;
+        }
+        let link = LinkType::from_dlt(capture.get_datalink().0);
+        Ok(Self {
+            capture,
+            name: path.display().to_string(),
+            link,
+            live: false,
+        })
+    }
+
+    /// Opens whatever `spec` names.
+    ///
+    /// # Errors
+    /// As `open_live` / `open_file`.
+    pub fn open(spec: &SourceSpec) -> Result<Self> {
+        match spec {
+            SourceSpec::Live(opts) => Self::open_live(opts),
+            SourceSpec::File { path, filter } => Self::open_file(path, filter.as_deref()),
+        }
+    }
+}
+
+impl PacketSource for PcapSource {
+    fn read(&mut self) -> Result<Read<'_>> {
+        match self.capture.next_packet() {
+            Ok(packet) => {
+                let ts = &packet.header.ts;
+                let ts_micros = i64::from(ts.tv_sec)
+                    .saturating_mul(1_000_000)
+                    .saturating_add(i64::from(ts.tv_usec));
+                Ok(Read::Packet(RawPacket {
+                    ts_micros,
+                    wire_len: packet.header.len,
+                    data: packet.data,
+                }))
+            }
+            Err(pcap::Error::TimeoutExpired) => Ok(Read::Idle),
+            Err(pcap::Error::NoMorePackets) => Ok(Read::End),
+            Err(e) => Err(CaptureError::Read {
+                source_name: self.name.clone(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    fn kernel_stats(&mut self) -> Option<KernelStats> {
+        if !self.live {
+            return None;
+        }
+        self.capture.stats().ok().map(|s| KernelStats {
+            received: u64::from(s.received),
+            dropped: u64::from(s.dropped),
+            if_dropped: u64::from(s.if_dropped),
+        })
+    }
+}
+
+fn apply_filter(capture: &mut Capture<dyn Activated>, filter: &str) -> Result<()> {
+    capture.filter(filter, true).map_err(|e| CaptureError::Filter {
+        filter: filter.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+fn device_error(iface: &str, e: &pcap::Error) -> CaptureError {
+    let detail = e.to_string();
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("permission") || lower.contains("not permitted") {
+        CaptureError::NotPermitted {
+            iface: iface.to_owned(),
+            binary: std::env::current_exe()
+                .map_or_else(|_| "netwarden".to_owned(), |p| p.display().to_string()),
+            detail,
+        }
+    } else if lower.contains("no such device") || lower.contains("doesn't exist") {
+        CaptureError::NoSuchInterface {
+            iface: iface.to_owned(),
+        }
+    } else {
+        CaptureError::Device {
+            iface: iface.to_owned(),
+            detail,
+        }
+    }
+}
+
+/// A capture device as `netwarden interfaces` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub addresses: Vec<std::net::IpAddr>,
+    pub up: bool,
+    pub running: bool,
+    pub loopback: bool,
+}
+
+/// Lists the devices libpcap can capture on (including `any`).
+///
+/// # Errors
+/// libpcap could not enumerate devices.
+pub fn list_interfaces() -> Result<Vec<InterfaceInfo>> {
+    let devices = pcap::Device::list().map_err(|e| CaptureError::Device {
+        iface: "(all)".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(devices
+        .into_iter()
+        .map(|d| InterfaceInfo {
+            up: d.flags.is_up(),
+            running: d.flags.is_running(),
+            loopback: d.flags.is_loopback(),
+            addresses: d.addresses.iter().map(|a| a.addr).collect(),
+            name: d.name,
+            description: d.desc,
+        })
+        .collect())
+}
+
+/// True when `iface` is a device the system has right now (by `/sys/class/net`, falling back to libpcap).
+#[must_use]
+pub fn interface_exists(iface: &str) -> bool {
+    if iface == "any" {
+        return true;
+    }
+    if iface.contains('/') || iface.is_empty() {
+        return false;
+    }
+    if Path::new("/sys/class/net").join(iface).exists() {
+        return true;
+    }
+    pcap::Device::list().is_ok_and(|list| list.iter().any(|d| d.name == iface))
+}
+
+/// True when the interface exists and its operational state is up (or unknown, as for tunnels).
+#[must_use]
+pub fn interface_is_up(iface: &str) -> bool {
+    if iface == "any" {
+        return true;
+    }
+    match std::fs::read_to_string(Path::new("/sys/class/net").join(iface).join("operstate")) {
+        Ok(state) => matches!(state.trim(), "up" | "unknown"),
+        Err(_) => false,
+    }
+}
+
+/// Back-off schedule for reopening a device that went down: 0.5 s doubling to 10 s.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(10);
+
+    /// The delay to wait now; the following call returns a longer one, up to 10 s.
+    pub fn next_delay(&mut self) -> Duration {
+        let now = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        now
+    }
+
+    /// Back to the shortest delay after a success.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut b = Backoff::default();
+        let delays: Vec<u64> = (0..7).map(|_| b.next_delay().as_millis() as u64).collect();
+        assert_eq!(delays, vec![500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn missing_file_names_path() {
+        let err = PcapSource::open_file(Path::new("/nonexistent/x.pcap"), None)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("/nonexistent/x.pcap"), "{err}");
+    }
+
+    #[test]
+    fn empty_and_garbage_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pcap");
+        std::fs::write(&empty, b"").unwrap();
+        let err = PcapSource::open_file(&empty, None).err().unwrap();
+        assert!(err.to_string().contains("the file is empty"), "{err}");
+        let junk = dir.path().join("junk.pcap");
+        std::fs::write(&junk, b"this is not a capture file at all, just text\n").unwrap();
+        let err = PcapSource::open_file(&junk, None).err().unwrap();
+        assert!(err.to_string().contains("not a pcap or pcapng capture"), "{err}");
+    }
+
+    #[test]
+    fn unknown_interface_is_reported() {
+        let err = PcapSource::open_live(&LiveOptions::new("nw-no-such0"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, CaptureError::NoSuchInterface { .. }), "{err}");
+        assert!(!interface_exists("../etc"));
+    }
+}

@@ -1,0 +1,350 @@
+//! `netwarden run`, `replay` and `interfaces`: live and offline capture printed as text or JSON lines.
+
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use super::output::{iso_time, write_text_line};
+use super::{CliError, CliResult, load_rules, shared};
+use crate::capture::{
+    CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
+};
+use crate::engine::{Deliver, Engine, EngineConfig, EngineMessage, Notice, RunSummary};
+use crate::export::write_json_line;
+use crate::packet::{self, LocalAddrs, PacketMeta};
+use crate::whatif;
+
+/// Options shared by `run` and `replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Rules file.
+    #[arg(long, short, default_value = "rules.ron")]
+    pub rules: PathBuf,
+    /// BPF capture filter (tcpdump syntax), applied by libpcap before netwarden sees packets.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Print every packet, not only denied and suspicious ones.
+    #[arg(long)]
+    pub all: bool,
+    /// Audit log path (default: the rules file's `log.path`, normally ./firewall.log).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Do not write the audit log.
+    #[arg(long)]
+    pub no_log: bool,
+}
+
+/// `netwarden run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Interface to capture on, or `any`.
+    #[arg(long, short)]
+    pub iface: String,
+    /// Put the interface in promiscuous mode.
+    #[arg(long)]
+    pub promisc: bool,
+    /// Bytes kept per packet.
+    #[arg(long, default_value_t = 65_535)]
+    pub snaplen: i32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `netwarden replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// A pcap or pcapng file.
+    pub file: PathBuf,
+    /// Print totals at the end: packets, bytes, per-action counts, per-rule hits, malformed, alerts, speed.
+    #[arg(long)]
+    pub summary: bool,
+    /// What-if: show which flows would change verdict from the rules in OLD to the rules in `--rules`.
+    #[arg(long, value_name = "OLD")]
+    pub compare: Option<PathBuf>,
+    /// Treat these addresses as the capturing host's own, so packets get a direction.
+    #[arg(long = "local", value_name = "ADDR")]
+    pub local: Vec<IpAddr>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn capture_error(e: CaptureError) -> CliError {
+    match e {
+        CaptureError::NoSuchInterface { .. } | CaptureError::File { .. } | CaptureError::Filter { .. } => {
+            CliError::BadInput(anyhow!(e))
+        }
+        other => CliError::Runtime(anyhow!(other)),
+    }
+}
+
+fn audit_config(rules: &crate::rules::RuleSet, args: &OutputArgs) -> Option<crate::audit::AuditConfig> {
+    if args.no_log {
+        return None;
+    }
+    let mut config = rules.log().clone();
+    if let Some(path) = &args.log {
+        config.path.clone_from(path);
+    }
+    Some(config)
+}
+
+/// Runs a live capture until Ctrl-C.
+///
+/// # Errors
+/// Bad rules, unknown interface or filter (exit 2); no privilege or a failed capture (exit 1).
+pub fn run(args: &RunArgs) -> CliResult {
+    let rules = load_rules(&args.output.rules)?;
+    let audit = audit_config(&rules, &args.output);
+    let mut live = LiveOptions::new(&args.iface);
+    live.promisc = args.promisc;
+    live.snaplen = args.snaplen;
+    live.filter.clone_from(&args.output.filter);
+    let mut config = EngineConfig::new(SourceSpec::Live(live), shared(rules));
+    config.rules_path = Some(args.output.rules.clone());
+    config.audit = audit;
+    config.local_addrs = LocalAddrs::from_system();
+    config.deliver = if args.output.all {
+        Deliver::All
+    } else {
+        Deliver::Notable
+    };
+    let engine = Engine::spawn(config).map_err(capture_error)?;
+    let stopper = engine.stopper();
+    // A second Ctrl-C while stopping has nothing more to do; a failure to install the handler only means
+    // Ctrl-C kills the process the default way.
+    ctrlc::set_handler(move || stopper.stop()).ok();
+    eprintln!("netwarden: capturing on {} (Ctrl-C to stop)", args.iface);
+    let result = print_events(&engine, &args.output);
+    let stats = engine.stats.snapshot();
+    let end = engine.shutdown();
+    eprintln!(
+        "netwarden: {} packets, {} denied, {} alerts; kernel dropped {}, interface dropped {}",
+        stats.packets, stats.blocked, stats.alerts, stats.kernel_dropped, stats.kernel_if_dropped
+    );
+    result?;
+    end.map_err(capture_error)
+}
+
+/// Prints events until the engine stops. Returns the engine's own stop reason as an error.
+fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    loop {
+        let Ok(message) = engine.events.recv() else {
+            return Ok(());
+        };
+        match message {
+            EngineMessage::Events(events) => {
+                for event in &events {
+                    let written = if args.json {
+                        write_json_line(event, &mut out)
+                    } else {
+                        write_text_line(event, &mut out)
+                    };
+                    if let Err(e) = written {
+                        if e.kind() == io::ErrorKind::BrokenPipe {
+                            engine.request_stop();
+                            return Ok(());
+                        }
+                        return Err(CliError::Runtime(anyhow!("writing output: {e}")));
+                    }
+                }
+                if engine.events.is_empty() {
+                    out.flush().ok();
+                }
+            }
+            EngineMessage::Notice(notice) => {
+                out.flush().ok();
+                eprintln!("netwarden: {}", describe_notice(&notice));
+            }
+            EngineMessage::Stopped(_) => {
+                out.flush().ok();
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// One sentence for a notice, as the CLI and the GUI status bar show it.
+#[must_use]
+pub fn describe_notice(notice: &Notice) -> String {
+    match notice {
+        Notice::WaitingForInterface { iface, detail } => {
+            format!("{iface} is down or failed ({detail}); waiting for it to come back")
+        }
+        Notice::InterfaceBack { iface } => format!("{iface} is back; capturing again"),
+        Notice::RulesReloaded { rules } => format!("rules file changed: {rules} rules now in force"),
+        Notice::RulesRejected(e) => {
+            format!("rules file changed but is invalid, old rules stay in force: {e}")
+        }
+        Notice::AuditFailed(e) => format!("cannot write the audit log: {e}"),
+        Notice::ReplayRestarted => "demo capture restarted from the beginning".to_owned(),
+    }
+}
+
+/// Replays a capture file.
+///
+/// # Errors
+/// Bad rules or capture file (exit 2); a read failure (exit 1).
+pub fn replay(args: &ReplayArgs) -> CliResult {
+    let rules = load_rules(&args.output.rules)?;
+    if let Some(old_path) = &args.compare {
+        let old = load_rules(old_path)?;
+        return compare(args, &old, &rules);
+    }
+    let audit = audit_config(&rules, &args.output);
+    let source = SourceSpec::File {
+        path: args.file.clone(),
+        filter: args.output.filter.clone(),
+    };
+    let shared_rules = shared(rules);
+    let mut config = EngineConfig::new(source, std::sync::Arc::clone(&shared_rules));
+    config.audit = audit;
+    config.local_addrs = LocalAddrs::new(args.local.iter().copied());
+    config.backpressure = true;
+    config.deliver = match (args.output.all, args.summary && !args.output.json) {
+        (true, _) => Deliver::All,
+        (false, true) => Deliver::Nothing,
+        (false, false) => Deliver::Notable,
+    };
+    let engine = Engine::spawn(config).map_err(capture_error)?;
+    let stopper = engine.stopper();
+    ctrlc::set_handler(move || stopper.stop()).ok();
+    print_events(&engine, &args.output)?;
+    let stats = std::sync::Arc::clone(&engine.stats);
+    engine.join().map_err(capture_error)?;
+    if args.summary {
+        let summary = RunSummary::new(&stats, &shared_rules.load());
+        print_summary(&summary, args.output.json).map_err(|e| CliError::Runtime(anyhow!(e)))?;
+    }
+    Ok(())
+}
+
+fn print_summary(summary: &RunSummary, json: bool) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        serde_json::to_writer(&mut out, summary)?;
+        return writeln!(out);
+    }
+    let c = &summary.counts;
+    writeln!(out, "packets     {}", c.packets)?;
+    writeln!(out, "bytes       {}", c.bytes)?;
+    writeln!(out, "allowed     {}", c.allowed)?;
+    writeln!(out, "blocked     {}", c.blocked)?;
+    writeln!(out, "logged      {}", c.logged)?;
+    writeln!(out, "malformed   {}", c.malformed)?;
+    writeln!(out, "alerts      {}", c.alerts)?;
+    writeln!(out, "elapsed     {:.3} s", summary.elapsed_secs)?;
+    writeln!(out, "rate        {:.0} packets/s", summary.packets_per_sec)?;
+    writeln!(out, "rule hits:")?;
+    for (name, hits) in &summary.rule_hits {
+        writeln!(out, "  {hits:>10}  {name}")?;
+    }
+    Ok(())
+}
+
+/// Reads every packet of a file into parsed metadata (for what-if comparisons).
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn read_metas(
+    path: &Path,
+    filter: Option<&str>,
+    local: &LocalAddrs,
+) -> Result<Vec<PacketMeta>, CaptureError> {
+    let mut source = PcapSource::open_file(path, filter)?;
+    let link = source.link_type();
+    let mut metas = Vec::new();
+    loop {
+        match source.read()? {
+            Read::Packet(raw) => {
+                let mut meta = packet::parse(link, raw.ts_micros, raw.wire_len, raw.data);
+                local.classify(&mut meta);
+                metas.push(meta);
+            }
+            Read::Idle => {}
+            Read::End => return Ok(metas),
+        }
+    }
+}
+
+fn compare(args: &ReplayArgs, old: &crate::rules::RuleSet, new: &crate::rules::RuleSet) -> CliResult {
+    let local = LocalAddrs::new(args.local.iter().copied());
+    let metas = read_metas(&args.file, args.output.filter.as_deref(), &local).map_err(capture_error)?;
+    let report = whatif::compare(metas.iter().map(|m| (m, "file")), old, new);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.output.json {
+        serde_json::to_writer(&mut out, &report)
+            .map_err(io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        write_compare_text(&report, &mut out)
+    };
+    written.map_err(|e| CliError::Runtime(anyhow!("writing output: {e}")))
+}
+
+fn write_compare_text(report: &whatif::CompareReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} of {} packets change verdict ({} newly blocked, {} newly allowed) in {} flows",
+        report.changed_packets,
+        report.packets,
+        report.newly_blocked,
+        report.newly_allowed,
+        report.flows.len()
+    )?;
+    for change in &report.flows {
+        writeln!(
+            out,
+            "  {:>8} pkts  {}  {} ({:?}) -> {} ({:?})  first {}",
+            change.packets,
+            change.flow.describe(),
+            change.old_action.name(),
+            change.old_rule,
+            change.new_action.name(),
+            change.new_rule,
+            iso_time(change.first_ts_micros)
+        )?;
+    }
+    Ok(())
+}
+
+/// `netwarden interfaces`.
+///
+/// # Errors
+/// libpcap cannot list devices.
+pub fn interfaces() -> CliResult {
+    let list = list_interfaces().map_err(|e| CliError::Runtime(anyhow!(e)))?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for iface in list {
+        let mut state = Vec::new();
+        if iface.up {
+            state.push("up");
+        }
+        if iface.running {
+            state.push("running");
+        }
+        if iface.loopback {
+            state.push("loopback");
+        }
+        let addrs: Vec<String> = iface.addresses.iter().map(ToString::to_string).collect();
+        writeln!(
+            out,
+            "{:<16} {:<22} {}{}",
+            iface.name,
+            state.join(","),
+            addrs.join(" "),
+            iface.description.map(|d| format!("  ({d})")).unwrap_or_default()
+        )
+        .map_err(|e| CliError::Runtime(anyhow!(e)))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `netwarden check RULES`: validate a rules file and lint it.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use super::{CliError, CliResult, load_rules};
+use crate::rules::lint;
+
+/// `netwarden check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// Rules file to validate.
+    #[arg(default_value = "rules.ron")]
+    pub rules: PathBuf,
+    /// Exit with status 2 when lint finds anything, not only on errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Validates and lints; prints one line per warning.
+///
+/// # Errors
+/// The file is invalid (exit 2), or `--strict` and lint found warnings (exit 2).
+pub fn check(args: &CheckArgs) -> CliResult {
+    let rules = load_rules(&args.rules)?;
+    let warnings = lint(&rules);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let write = |out: &mut io::StdoutLock<'_>| -> io::Result<()> {
+        for warning in &warnings {
+            writeln!(out, "{}: warning: {}", args.rules.display(), warning.message)?;
+        }
+        writeln!(
+            out,
+            "{}: {} rules, default policy {}, {} warnings",
+            args.rules.display(),
+            rules.rules().len(),
+            rules.default_policy().name(),
+            warnings.len()
+        )
+    };
+    write(&mut out).map_err(|e| CliError::Runtime(anyhow!(e)))?;
+    if args.strict && !warnings.is_empty() {
+        return Err(CliError::BadInput(anyhow!(
+            "{} lint warnings (--strict)",
+            warnings.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,646 @@
+//! The engine: one named capture thread that reads a `PacketSource`, parses, evaluates rules, runs detection,
+//! learns names from DNS answers, writes the audit log, and sends batches of `Event`s to a front end over a
+//! bounded channel. Front ends talk back through `Command`s.
+//!
+//! The capture thread never waits on a live front end: when the channel is full the batch is counted as
+//! dropped for display (statistics and the audit log still saw every packet). For offline files the CLI may
+//! ask for back-pressure instead, so no event is lost.
+
+mod raw;
+mod stats;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+pub use raw::{RawPacketRecord, RawStore};
+pub use stats::{EngineStats, RunSummary, StatsSnapshot};
+
+use crate::audit::{AuditConfig, AuditLog};
+use crate::capture::{Backoff, CaptureError, PacketSource, PcapSource, Read, SourceSpec, interface_exists};
+use crate::detect::Detector;
+use crate::event::Event;
+use crate::names::NameCache;
+use crate::packet::{self, LocalAddrs};
+use crate::rules::{RuleSet, RuleWatcher, SharedRules};
+
+/// Which events the engine sends to its front end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deliver {
+    /// Every packet (GUI, `--all`).
+    All,
+    /// Denied, `Log`-matched and alerting packets only (the CLI default).
+    Notable,
+    /// None: statistics only (`replay --summary`).
+    Nothing,
+}
+
+/// How an offline file is replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// As fast as possible (replay, benchmarks, tests).
+    AsFast,
+    /// At the capture's own timing, starting over at the end (demo mode).
+    RealtimeLoop,
+}
+
+/// Kernel-enforced block list as the capture thread sees it, to mark packets the kernel drops after capture.
+#[derive(Debug, Clone, Default)]
+pub struct KernelBlocked {
+    nets: Vec<ipnet::IpNet>,
+}
+
+impl KernelBlocked {
+    /// A set of enforced addresses and networks.
+    #[must_use]
+    pub fn new(nets: Vec<ipnet::IpNet>) -> Self {
+        Self { nets }
+    }
+
+    /// True when `ip` lies in an enforced entry.
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+}
+
+/// Everything an engine run needs.
+pub struct EngineConfig {
+    pub source: SourceSpec,
+    /// Rules in force; swapped by the rule editor or the file watcher without stopping capture.
+    pub rules: SharedRules,
+    /// Watched for hand edits while running (`None`: no watching).
+    pub rules_path: Option<PathBuf>,
+    /// Audit log settings (`None`: no audit log).
+    pub audit: Option<AuditConfig>,
+    pub local_addrs: LocalAddrs,
+    pub deliver: Deliver,
+    /// Block instead of dropping batches when the front end is slow (offline files in the CLI).
+    pub backpressure: bool,
+    pub pace: Pace,
+    /// Events per batch at most.
+    pub batch_max: usize,
+    /// A partial batch is sent after this long.
+    pub batch_interval: Duration,
+    /// Batches the channel holds before the engine drops (or waits, with back-pressure).
+    pub channel_batches: usize,
+    /// Keeps raw bytes of recent packets for the details pane and pcap export.
+    pub raw_store: Option<Arc<RawStore>>,
+    /// Enforced kernel blocks, to mark `kernel_dropped` events.
+    pub kernel_blocked: Option<Arc<ArcSwap<KernelBlocked>>>,
+    /// Host names kept from DNS answers at most.
+    pub name_capacity: usize,
+}
+
+impl EngineConfig {
+    /// A configuration with the usual defaults: live-friendly batching, every event delivered, no audit log.
+    #[must_use]
+    pub fn new(source: SourceSpec, rules: SharedRules) -> Self {
+        Self {
+            source,
+            rules,
+            rules_path: None,
+            audit: None,
+            local_addrs: LocalAddrs::default(),
+            deliver: Deliver::All,
+            backpressure: false,
+            pace: Pace::AsFast,
+            batch_max: 4096,
+            batch_interval: Duration::from_millis(10),
+            channel_batches: 256,
+            raw_store: None,
+            kernel_blocked: None,
+            name_capacity: 16_384,
+        }
+    }
+}
+
+/// Messages from the engine to its front end.
+#[derive(Debug)]
+pub enum EngineMessage {
+    Events(Vec<Event>),
+    Notice(Notice),
+    /// The capture thread ended; `Err` carries the reason it could not go on.
+    Stopped(Result<(), String>),
+}
+
+/// Something the user should know while capture goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The interface is down or failed; reopening with back-off. Sent once per outage.
+    WaitingForInterface {
+        iface: String,
+        detail: String,
+    },
+    InterfaceBack {
+        iface: String,
+    },
+    /// The rules file changed on disk and the new rules are in force.
+    RulesReloaded {
+        rules: usize,
+    },
+    /// The rules file changed on disk but does not compile; the old rules stay in force.
+    RulesRejected(String),
+    /// The audit log could not be written (once per distinct error).
+    AuditFailed(String),
+    /// Demo mode started the bundled capture again.
+    ReplayRestarted,
+}
+
+/// Requests from a front end to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Stop,
+}
+
+/// A running engine: receive events from `events`, send `Command`s, read live counters from `stats`.
+pub struct Engine {
+    pub events: Receiver<EngineMessage>,
+    commands: Sender<Command>,
+    pub stats: Arc<EngineStats>,
+    thread: Option<JoinHandle<Result<(), CaptureError>>>,
+}
+
+impl Engine {
+    /// Opens the source (so errors such as a missing file, unknown interface or missing privilege come back
+    /// at once) and starts the capture thread.
+    ///
+    /// # Errors
+    /// The source cannot be opened, or the thread cannot be started.
+    pub fn spawn(config: EngineConfig) -> Result<Self, CaptureError> {
+        let source = PcapSource::open(&config.source)?;
+        Self::spawn_with_source(config, Box::new(source))
+    }
+
+    /// Starts the capture thread over an already opened source (tests and demo mode use this).
+    ///
+    /// # Errors
+    /// The audit log cannot be opened, or the thread cannot be started.
+    pub fn spawn_with_source(
+        config: EngineConfig,
+        source: Box<dyn PacketSource>,
+    ) -> Result<Self, CaptureError> {
+        let (event_tx, event_rx) = bounded(config.channel_batches.max(1));
+        let (command_tx, command_rx) = bounded(64);
+        let stats = Arc::new(EngineStats::default());
+        let audit = match &config.audit {
+            Some(audit_config) => Some(AuditLog::open(audit_config).map_err(|e| CaptureError::Read {
+                source_name: audit_config.path.display().to_string(),
+                detail: e.to_string(),
+            })?),
+            None => None,
+        };
+        let iface = config.source.iface_name();
+        let thread_name: String = format!("capture-{iface}").chars().take(15).collect();
+        let worker = Worker::new(config, source, audit, event_tx, command_rx, Arc::clone(&stats));
+        let thread = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || worker.run())
+            .map_err(|e| CaptureError::Read {
+                source_name: "capture thread".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            events: event_rx,
+            commands: command_tx,
+            stats,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the capture thread to stop (it notices within ~100 ms).
+    pub fn request_stop(&self) {
+        // A full or closed command channel means the thread is busy stopping or gone already.
+        self.commands.try_send(Command::Stop).ok();
+    }
+
+    /// A handle that can stop the engine from another thread (a Ctrl-C handler).
+    #[must_use]
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            commands: self.commands.clone(),
+        }
+    }
+
+    /// Stops the thread and waits for it.
+    ///
+    /// # Errors
+    /// The reason capture ended, if it failed.
+    pub fn shutdown(mut self) -> Result<(), CaptureError> {
+        self.request_stop();
+        self.join_inner()
+    }
+
+    /// Waits for the thread to end by itself (end of file), without asking it to stop.
+    ///
+    /// # Errors
+    /// The reason capture ended, if it failed.
+    pub fn join(mut self) -> Result<(), CaptureError> {
+        self.join_inner()
+    }
+
+    fn join_inner(&mut self) -> Result<(), CaptureError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        // While joining, keep draining so a back-pressured thread can finish.
+        while !thread.is_finished() {
+            // Events still queued are discarded here: callers that want them read `events` until `Stopped`.
+            self.events.recv_timeout(Duration::from_millis(20)).ok();
+        }
+        thread.join().unwrap_or_else(|_| {
+            Err(CaptureError::Read {
+                source_name: "capture thread".into(),
+                detail: "the capture thread panicked".into(),
+            })
+        })
+    }
+
+    /// True once the capture thread has ended.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.request_stop();
+        if let Some(thread) = self.thread.take() {
+            // Dropping the receiver first would make a back-pressured send fail and end the thread.
+            thread.join().ok();
+        }
+    }
+}
+
+/// Clonable stop request, usable from a signal handler thread.
+#[derive(Clone)]
+pub struct Stopper {
+    commands: Sender<Command>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        self.commands.try_send(Command::Stop).ok();
+    }
+}
+
+/// The capture thread's state.
+struct Worker {
+    config: EngineConfig,
+    source: Box<dyn PacketSource>,
+    audit: Option<AuditLog>,
+    audit_error: Option<String>,
+    events: Sender<EngineMessage>,
+    commands: Receiver<Command>,
+    stats: Arc<EngineStats>,
+    rules: Arc<RuleSet>,
+    watcher: Option<RuleWatcher>,
+    detector: Detector,
+    names: NameCache,
+    iface: Arc<str>,
+    batch: Vec<Event>,
+    raw_batch: Vec<RawPacketRecord>,
+    last_flush: Instant,
+    last_slow_tick: Instant,
+    seq: u64,
+    pace_origin: Option<(i64, Instant)>,
+    stop: bool,
+}
+
+/// How often the thread polls the rules file, kernel counters and commands when busy.
+const SLOW_TICK: Duration = Duration::from_millis(500);
+
+impl Worker {
+    fn new(
+        config: EngineConfig,
+        source: Box<dyn PacketSource>,
+        audit: Option<AuditLog>,
+        events: Sender<EngineMessage>,
+        commands: Receiver<Command>,
+        stats: Arc<EngineStats>,
+    ) -> Self {
+        let rules = config.rules.load_full();
+        let watcher = config.rules_path.as_ref().map(|p| RuleWatcher::new(p.clone()));
+        let detector = Detector::new(rules.detection().clone());
+        let names = NameCache::new(config.name_capacity);
+        let iface: Arc<str> = Arc::from(config.source.iface_name());
+        let batch_max = config.batch_max.max(1);
+        Self {
+            config,
+            source,
+            audit,
+            audit_error: None,
+            events,
+            commands,
+            stats,
+            rules,
+            watcher,
+            detector,
+            names,
+            iface,
+            batch: Vec::with_capacity(batch_max),
+            raw_batch: Vec::new(),
+            last_flush: Instant::now(),
+            last_slow_tick: Instant::now(),
+            seq: 0,
+            pace_origin: None,
+            stop: false,
+        }
+    }
+
+    fn run(mut self) -> Result<(), CaptureError> {
+        self.stats.mark_started();
+        let result = self.read_loop();
+        self.flush_batch();
+        if let Some(audit) = self.audit.as_mut() {
+            if let Err(e) = audit.flush() {
+                self.report_audit_error(&e.to_string());
+            }
+        }
+        self.stats.mark_finished();
+        let message = EngineMessage::Stopped(result.as_ref().map(|()| ()).map_err(ToString::to_string));
+        // The front end may be gone already; nothing left to tell then.
+        self.events.send_timeout(message, Duration::from_millis(200)).ok();
+        result
+    }
+
+    fn read_loop(&mut self) -> Result<(), CaptureError> {
+        let mut backoff = Backoff::default();
+        let mut counter: u32 = 0;
+        loop {
+            if self.stop {
+                return Ok(());
+            }
+            let link = self.source.link_type();
+            let read = self.source.read();
+            match read {
+                Ok(Read::Packet(raw)) => {
+                    backoff.reset();
+                    let ts = raw.ts_micros;
+                    let wire_len = raw.wire_len;
+                    // Copy out of the source's buffer only what later stages need.
+                    let keep_raw = self.config.raw_store.is_some();
+                    let data_copy: Option<Box<[u8]>> = keep_raw.then(|| raw.data.into());
+                    let meta = packet::parse(link, ts, wire_len, raw.data);
+                    let dns_payload = is_dns_answer(&meta);
+                    if dns_payload {
+                        self.names.observe(&meta, raw.data);
+                    }
+                    self.pace(ts);
+                    self.process(meta, data_copy);
+                    counter = counter.wrapping_add(1);
+                    if counter % 256 == 0 {
+                        self.tick(false);
+                    }
+                }
+                Ok(Read::Idle) => self.tick(true),
+                Ok(Read::End) => {
+                    if self.config.pace == Pace::RealtimeLoop {
+                        self.restart_file()?;
+                        continue;
+                    }
+                    return Ok(());
+                }
+                Err(e) => self.recover(e, &mut backoff)?,
+            }
+        }
+    }
+
+    /// Live sources: wait for a downed interface with back-off, fail once if it disappeared.
+    fn recover(&mut self, error: CaptureError, backoff: &mut Backoff) -> Result<(), CaptureError> {
+        let SourceSpec::Live(opts) = &self.config.source else {
+            return Err(error);
+        };
+        let iface = opts.iface.clone();
+        if !interface_exists(&iface) {
+            return Err(CaptureError::InterfaceGone { iface });
+        }
+        self.flush_batch();
+        self.send_notice(Notice::WaitingForInterface {
+            iface: iface.clone(),
+            detail: error.to_string(),
+        });
+        let spec = self.config.source.clone();
+        loop {
+            self.sleep_checking_stop(backoff.next_delay());
+            if self.stop {
+                return Ok(());
+            }
+            if !interface_exists(&iface) {
+                return Err(CaptureError::InterfaceGone { iface });
+            }
+            match PcapSource::open(&spec) {
+                Ok(source) => {
+                    self.source = Box::new(source);
+                    self.send_notice(Notice::InterfaceBack { iface });
+                    backoff.reset();
+                    return Ok(());
+                }
+                Err(e @ (CaptureError::NotPermitted { .. } | CaptureError::Filter { .. })) => return Err(e),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn restart_file(&mut self) -> Result<(), CaptureError> {
+        let source = PcapSource::open(&self.config.source)?;
+        self.source = Box::new(source);
+        self.pace_origin = None;
+        self.send_notice(Notice::ReplayRestarted);
+        Ok(())
+    }
+
+    fn sleep_checking_stop(&mut self, total: Duration) {
+        let deadline = Instant::now() + total;
+        while Instant::now() < deadline {
+            if let Ok(Command::Stop) = self.commands.recv_timeout(Duration::from_millis(50)) {
+                self.stop = true;
+                return;
+            }
+        }
+    }
+
+    /// Demo mode: sleep so packets come out at their captured rate.
+    fn pace(&mut self, ts_micros: i64) {
+        if self.config.pace != Pace::RealtimeLoop {
+            return;
+        }
+        let (origin_ts, origin_at) = *self.pace_origin.get_or_insert((ts_micros, Instant::now()));
+        let offset = u64::try_from(ts_micros.saturating_sub(origin_ts)).unwrap_or(0);
+        let due = origin_at + Duration::from_micros(offset);
+        let now = Instant::now();
+        if due > now {
+            self.flush_batch();
+            self.sleep_checking_stop((due - now).min(Duration::from_secs(2)));
+        }
+    }
+
+    fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
+        self.config.local_addrs.classify(&mut meta);
+        let verdict = self.rules.evaluate(&meta, &self.iface);
+        let alert = if self.rules.detection().enabled {
+            self.detector.observe(&meta, &verdict)
+        } else {
+            None
+        };
+        self.seq += 1;
+        let kernel_dropped = match (&self.config.kernel_blocked, meta.src_ip) {
+            (Some(blocked), Some(src)) => blocked.load().contains(src),
+            _ => false,
+        };
+        self.stats.count(&meta, verdict.action, alert.is_some());
+        let deliver = match self.config.deliver {
+            Deliver::All => true,
+            Deliver::Notable => verdict.action != crate::rules::Action::Allow || alert.is_some(),
+            Deliver::Nothing => false,
+        };
+        let notable = verdict.action != crate::rules::Action::Allow || alert.is_some();
+        if !deliver && !(notable && self.audit.is_some()) {
+            return;
+        }
+        let (src_name, dst_name) = if self.names.len() == 0 {
+            (None, None)
+        } else {
+            (
+                meta.src_ip.and_then(|ip| self.names.get(&ip)),
+                meta.dst_ip.and_then(|ip| self.names.get(&ip)),
+            )
+        };
+        let rule_name = verdict.rule.and_then(|id| self.rules.rule_name(id));
+        let event = Event {
+            seq: self.seq,
+            meta,
+            verdict,
+            rule_name,
+            iface: Arc::clone(&self.iface),
+            alert,
+            src_name,
+            dst_name,
+            kernel_dropped,
+        };
+        if notable {
+            if let Some(audit) = self.audit.as_mut() {
+                if let Err(e) = audit.record(&event) {
+                    self.report_audit_error(&e.to_string());
+                }
+            }
+        }
+        if deliver {
+            if let Some(data) = data {
+                self.raw_batch.push(RawPacketRecord {
+                    seq: self.seq,
+                    ts_micros: event.meta.ts_micros,
+                    wire_len: event.meta.wire_len,
+                    link: event.meta.link,
+                    data,
+                });
+            }
+            self.batch.push(event);
+            if self.batch.len() >= self.config.batch_max {
+                self.flush_batch();
+            }
+        }
+    }
+
+    /// Periodic work: flush a partial batch, read commands, poll the rules file and kernel counters.
+    fn tick(&mut self, idle: bool) {
+        let now = Instant::now();
+        if idle || now.duration_since(self.last_flush) >= self.config.batch_interval {
+            self.flush_batch();
+        }
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Stop => self.stop = true,
+            }
+        }
+        // Pick up rules saved by the editor at once: ArcSwap makes this one atomic load.
+        let current = self.config.rules.load();
+        if !Arc::ptr_eq(&current, &self.rules) {
+            self.rules = Arc::clone(&current);
+            self.detector.set_config(self.rules.detection().clone());
+        }
+        if now.duration_since(self.last_slow_tick) >= SLOW_TICK {
+            self.last_slow_tick = now;
+            self.poll_rules_file();
+            if let Some(k) = self.source.kernel_stats() {
+                self.stats.set_kernel(k);
+            }
+        }
+    }
+
+    fn poll_rules_file(&mut self) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        match watcher.poll() {
+            None => {}
+            Some(Ok(new_rules)) => {
+                let count = new_rules.rules().len();
+                let new_rules = Arc::new(new_rules);
+                new_rules.inherit_hits(&self.rules);
+                self.config.rules.store(Arc::clone(&new_rules));
+                self.rules = new_rules;
+                self.detector.set_config(self.rules.detection().clone());
+                self.send_notice(Notice::RulesReloaded { rules: count });
+            }
+            Some(Err(e)) => self.send_notice(Notice::RulesRejected(e.to_string())),
+        }
+    }
+
+    fn flush_batch(&mut self) {
+        self.last_flush = Instant::now();
+        if let Some(store) = &self.config.raw_store {
+            if !self.raw_batch.is_empty() {
+                store.push_batch(std::mem::take(&mut self.raw_batch));
+            }
+        }
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.config.batch_max.max(1)));
+        let len = batch.len() as u64;
+        if self.config.backpressure {
+            if self.events.send(EngineMessage::Events(batch)).is_err() {
+                self.stop = true;
+            }
+            return;
+        }
+        match self.events.try_send(EngineMessage::Events(batch)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.stats.add_display_dropped(len),
+            Err(TrySendError::Disconnected(_)) => self.stop = true,
+        }
+    }
+
+    fn send_notice(&mut self, notice: Notice) {
+        if self.events.try_send(EngineMessage::Notice(notice)).is_err() {
+            self.stats.add_display_dropped(0);
+        }
+    }
+
+    fn report_audit_error(&mut self, message: &str) {
+        if self.audit_error.as_deref() != Some(message) {
+            self.audit_error = Some(message.to_owned());
+            self.stats.add_audit_error();
+            self.send_notice(Notice::AuditFailed(message.to_owned()));
+        }
+    }
+}
+
+/// A UDP packet from port 53 or 5353 with a payload: worth decoding for passive names.
+fn is_dns_answer(meta: &crate::packet::PacketMeta) -> bool {
+    meta.protocol == Some(crate::packet::IpProto::UDP)
+        && matches!(meta.src_port, Some(53 | 5353))
+        && meta.payload_offset.is_some()
+}

@@ -1,0 +1,170 @@
+//! Live counters of an engine run, shared lock-free between the capture thread and its front end.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::capture::KernelStats;
+use crate::packet::PacketMeta;
+use crate::rules::Action;
+
+/// Counters updated by the capture thread per packet (relaxed atomics: each is an independent tally).
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    allowed: AtomicU64,
+    blocked: AtomicU64,
+    logged: AtomicU64,
+    malformed: AtomicU64,
+    alerts: AtomicU64,
+    display_dropped: AtomicU64,
+    audit_errors: AtomicU64,
+    kernel_received: AtomicU64,
+    kernel_dropped: AtomicU64,
+    kernel_if_dropped: AtomicU64,
+    last_ts_micros: AtomicI64,
+    times: Mutex<(Option<Instant>, Option<Instant>)>,
+}
+
+/// A consistent-enough copy of the counters for display and summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatsSnapshot {
+    pub packets: u64,
+    pub bytes: u64,
+    pub allowed: u64,
+    pub blocked: u64,
+    pub logged: u64,
+    pub malformed: u64,
+    pub alerts: u64,
+    /// Events the front end was too slow to take (still counted, logged and fed to detection).
+    pub display_dropped: u64,
+    pub audit_errors: u64,
+    pub kernel_received: u64,
+    /// Packets the kernel dropped because the capture buffer was full.
+    pub kernel_dropped: u64,
+    pub kernel_if_dropped: u64,
+}
+
+impl EngineStats {
+    pub(crate) fn count(&self, meta: &PacketMeta, action: Action, alert: bool) {
+        self.packets.fetch_add(1, Relaxed);
+        self.bytes.fetch_add(u64::from(meta.wire_len), Relaxed);
+        match action {
+            Action::Allow => &self.allowed,
+            Action::Block => &self.blocked,
+            Action::Log => &self.logged,
+        }
+        .fetch_add(1, Relaxed);
+        if meta.malformed.is_some() {
+            self.malformed.fetch_add(1, Relaxed);
+        }
+        if alert {
+            self.alerts.fetch_add(1, Relaxed);
+        }
+        self.last_ts_micros.store(meta.ts_micros, Relaxed);
+    }
+
+    pub(crate) fn add_display_dropped(&self, n: u64) {
+        self.display_dropped.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn add_audit_error(&self) {
+        self.audit_errors.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn set_kernel(&self, k: KernelStats) {
+        self.kernel_received.store(k.received, Relaxed);
+        self.kernel_dropped.store(k.dropped, Relaxed);
+        self.kernel_if_dropped.store(k.if_dropped, Relaxed);
+    }
+
+    pub(crate) fn mark_started(&self) {
+        if let Ok(mut t) = self.times.lock() {
+            t.0 = Some(Instant::now());
+        }
+    }
+
+    pub(crate) fn mark_finished(&self) {
+        if let Ok(mut t) = self.times.lock() {
+            t.1 = Some(Instant::now());
+        }
+    }
+
+    /// Wall time from the first read to the end of the run (or to now while running).
+    #[must_use]
+    pub fn elapsed(&self) -> Duration {
+        match self.times.lock() {
+            Ok(t) => match *t {
+                (Some(start), Some(end)) => end.duration_since(start),
+                (Some(start), None) => start.elapsed(),
+                _ => Duration::ZERO,
+            },
+            Err(_) => Duration::ZERO,
+        }
+    }
+
+    /// Copies the counters.
+    #[must_use]
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            packets: self.packets.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            allowed: self.allowed.load(Relaxed),
+            blocked: self.blocked.load(Relaxed),
+            logged: self.logged.load(Relaxed),
+            malformed: self.malformed.load(Relaxed),
+            alerts: self.alerts.load(Relaxed),
+            display_dropped: self.display_dropped.load(Relaxed),
+            audit_errors: self.audit_errors.load(Relaxed),
+            kernel_received: self.kernel_received.load(Relaxed),
+            kernel_dropped: self.kernel_dropped.load(Relaxed),
+            kernel_if_dropped: self.kernel_if_dropped.load(Relaxed),
+        }
+    }
+}
+
+/// What `replay --summary` prints: totals, per-rule hits and speed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    #[serde(flatten)]
+    pub counts: StatsSnapshot,
+    /// `(rule name, hits)` in rule order, then `("default", n)` for the default policy.
+    pub rule_hits: Vec<(String, u64)>,
+    pub elapsed_secs: f64,
+    pub packets_per_sec: f64,
+}
+
+impl RunSummary {
+    /// Builds a summary from the counters and the rule set's hit counters.
+    #[must_use]
+    pub fn new(stats: &EngineStats, rules: &crate::rules::RuleSet) -> Self {
+        let counts = stats.snapshot();
+        let elapsed = stats.elapsed().as_secs_f64();
+        let mut rule_hits: Vec<(String, u64)> = rules
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let id = crate::rules::RuleId(u32::try_from(i).unwrap_or(u32::MAX));
+                (rule.name.clone(), rules.hits(id).count)
+            })
+            .collect();
+        let by_rules: u64 = rule_hits.iter().map(|(_, n)| n).sum();
+        rule_hits.push(("default".into(), counts.packets.saturating_sub(by_rules)));
+        #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
+        let packets_per_sec = if elapsed > 0.0 {
+            counts.packets as f64 / elapsed
+        } else {
+            0.0
+        };
+        Self {
+            counts,
+            rule_hits,
+            elapsed_secs: elapsed,
+            packets_per_sec,
+        }
+    }
+}
