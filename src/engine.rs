@@ -363,13 +363,11 @@ impl Worker {
         self.stats.mark_started();
         let result = self.read_loop();
         self.flush_batch();
-        if let Some(audit) = self.audit.as_mut() {
-            if let Err(e) = audit.flush() {
-                self.report_audit_error(&e.to_string());
-            }
+        if let Some(Err(e)) = self.audit.as_mut().map(AuditLog::flush) {
+            self.report_audit_error(&e.to_string());
         }
         self.stats.mark_finished();
-        let message = EngineMessage::Stopped(result.as_ref().map(|()| ()).map_err(ToString::to_string));
+        let message = EngineMessage::Stopped(result.as_ref().copied().map_err(ToString::to_string));
         // The front end may be gone already; nothing left to tell then.
         self.events.send_timeout(message, Duration::from_millis(200)).ok();
         result
@@ -400,7 +398,7 @@ impl Worker {
                     self.pace(ts);
                     self.process(meta, data_copy);
                     counter = counter.wrapping_add(1);
-                    if counter % 256 == 0 {
+                    if counter.is_multiple_of(256) {
                         self.tick(false);
                     }
                 }
@@ -506,7 +504,7 @@ impl Worker {
             Deliver::Nothing => false,
         };
         let notable = verdict.action != crate::rules::Action::Allow || alert.is_some();
-        if !deliver && !(notable && self.audit.is_some()) {
+        if !deliver && (!notable || self.audit.is_none()) {
             return;
         }
         let (src_name, dst_name) = if self.names.len() == 0 {
@@ -529,12 +527,8 @@ impl Worker {
             dst_name,
             kernel_dropped,
         };
-        if notable {
-            if let Some(audit) = self.audit.as_mut() {
-                if let Err(e) = audit.record(&event) {
-                    self.report_audit_error(&e.to_string());
-                }
-            }
+        if notable && let Some(Err(e)) = self.audit.as_mut().map(|audit| audit.record(&event)) {
+            self.report_audit_error(&e.to_string());
         }
         if deliver {
             if let Some(data) = data {
@@ -600,10 +594,10 @@ impl Worker {
 
     fn flush_batch(&mut self) {
         self.last_flush = Instant::now();
-        if let Some(store) = &self.config.raw_store {
-            if !self.raw_batch.is_empty() {
-                store.push_batch(std::mem::take(&mut self.raw_batch));
-            }
+        if let Some(store) = &self.config.raw_store
+            && !self.raw_batch.is_empty()
+        {
+            store.push_batch(std::mem::take(&mut self.raw_batch));
         }
         if self.batch.is_empty() {
             return;

@@ -27,6 +27,7 @@ pub mod detect;
 pub mod engine;
 pub mod event;
 pub mod export;
+pub mod filter;
 pub mod names;
 pub mod packet;
 pub mod rules;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::packet::{IpProto, PacketMeta};
-use crate::rules::{Action, RuleSet};
+use crate::rules::{Action, RuleId, RuleSet};
 
 /// A flow as the comparison groups packets: addresses, protocol and destination port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -76,16 +76,19 @@ pub struct CompareReport {
     pub flows: Vec<FlowChange>,
 }
 
-/// The action and deciding rule name for `meta` under `rules`, without touching hit counters.
+/// The action and deciding rule for `meta` under `rules`, without touching hit counters.
 #[must_use]
-pub fn decide(rules: &RuleSet, meta: &PacketMeta, iface: &str) -> (Action, String) {
-    match rules.matching_rule(meta, iface) {
-        Some(id) => rules.rules().get(id.index()).map_or_else(
-            || (rules.default_policy(), "default".to_owned()),
-            |rule| (rule.action, rule.name.clone()),
-        ),
-        None => (rules.default_policy(), "default".to_owned()),
-    }
+pub fn verdict(rules: &RuleSet, meta: &PacketMeta, iface: &str) -> (Action, Option<RuleId>) {
+    let id = rules.matching_rule(meta, iface);
+    let action = id
+        .and_then(|id| rules.rules().get(id.index()))
+        .map_or(rules.default_policy(), |rule| rule.action);
+    (action, id)
+}
+
+fn rule_label(rules: &RuleSet, id: Option<RuleId>) -> String {
+    id.and_then(|id| rules.rules().get(id.index()))
+        .map_or_else(|| "default".to_owned(), |rule| rule.name.clone())
 }
 
 /// Compares `old` and `new` over `packets` (each with its capture interface name).
@@ -95,17 +98,13 @@ pub fn compare<'a>(
     new: &RuleSet,
 ) -> CompareReport {
     let mut report = CompareReport::default();
-    let mut flows: HashMap<(FlowKey, Action, String, Action, String), (u64, i64)> = HashMap::new();
+    // (flow, old action, old rule, new action, new rule) -> (packets, first timestamp)
+    type ChangeKey = (FlowKey, Action, Option<RuleId>, Action, Option<RuleId>);
+    let mut flows: HashMap<ChangeKey, (u64, i64)> = HashMap::new();
     for (meta, iface) in packets {
         report.packets += 1;
-        let old_id = old.matching_rule(meta, iface);
-        let new_id = new.matching_rule(meta, iface);
-        let old_action = old_id
-            .and_then(|id| old.rules().get(id.index()))
-            .map_or(old.default_policy(), |r| r.action);
-        let new_action = new_id
-            .and_then(|id| new.rules().get(id.index()))
-            .map_or(new.default_policy(), |r| r.action);
+        let (old_action, old_id) = verdict(old, meta, iface);
+        let (new_action, new_id) = verdict(new, meta, iface);
         if old_action == new_action {
             continue;
         }
@@ -115,22 +114,19 @@ pub fn compare<'a>(
             (Action::Block, _) => report.newly_allowed += 1,
             _ => {}
         }
-        let (_, old_rule) = decide(old, meta, iface);
-        let (_, new_rule) = decide(new, meta, iface);
-        let entry = flows
-            .entry((FlowKey::of(meta), old_action, old_rule, new_action, new_rule))
-            .or_insert((0, meta.ts_micros));
+        let key = (FlowKey::of(meta), old_action, old_id, new_action, new_id);
+        let entry = flows.entry(key).or_insert((0, meta.ts_micros));
         entry.0 += 1;
     }
     let mut changes: Vec<FlowChange> = flows
         .into_iter()
         .map(
-            |((flow, old_action, old_rule, new_action, new_rule), (packets, first))| FlowChange {
+            |((flow, old_action, old_id, new_action, new_id), (packets, first))| FlowChange {
                 flow,
                 old_action,
-                old_rule,
+                old_rule: rule_label(old, old_id),
                 new_action,
-                new_rule,
+                new_rule: rule_label(new, new_id),
                 packets,
                 first_ts_micros: first,
             },

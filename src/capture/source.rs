@@ -222,9 +222,8 @@ impl PacketSource for PcapSource {
         match self.capture.next_packet() {
             Ok(packet) => {
                 let ts = &packet.header.ts;
-                let ts_micros = i64::from(ts.tv_sec)
-                    .saturating_mul(1_000_000)
-                    .saturating_add(i64::from(ts.tv_usec));
+                // `time_t` and `suseconds_t` are i64 on 64-bit Linux.
+                let ts_micros = ts.tv_sec.saturating_mul(1_000_000).saturating_add(ts.tv_usec);
                 Ok(Read::Packet(RawPacket {
                     ts_micros,
                     wire_len: packet.header.len,
