@@ -507,7 +507,7 @@ impl Worker {
         if !deliver && (!notable || self.audit.is_none()) {
             return;
         }
-        let (src_name, dst_name) = if self.names.len() == 0 {
+        let (src_name, dst_name) = if self.names.is_empty() {
             (None, None)
         } else {
             (

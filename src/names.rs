@@ -25,4 +25,8 @@ impl NameCache {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }

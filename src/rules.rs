@@ -109,7 +109,7 @@ pub fn lint(rules: &RuleSet) -> Vec<LintWarning> {
 
 /// Watches the rules file.
 #[derive(Debug)]
-pub struct RuleWatcher(PathBuf);
+pub struct RuleWatcher(pub PathBuf);
 
 impl RuleWatcher {
     #[must_use]
@@ -119,4 +119,23 @@ impl RuleWatcher {
     pub fn poll(&mut self) -> Option<Result<RuleSet, RuleError>> {
         None
     }
+}
+
+/// Raw rules file (stub).
+#[derive(Debug, Default)]
+pub struct RuleFile;
+
+impl RuleFile {
+    /// # Errors
+    /// stub
+    pub fn to_ron_string(&self) -> Result<String, RuleError> {
+        Ok(String::new())
+    }
+}
+
+/// Synthetic rules (stub).
+#[must_use]
+pub fn synthetic_rules(n: usize) -> RuleFile {
+    let _ = n;
+    RuleFile
 }
