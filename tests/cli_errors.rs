@@ -1,0 +1,134 @@
+//! Bad input through the real binary: every failure gives one clear message naming the file, interface or
+//! value, and the documented exit code (2 bad input, 1 runtime failure).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
+
+const VALID_RULES: &str = r#"(
+    default_policy: Allow,
+    rules: [
+        (name: "no ssh", action: Block, protocol: Tcp, dst_ports: ["22"]),
+    ],
+)
+"#;
+
+fn netwarden(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN).args(args).current_dir(dir).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn missing_rules_file_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = netwarden(&["check", "nope.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope.ron"), "{}", stderr(&out));
+}
+
+#[test]
+fn corrupt_rules_file_names_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.ron"), "(\n    default_policy: Allow,\n    rules: [ (name: \"x\", action: Blok) ],\n)\n").unwrap();
+    let out = netwarden(&["check", "bad.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad.ron:3:"), "{err}");
+}
+
+#[test]
+fn unreadable_rules_file_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("adir.ron")).unwrap();
+    let out = netwarden(&["check", "adir.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("adir.ron"), "{}", stderr(&out));
+}
+
+#[test]
+fn valid_rules_check_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
+    let out = netwarden(&["check", "rules.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 rules, default policy allow, 0 warnings"));
+}
+
+#[test]
+fn unknown_interface_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
+    let out = netwarden(&["run", "--iface", "nwnosuch0", "--no-log"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no such interface \"nwnosuch0\""), "{}", stderr(&out));
+    assert!(stderr(&out).contains("netwarden interfaces"), "{}", stderr(&out));
+}
+
+#[test]
+fn non_pcap_and_empty_files_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello, this is not a capture\n".repeat(10)).unwrap();
+    std::fs::write(dir.path().join("empty.pcap"), b"").unwrap();
+    let out = netwarden(&["replay", "notes.txt", "--no-log"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("notes.txt") && stderr(&out).contains("not a pcap"), "{}", stderr(&out));
+    let out = netwarden(&["replay", "empty.pcap", "--no-log"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("empty.pcap: the file is empty"), "{}", stderr(&out));
+    let out = netwarden(&["replay", "missing.pcap", "--no-log"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("missing.pcap"), "{}", stderr(&out));
+}
+
+#[test]
+fn bad_bpf_filter_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
+    let out = netwarden(&["run", "--iface", "lo", "--filter", "tcp port banana", "--no-log"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid capture filter \"tcp port banana\""), "{}", stderr(&out));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = netwarden(&["replay"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let out = netwarden(&["frobnicate"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Runs the binary as `nobody` (no capabilities): capture must fail with the fix in the message.
+#[test]
+fn no_capture_privilege_names_the_fix() {
+    if !nix_is_root() {
+        eprintln!("skipped: needs root to drop to an unprivileged user (CI runs as root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
+    // The temp dir and the binary must be reachable for `nobody`.
+    Command::new("chmod").args(["755"]).arg(dir.path()).status().unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--"])
+        .arg(BIN)
+        .args(["run", "--iface", "lo", "--no-log", "--rules"])
+        .arg(dir.path().join("rules.ron"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no permission to capture on lo"), "{err}");
+    assert!(err.contains("CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin+eip"), "{err}");
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
