@@ -10,7 +10,7 @@
 //!    (keeping hit counters of rules with the same name) without stopping capture. [`RuleWatcher`] notices
 //!    file changes; a broken file is reported and the old set stays in force.
 //!
-//! Around the matcher: [`lint`] (shadowed, duplicate and broader-than-they-look rules), [`RuleSet::explain`]
+//! Around the matcher: [`lint()`] (shadowed, duplicate and broader-than-they-look rules), [`RuleSet::explain`]
 //! (why each rule did or did not match one packet) and [`save_atomic`] (validated, atomic writes for the
 //! editor).
 //!
@@ -53,7 +53,10 @@ impl Location {
     /// A position without a file.
     #[must_use]
     pub fn at(line: usize, col: usize) -> Self {
-        Self { path: None, line_col: Some((line, col)) }
+        Self {
+            path: None,
+            line_col: Some((line, col)),
+        }
     }
 }
 
@@ -153,11 +156,17 @@ mod tests {
     fn invalid_error_display_names_file_position_and_rule() {
         let e = RuleError::Invalid {
             location: Location::at(14, 23),
-            rule: Some(RuleRef { index: 2, name: "no ssh".into() }),
+            rule: Some(RuleRef {
+                index: 2,
+                name: "no ssh".into(),
+            }),
             message: "invalid port range \"90-80\" (start after end)".into(),
         }
         .with_path("rules.ron");
-        assert_eq!(e.to_string(), "rules.ron:14:23: rule \"no ssh\": invalid port range \"90-80\" (start after end)");
+        assert_eq!(
+            e.to_string(),
+            "rules.ron:14:23: rule \"no ssh\": invalid port range \"90-80\" (start after end)"
+        );
         assert_eq!(e.line_col(), Some((14, 23)));
     }
 
@@ -165,7 +174,10 @@ mod tests {
     fn unnamed_rule_is_numbered_from_one() {
         let e = RuleError::Invalid {
             location: Location::at(3, 5),
-            rule: Some(RuleRef { index: 0, name: String::new() }),
+            rule: Some(RuleRef {
+                index: 0,
+                name: String::new(),
+            }),
             message: "name is empty".into(),
         };
         assert_eq!(e.to_string(), "3:5: rule 1: name is empty");
@@ -173,7 +185,10 @@ mod tests {
 
     #[test]
     fn location_without_position_shows_path_only() {
-        let loc = Location { path: Some("a.ron".into()), line_col: None };
+        let loc = Location {
+            path: Some("a.ron".into()),
+            line_col: None,
+        };
         assert_eq!(loc.to_string(), "a.ron");
     }
 }

@@ -17,7 +17,9 @@ use ipnet::IpNet;
 
 use super::index::RuleIndex;
 use super::locate::{self, FileSpans, Pos};
-use super::{Action, Location, Protocol, RuleDirection, RuleError, RuleFile, RuleId, RuleRef, RuleSpec, Verdict};
+use super::{
+    Action, Location, Protocol, RuleDirection, RuleError, RuleFile, RuleId, RuleRef, RuleSpec, Verdict,
+};
 use crate::audit::AuditConfig;
 use crate::detect::DetectConfig;
 use crate::packet::PacketMeta;
@@ -51,9 +53,12 @@ impl PortRange {
         let one = |s: &str| -> Result<u16, String> {
             let s = s.trim();
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("invalid port {text:?} (expected N or LO-HI, ports 0-65535)"));
+                return Err(format!(
+                    "invalid port {text:?} (expected N or LO-HI, ports 0-65535)"
+                ));
             }
-            s.parse::<u16>().map_err(|_| format!("invalid port {text:?} (out of range 0-65535)"))
+            s.parse::<u16>()
+                .map_err(|_| format!("invalid port {text:?} (out of range 0-65535)"))
         };
         match text.split_once('-') {
             None => one(text).map(|p| Self { lo: p, hi: p }),
@@ -70,15 +75,25 @@ impl PortRange {
 
 impl fmt::Display for PortRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.lo == self.hi { write!(f, "{}", self.lo) } else { write!(f, "{}-{}", self.lo, self.hi) }
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
     }
 }
 
 /// Parses an IP (`"10.0.0.1"`, a /32 or /128) or a CIDR (`"10.0.0.0/8"`). The error is the user's message.
 pub fn parse_net(text: &str) -> Result<IpNet, String> {
     let t = text.trim();
-    let parsed = if t.contains('/') { t.parse::<IpNet>().ok() } else { t.parse::<IpAddr>().ok().map(IpNet::from) };
-    parsed.ok_or_else(|| format!("invalid address {text:?} (expected an IP or CIDR such as 10.0.0.0/8 or 2001:db8::/32)"))
+    let parsed = if t.contains('/') {
+        t.parse::<IpNet>().ok()
+    } else {
+        t.parse::<IpAddr>().ok().map(IpNet::from)
+    };
+    parsed.ok_or_else(|| {
+        format!("invalid address {text:?} (expected an IP or CIDR such as 10.0.0.0/8 or 2001:db8::/32)")
+    })
 }
 
 /// A validated rule, ready to match.
@@ -129,7 +144,10 @@ struct HitCounter {
 
 impl Default for HitCounter {
     fn default() -> Self {
-        Self { count: AtomicU64::new(0), last: AtomicI64::new(NEVER) }
+        Self {
+            count: AtomicU64::new(0),
+            last: AtomicI64::new(NEVER),
+        }
     }
 }
 
@@ -150,7 +168,8 @@ impl HitCounter {
 
     fn set(&self, h: RuleHits) {
         self.count.store(h.count, Ordering::Relaxed);
-        self.last.store(h.last_hit_micros.unwrap_or(NEVER), Ordering::Relaxed);
+        self.last
+            .store(h.last_hit_micros.unwrap_or(NEVER), Ordering::Relaxed);
     }
 }
 
@@ -199,8 +218,14 @@ impl Positions<'_> {
 
 fn invalid(pos: Option<Pos>, index: usize, name: &str, message: String) -> RuleError {
     RuleError::Invalid {
-        location: Location { path: None, line_col: pos },
-        rule: Some(RuleRef { index, name: name.to_owned() }),
+        location: Location {
+            path: None,
+            line_col: pos,
+        },
+        rule: Some(RuleRef {
+            index,
+            name: name.to_owned(),
+        }),
         message,
     }
 }
@@ -213,14 +238,22 @@ fn compile_rule(spec: &RuleSpec, index: usize, pos: &mut Positions<'_>) -> Resul
     }
     if spec.enforce && spec.action != Action::Block {
         let at = pos.rule(index, |r| r.field_pos("enforce"));
-        let msg = format!("enforce is only valid on Block rules (this rule is {})", spec.action.name());
+        let msg = format!(
+            "enforce is only valid on Block rules (this rule is {})",
+            spec.action.name()
+        );
         return Err(invalid(at, index, name, msg));
     }
     if let Some(i) = &spec.interface
         && i.trim().is_empty()
     {
         let at = pos.rule(index, |r| r.value_pos("interface"));
-        return Err(invalid(at, index, name, "interface is empty (leave it out to match every interface)".into()));
+        return Err(invalid(
+            at,
+            index,
+            name,
+            "interface is empty (leave it out to match every interface)".into(),
+        ));
     }
     let protocol = spec.protocol.normalized();
     let mut nets = |field: &'static str, list: &[String]| -> Result<Vec<IpNet>, RuleError> {
@@ -275,7 +308,10 @@ impl RuleSet {
     /// line and column; without it errors name the rule but no position. Stops at the first error (in file
     /// order).
     pub fn compile(file: RuleFile, source_text: Option<&str>) -> Result<Self, RuleError> {
-        let mut pos = Positions { text: source_text, spans: None };
+        let mut pos = Positions {
+            text: source_text,
+            spans: None,
+        };
         let mut rules: Vec<Rule> = Vec::with_capacity(file.rules.len());
         let mut seen = std::collections::HashMap::with_capacity(file.rules.len());
         for (i, spec) in file.rules.iter().enumerate() {
@@ -289,7 +325,13 @@ impl RuleSet {
         }
         let index = RuleIndex::build(&rules);
         let hits = rules.iter().map(|_| HitCounter::default()).collect();
-        Ok(Self { file, rules, index, hits, default_hits: HitCounter::default() })
+        Ok(Self {
+            file,
+            rules,
+            index,
+            hits,
+            default_hits: HitCounter::default(),
+        })
     }
 
     /// Parses and validates RON text (no file: errors carry line:column only).
@@ -301,8 +343,10 @@ impl RuleSet {
     /// Reads, parses and validates a rule file; errors read `path:line:col: ..`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, RuleError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| RuleError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RuleError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_ron(&text).map_err(|e| e.with_path(path))
     }
 
@@ -357,12 +401,21 @@ impl RuleSet {
                 if let Some(c) = self.hits.get(id.index()) {
                     c.record(meta.ts_micros);
                 }
-                let action = self.rules.get(id.index()).map_or(self.file.default_policy, |r| r.action);
-                Verdict { action, rule: Some(id) }
+                let action = self
+                    .rules
+                    .get(id.index())
+                    .map_or(self.file.default_policy, |r| r.action);
+                Verdict {
+                    action,
+                    rule: Some(id),
+                }
             }
             None => {
                 self.default_hits.record(meta.ts_micros);
-                Verdict { action: self.file.default_policy, rule: None }
+                Verdict {
+                    action: self.file.default_policy,
+                    rule: None,
+                }
             }
         }
     }
@@ -379,7 +432,11 @@ impl RuleSet {
     #[doc(hidden)]
     #[must_use]
     pub fn matching_rule_linear(&self, meta: &PacketMeta, iface: &str) -> Option<RuleId> {
-        self.rules.iter().position(|r| r.matches(meta, iface)).and_then(|i| u32::try_from(i).ok()).map(RuleId)
+        self.rules
+            .iter()
+            .position(|r| r.matches(meta, iface))
+            .and_then(|i| u32::try_from(i).ok())
+            .map(RuleId)
     }
 
     /// Hit counter of a rule (zero for an unknown id).
@@ -431,12 +488,30 @@ mod tests {
         assert_eq!(PortRange::parse("0"), Ok(PortRange { lo: 0, hi: 0 }));
         assert_eq!(PortRange::parse(" 80 - 90 "), Ok(PortRange { lo: 80, hi: 90 }));
         assert_eq!(PortRange::parse("0-65535"), Ok(PortRange { lo: 0, hi: 65535 }));
-        assert_eq!(PortRange::parse("90-80"), Err("invalid port range \"90-80\" (start after end)".into()));
-        assert_eq!(PortRange::parse("70000"), Err("invalid port \"70000\" (out of range 0-65535)".into()));
-        assert_eq!(PortRange::parse("ssh"), Err("invalid port \"ssh\" (expected N or LO-HI, ports 0-65535)".into()));
-        assert_eq!(PortRange::parse("-5"), Err("invalid port \"-5\" (expected N or LO-HI, ports 0-65535)".into()));
-        assert_eq!(PortRange::parse("1-2-3"), Err("invalid port \"1-2-3\" (expected N or LO-HI, ports 0-65535)".into()));
-        assert_eq!(PortRange::parse("+5"), Err("invalid port \"+5\" (expected N or LO-HI, ports 0-65535)".into()));
+        assert_eq!(
+            PortRange::parse("90-80"),
+            Err("invalid port range \"90-80\" (start after end)".into())
+        );
+        assert_eq!(
+            PortRange::parse("70000"),
+            Err("invalid port \"70000\" (out of range 0-65535)".into())
+        );
+        assert_eq!(
+            PortRange::parse("ssh"),
+            Err("invalid port \"ssh\" (expected N or LO-HI, ports 0-65535)".into())
+        );
+        assert_eq!(
+            PortRange::parse("-5"),
+            Err("invalid port \"-5\" (expected N or LO-HI, ports 0-65535)".into())
+        );
+        assert_eq!(
+            PortRange::parse("1-2-3"),
+            Err("invalid port \"1-2-3\" (expected N or LO-HI, ports 0-65535)".into())
+        );
+        assert_eq!(
+            PortRange::parse("+5"),
+            Err("invalid port \"+5\" (expected N or LO-HI, ports 0-65535)".into())
+        );
         assert_eq!(PortRange { lo: 8000, hi: 8999 }.to_string(), "8000-8999");
         assert_eq!(PortRange { lo: 22, hi: 22 }.to_string(), "22");
     }
@@ -450,14 +525,20 @@ mod tests {
         assert!(parse_net("").is_err());
         assert_eq!(
             parse_net("10.0.0.300"),
-            Err("invalid address \"10.0.0.300\" (expected an IP or CIDR such as 10.0.0.0/8 or 2001:db8::/32)".into())
+            Err(
+                "invalid address \"10.0.0.300\" (expected an IP or CIDR such as 10.0.0.0/8 or 2001:db8::/32)"
+                    .into()
+            )
         );
     }
 
     #[test]
     fn bad_port_range_points_at_the_string() {
         let text = "(\n  default_policy: Allow,\n  rules: [\n    (name: \"no ssh\", action: Block, dst_ports: [\"22\", \"90-80\"]),\n  ],\n)";
-        assert_eq!(err(text), "4:55: rule \"no ssh\": invalid port range \"90-80\" (start after end)");
+        assert_eq!(
+            err(text),
+            "4:55: rule \"no ssh\": invalid port range \"90-80\" (start after end)"
+        );
     }
 
     #[test]
@@ -474,14 +555,25 @@ mod tests {
         let text = "(default_policy: Allow, rules: [\n  (name: \"\", action: Allow)])";
         assert_eq!(err(text), "2:10: rule 1: name is empty");
         let text = "(default_policy: Allow, rules: [\n  (name: \"a\", action: Allow),\n  (name: \"a\", action: Block)])";
-        assert_eq!(err(text), "3:10: rule \"a\": duplicate name (rule 1 has the same name)");
+        assert_eq!(
+            err(text),
+            "3:10: rule \"a\": duplicate name (rule 1 has the same name)"
+        );
     }
 
     #[test]
     fn enforce_only_on_block() {
         let text = "(default_policy: Allow, rules: [\n  (name: \"a\", action: Allow, enforce: true)])";
-        assert_eq!(err(text), "2:30: rule \"a\": enforce is only valid on Block rules (this rule is allow)");
-        assert!(RuleSet::from_ron("(default_policy: Allow, rules: [(name: \"a\", action: Block, enforce: true)])").is_ok());
+        assert_eq!(
+            err(text),
+            "2:30: rule \"a\": enforce is only valid on Block rules (this rule is allow)"
+        );
+        assert!(
+            RuleSet::from_ron(
+                "(default_policy: Allow, rules: [(name: \"a\", action: Block, enforce: true)])"
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -497,15 +589,24 @@ mod tests {
             "2:52: rule \"p\": src_ports can never match protocol gre (only TCP and UDP packets have ports)"
         );
         let text = "(default_policy: Allow, rules: [\n  (name: \"i\", action: Block, interface: \" \")])";
-        assert_eq!(err(text), "2:41: rule \"i\": interface is empty (leave it out to match every interface)");
+        assert_eq!(
+            err(text),
+            "2:41: rule \"i\": interface is empty (leave it out to match every interface)"
+        );
     }
 
     #[test]
     fn without_source_text_errors_have_no_position() {
-        let file = RuleFile::parse("(default_policy: Allow, rules: [(name: \"a\", action: Allow, src: [\"x\"])])").unwrap();
+        let file =
+            RuleFile::parse("(default_policy: Allow, rules: [(name: \"a\", action: Allow, src: [\"x\"])])")
+                .unwrap();
         let e = RuleSet::compile(file, None).unwrap_err();
         assert_eq!(e.line_col(), None);
-        assert!(e.to_string().starts_with("rules: rule \"a\": invalid address \"x\""), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("rules: rule \"a\": invalid address \"x\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -526,15 +627,39 @@ mod tests {
         m.src_port = Some(5000);
         m.dst_port = Some(53);
         m.direction = Direction::Out;
-        assert_eq!(set.evaluate(&m, "eth0"), Verdict { action: Action::Allow, rule: Some(RuleId(0)) });
+        assert_eq!(
+            set.evaluate(&m, "eth0"),
+            Verdict {
+                action: Action::Allow,
+                rule: Some(RuleId(0))
+            }
+        );
         m.ts_micros = 2_000;
         set.evaluate(&m, "eth0");
         m.dst_port = Some(54);
-        assert_eq!(set.evaluate(&m, "eth0"), Verdict { action: Action::Block, rule: None });
-        assert_eq!(set.hits(RuleId(0)), RuleHits { count: 2, last_hit_micros: Some(2_000) });
+        assert_eq!(
+            set.evaluate(&m, "eth0"),
+            Verdict {
+                action: Action::Block,
+                rule: None
+            }
+        );
+        assert_eq!(
+            set.hits(RuleId(0)),
+            RuleHits {
+                count: 2,
+                last_hit_micros: Some(2_000)
+            }
+        );
         assert_eq!(set.hits(RuleId(1)), RuleHits::default());
         assert_eq!(set.hits(RuleId(9)), RuleHits::default());
-        assert_eq!(set.default_hits(), RuleHits { count: 1, last_hit_micros: Some(2_000) });
+        assert_eq!(
+            set.default_hits(),
+            RuleHits {
+                count: 1,
+                last_hit_micros: Some(2_000)
+            }
+        );
 
         let shared = shared(set);
         let text2 = "(default_policy: Block, rules: [(name: \"new\", action: Allow), (name: \"dns\", action: Allow, protocol: Udp)])";
@@ -542,7 +667,13 @@ mod tests {
         assert_eq!(old.rules()[0].name.as_ref(), "dns");
         let now = shared.load();
         assert_eq!(now.hits(RuleId(0)), RuleHits::default());
-        assert_eq!(now.hits(RuleId(1)), RuleHits { count: 2, last_hit_micros: Some(2_000) });
+        assert_eq!(
+            now.hits(RuleId(1)),
+            RuleHits {
+                count: 2,
+                last_hit_micros: Some(2_000)
+            }
+        );
         assert_eq!(now.default_hits().count, 1);
     }
 }

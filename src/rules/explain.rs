@@ -50,7 +50,12 @@ impl Explanation {
     pub fn summary(&self) -> String {
         match (self.verdict.rule, self.steps.last()) {
             (Some(id), Some(step)) => {
-                format!("rule {} {:?} matched: {}", id.index() + 1, step.name, self.verdict.action.name())
+                format!(
+                    "rule {} {:?} matched: {}",
+                    id.index() + 1,
+                    step.name,
+                    self.verdict.action.name()
+                )
             }
             _ => format!("no rule matched: default policy {}", self.verdict.action.name()),
         }
@@ -78,7 +83,11 @@ fn direction_name(d: Direction) -> &'static str {
 }
 
 fn join<T: fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn addr_reason(which: &str, ip: Option<IpAddr>, nets: &[ipnet::IpNet]) -> String {
@@ -101,14 +110,25 @@ pub fn reason(rule: &Rule, field: Field, meta: &PacketMeta, iface: &str) -> Stri
     match field {
         Field::Disabled => "disabled".into(),
         Field::Direction => {
-            format!("direction {}, rule wants {}", direction_name(meta.direction), rule.direction.name())
+            format!(
+                "direction {}, rule wants {}",
+                direction_name(meta.direction),
+                rule.direction.name()
+            )
         }
         Field::Interface => {
-            format!("interface {iface}, rule wants {}", rule.interface.as_deref().unwrap_or_default())
+            format!(
+                "interface {iface}, rule wants {}",
+                rule.interface.as_deref().unwrap_or_default()
+            )
         }
         Field::Protocol => match meta.protocol {
             Some(p) => format!("protocol {} is not {}", p.name(), rule.protocol.name()),
-            None => format!("packet is not IP ({}), rule wants {}", meta.protocol_name(), rule.protocol.name()),
+            None => format!(
+                "packet is not IP ({}), rule wants {}",
+                meta.protocol_name(),
+                rule.protocol.name()
+            ),
         },
         Field::Src => addr_reason("src", meta.src_ip, &rule.src),
         Field::Dst => addr_reason("dst", meta.dst_ip, &rule.dst),
@@ -124,11 +144,23 @@ impl RuleSet {
     pub fn explain(&self, meta: &PacketMeta, iface: &str) -> Explanation {
         let mut steps = Vec::new();
         for (i, rule) in self.rules().iter().enumerate() {
-            let Ok(id) = u32::try_from(i).map(RuleId) else { break };
+            let Ok(id) = u32::try_from(i).map(RuleId) else {
+                break;
+            };
             match rule.check(meta, iface) {
                 Ok(()) => {
-                    steps.push(ExplainStep { rule: id, name: rule.name.clone(), outcome: StepOutcome::Matched });
-                    return Explanation { steps, verdict: Verdict { action: rule.action, rule: Some(id) } };
+                    steps.push(ExplainStep {
+                        rule: id,
+                        name: rule.name.clone(),
+                        outcome: StepOutcome::Matched,
+                    });
+                    return Explanation {
+                        steps,
+                        verdict: Verdict {
+                            action: rule.action,
+                            rule: Some(id),
+                        },
+                    };
                 }
                 Err(field) => steps.push(ExplainStep {
                     rule: id,
@@ -137,7 +169,13 @@ impl RuleSet {
                 }),
             }
         }
-        Explanation { steps, verdict: Verdict { action: self.default_policy(), rule: None } }
+        Explanation {
+            steps,
+            verdict: Verdict {
+                action: self.default_policy(),
+                rule: None,
+            },
+        }
     }
 }
 
@@ -208,10 +246,21 @@ mod tests {
 
     #[test]
     fn summary_and_display() {
-        let set: RuleSet = "(default_policy: Block, rules: [(name: \"a\", action: Allow, protocol: Tcp)])".parse().unwrap();
+        let set: RuleSet = "(default_policy: Block, rules: [(name: \"a\", action: Allow, protocol: Tcp)])"
+            .parse()
+            .unwrap();
         let m = PacketMeta::new(0, 60, 60, LinkType::Ethernet);
         let e = set.explain(&m, "eth0");
-        assert_eq!(e.verdict, Verdict { action: super::super::Action::Block, rule: None });
-        assert_eq!(e.to_string(), "rule 1 \"a\": packet is not IP (unknown), rule wants tcp\nno rule matched: default policy block");
+        assert_eq!(
+            e.verdict,
+            Verdict {
+                action: super::super::Action::Block,
+                rule: None
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "rule 1 \"a\": packet is not IP (unknown), rule wants tcp\nno rule matched: default policy block"
+        );
     }
 }

@@ -26,8 +26,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::compile::Rule;
 use super::RuleId;
+use super::compile::Rule;
 use crate::packet::PacketMeta;
 
 /// A small fast hasher for integer keys (FxHash with a final rotation so the bucket bits depend on every
@@ -67,7 +67,6 @@ impl Hasher for FxHasher {
         self.add(i);
     }
     #[inline]
-    #[expect(clippy::cast_possible_truncation, reason = "splitting into halves")]
     fn write_u128(&mut self, i: u128) {
         self.add(i as u64);
         self.add((i >> 64) as u64);
@@ -104,7 +103,11 @@ impl AddrBits for u32 {
     const FILTER_MIN: u8 = 16;
     #[inline]
     fn masked(self, len: u8) -> Self {
-        if len == 0 { 0 } else { self & (u32::MAX << (32 - u32::from(len.min(32)))) }
+        if len == 0 {
+            0
+        } else {
+            self & (u32::MAX << (32 - u32::from(len.min(32))))
+        }
     }
     #[inline]
     fn filter_key(self) -> usize {
@@ -116,10 +119,13 @@ impl AddrBits for u128 {
     const FILTER_MIN: u8 = 32;
     #[inline]
     fn masked(self, len: u8) -> Self {
-        if len == 0 { 0 } else { self & (u128::MAX << (128 - u32::from(len.min(128)))) }
+        if len == 0 {
+            0
+        } else {
+            self & (u128::MAX << (128 - u32::from(len.min(128))))
+        }
     }
     #[inline]
-    #[expect(clippy::cast_possible_truncation, reason = "taking the leading 32 bits")]
     fn filter_key(self) -> usize {
         let top = (self >> 96) as u32;
         ((top >> 16) ^ (top & 0xffff)) as usize
@@ -157,9 +163,15 @@ struct FamilyIndex<A> {
 
 impl<A: AddrBits> FamilyIndex<A> {
     fn build(entries: Vec<(A, u8, u32)>) -> Self {
-        let mut by_len: std::collections::BTreeMap<u8, FxMap<A, Vec<u32>>> = std::collections::BTreeMap::new();
+        let mut by_len: std::collections::BTreeMap<u8, FxMap<A, Vec<u32>>> =
+            std::collections::BTreeMap::new();
         for (addr, len, id) in entries {
-            by_len.entry(len).or_default().entry(addr.masked(len)).or_default().push(id);
+            by_len
+                .entry(len)
+                .or_default()
+                .entry(addr.masked(len))
+                .or_default()
+                .push(id);
         }
         let tables = by_len
             .into_iter()
@@ -175,7 +187,11 @@ impl<A: AddrBits> FamilyIndex<A> {
                     }
                     bits
                 });
-                PrefixTable { len, filter, map: map.into_iter().map(|(k, v)| (k, freeze(v))).collect() }
+                PrefixTable {
+                    len,
+                    filter,
+                    map: map.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+                }
             })
             .collect();
         Self { tables }
@@ -199,7 +215,10 @@ impl NetIndex {
                 IpNet::V6(n) => v6.push((u128::from(n.addr()), n.prefix_len(), id)),
             }
         }
-        Self { v4: FamilyIndex::build(v4), v6: FamilyIndex::build(v6) }
+        Self {
+            v4: FamilyIndex::build(v4),
+            v6: FamilyIndex::build(v6),
+        }
     }
 
     #[inline]
@@ -320,7 +339,11 @@ impl RuleIndex {
             if placed {
                 continue;
             }
-            match rule.protocol.number().and_then(|n| by_proto.get_mut(usize::from(n))) {
+            match rule
+                .protocol
+                .number()
+                .and_then(|n| by_proto.get_mut(usize::from(n)))
+            {
                 Some(list) => list.push(id),
                 None => any.push(id),
             }

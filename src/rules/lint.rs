@@ -88,7 +88,11 @@ fn ports_cover(outer: &[PortRange], inner: &[PortRange]) -> bool {
             _ => merged.push((lo, hi)),
         }
     }
-    inner.iter().all(|r| merged.iter().any(|&(lo, hi)| lo <= u32::from(r.lo) && u32::from(r.hi) <= hi))
+    inner.iter().all(|r| {
+        merged
+            .iter()
+            .any(|&(lo, hi)| lo <= u32::from(r.lo) && u32::from(r.hi) <= hi)
+    })
 }
 
 fn protocol_covers(outer: Protocol, inner: Protocol) -> bool {
@@ -122,11 +126,19 @@ fn broad_nets(i: usize, rule: &Rule, field: &str, nets: &[IpNet], out: &mut Vec<
             let family = if matches!(n, IpNet::V4(_)) { "IPv4" } else { "IPv6" };
             format!("{}: {field} {n} matches every {family} address", label(i, rule))
         } else if n.addr() != n.network() {
-            format!("{}: {field} {n} has host bits set: it matches all of {}", label(i, rule), n.trunc())
+            format!(
+                "{}: {field} {n} has host bits set: it matches all of {}",
+                label(i, rule),
+                n.trunc()
+            )
         } else {
             continue;
         };
-        out.push(LintWarning { rule: rule_id(i), kind: LintKind::Broad, message });
+        out.push(LintWarning {
+            rule: rule_id(i),
+            kind: LintKind::Broad,
+            message,
+        });
     }
 }
 
@@ -187,12 +199,21 @@ pub fn lint(set: &RuleSet) -> Vec<LintWarning> {
             let tail = if e.action == rule.action {
                 String::new()
             } else {
-                format!("; it can never {}, rule {} decides first with {}", rule.action.name(), j + 1, e.action.name())
+                format!(
+                    "; it can never {}, rule {} decides first with {}",
+                    rule.action.name(),
+                    j + 1,
+                    e.action.name()
+                )
             };
             out.push(LintWarning {
                 rule: rule_id(i),
                 kind: LintKind::Duplicate { of: rule_id(j) },
-                message: format!("{} duplicates {} (same match fields){tail}", label(i, rule), label(j, e)),
+                message: format!(
+                    "{} duplicates {} (same match fields){tail}",
+                    label(i, rule),
+                    label(j, e)
+                ),
             });
         } else if let Some((j, e)) = earlier.clone().find(|(_, e)| covers(e, rule)) {
             out.push(LintWarning {
@@ -231,8 +252,14 @@ mod tests {
     fn net_coverage() {
         assert!(nets_cover(&[], &[]));
         assert!(!nets_cover(&[net("10.0.0.0/8")], &[]));
-        assert!(nets_cover(&[net("10.0.0.0/8")], &[net("10.1.0.0/16"), net("10.2.3.4/32")]));
-        assert!(!nets_cover(&[net("10.0.0.0/8")], &[net("10.1.0.0/16"), net("11.0.0.0/16")]));
+        assert!(nets_cover(
+            &[net("10.0.0.0/8")],
+            &[net("10.1.0.0/16"), net("10.2.3.4/32")]
+        ));
+        assert!(!nets_cover(
+            &[net("10.0.0.0/8")],
+            &[net("10.1.0.0/16"), net("11.0.0.0/16")]
+        ));
         assert!(!nets_cover(&[net("10.0.0.0/8")], &[net("::/0")]));
     }
 
@@ -249,6 +276,9 @@ mod tests {
         .unwrap();
         let w = lint(&set);
         let msgs: Vec<&str> = w.iter().map(|w| w.message.as_str()).collect();
-        assert_eq!(msgs, ["rule 3 \"in tcp\" can never match: rule 1 \"in\" covers it"]);
+        assert_eq!(
+            msgs,
+            ["rule 3 \"in tcp\" can never match: rule 1 \"in\" covers it"]
+        );
     }
 }

@@ -240,7 +240,10 @@ pub(crate) fn scan(text: &str) -> FileSpans {
 
 /// Scans one rule struct whose `(` is at `open`; returns it and the index after its `)`.
 fn scan_rule(toks: &[(Tok, Pos)], open: usize, start: Pos) -> (RuleSpan, usize) {
-    let mut rule = RuleSpan { start, fields: Vec::new() };
+    let mut rule = RuleSpan {
+        start,
+        fields: Vec::new(),
+    };
     let mut depth = 0usize;
     let mut k = open;
     let mut current: Option<FieldSpan> = None;
@@ -262,7 +265,11 @@ fn scan_rule(toks: &[(Tok, Pos)], open: usize, start: Pos) -> (RuleSpan, usize) 
             }
             Tok::Ident(name) if depth == 1 && toks.get(k + 1).map(|t| &t.0) == Some(&Tok::Colon) => {
                 rule.fields.extend(current.take());
-                current = Some(FieldSpan { name: name.clone(), name_pos: *pos, ..FieldSpan::default() });
+                current = Some(FieldSpan {
+                    name: name.clone(),
+                    name_pos: *pos,
+                    ..FieldSpan::default()
+                });
                 expect_value = true;
                 k += 2;
                 continue;
@@ -340,7 +347,16 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for t in ["", "(", "(rules: [", "(rules: [(name: \"", "(rules: [ 5 ])", "r###", "'", "/* /*"] {
+        for t in [
+            "",
+            "(",
+            "(rules: [",
+            "(rules: [(name: \"",
+            "(rules: [ 5 ])",
+            "r###",
+            "'",
+            "/* /*",
+        ] {
             let _ = scan(t);
         }
     }

@@ -174,12 +174,12 @@ fn default_true() -> bool {
     true
 }
 
-#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+// serde's `skip_serializing_if` passes a reference.
 fn is_true(b: &bool) -> bool {
     *b
 }
 
-#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+// serde's `skip_serializing_if` passes a reference.
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -304,7 +304,14 @@ mod tests {
     fn minimal_rule_gets_defaults() {
         let f = RuleFile::parse("(default_policy: Block, rules: [(name: \"a\", action: Allow)])").unwrap();
         assert_eq!(f.default_policy, Action::Block);
-        assert_eq!(f.rules, vec![RuleSpec { name: "a".into(), action: Action::Allow, ..RuleSpec::default() }]);
+        assert_eq!(
+            f.rules,
+            vec![RuleSpec {
+                name: "a".into(),
+                action: Action::Allow,
+                ..RuleSpec::default()
+            }]
+        );
         assert!(f.rules[0].enabled);
         assert_eq!(f.detection, DetectConfig::default());
         assert_eq!(f.log, AuditConfig::default());
@@ -313,15 +320,21 @@ mod tests {
     #[test]
     fn interface_accepts_plain_and_some_strings() {
         for t in ["\"eth0\"", "Some(\"eth0\")"] {
-            let text = format!("(default_policy: Allow, rules: [(name: \"a\", action: Allow, interface: {t})])");
-            assert_eq!(RuleFile::parse(&text).unwrap().rules[0].interface.as_deref(), Some("eth0"));
+            let text =
+                format!("(default_policy: Allow, rules: [(name: \"a\", action: Allow, interface: {t})])");
+            assert_eq!(
+                RuleFile::parse(&text).unwrap().rules[0].interface.as_deref(),
+                Some("eth0")
+            );
         }
     }
 
     #[test]
     fn protocol_number_parses_and_normalizes() {
-        let f = RuleFile::parse("(default_policy: Allow, rules: [(name: \"a\", action: Allow, protocol: Number(6))])")
-            .unwrap();
+        let f = RuleFile::parse(
+            "(default_policy: Allow, rules: [(name: \"a\", action: Allow, protocol: Number(6))])",
+        )
+        .unwrap();
         assert_eq!(f.rules[0].protocol, Protocol::Number(6));
         assert_eq!(f.rules[0].protocol.normalized(), Protocol::Tcp);
         assert_eq!(Protocol::Number(47).normalized(), Protocol::Number(47));
@@ -330,9 +343,13 @@ mod tests {
 
     #[test]
     fn unknown_field_is_a_syntax_error_with_position() {
-        let e = RuleFile::parse("(\n  default_policy: Allow,\n  rules: [(name: \"a\", action: Allow, colour: 1)],\n)")
-            .unwrap_err();
-        let RuleError::Syntax { location, message } = &e else { panic!("{e:?}") };
+        let e = RuleFile::parse(
+            "(\n  default_policy: Allow,\n  rules: [(name: \"a\", action: Allow, colour: 1)],\n)",
+        )
+        .unwrap_err();
+        let RuleError::Syntax { location, message } = &e else {
+            panic!("{e:?}")
+        };
         assert_eq!(location.line_col.map(|p| p.0), Some(3));
         assert!(message.contains("colour"), "{message}");
     }

@@ -124,7 +124,10 @@ mod tests {
         // Other family never matches, even the v4-mapped form.
         assert!(!nets_match(&[net("10.0.0.0/8")], ip("::ffff:10.0.0.1")));
         assert!(!nets_match(&[net("::/0")], ip("10.0.0.1")));
-        assert!(nets_match(&[net("10.0.0.0/8"), net("2001:db8::/32")], ip("2001:db8::1")));
+        assert!(nets_match(
+            &[net("10.0.0.0/8"), net("2001:db8::/32")],
+            ip("2001:db8::1")
+        ));
         // Host bits set: contains() works on the network.
         assert!(nets_match(&[net("10.0.0.5/8")], ip("10.200.0.1")));
     }

@@ -51,7 +51,11 @@ impl RuleWatcher {
     /// Watches `path`; the first [`poll`](Self::poll) loads it.
     #[must_use]
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), stamp: None, seen: Seen::Nothing }
+        Self {
+            path: path.into(),
+            stamp: None,
+            seen: Seen::Nothing,
+        }
     }
 
     /// Loads `path` now and watches it from that content on: later polls report only changes after it.
@@ -79,8 +83,15 @@ impl RuleWatcher {
             Ok(m) => m,
             Err(source) => return self.unreadable(source),
         };
-        let stamp = Stamp { modified: meta.modified().ok(), len: meta.len() };
-        let racy = stamp.modified.is_none_or(|m| SystemTime::now().duration_since(m).map_or(true, |age| age < RACY_WINDOW));
+        let stamp = Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+        };
+        let racy = stamp.modified.is_none_or(|m| {
+            SystemTime::now()
+                .duration_since(m)
+                .map_or(true, |age| age < RACY_WINDOW)
+        });
         if self.seen != Seen::Nothing && self.stamp == Some(stamp) && !racy {
             return None;
         }
@@ -110,7 +121,10 @@ impl RuleWatcher {
             return None;
         }
         self.seen = Seen::Unreadable;
-        Some(Err(RuleError::Io { path: self.path.clone(), source }))
+        Some(Err(RuleError::Io {
+            path: self.path.clone(),
+            source,
+        }))
     }
 }
 
@@ -129,9 +143,16 @@ mod tests {
         assert_eq!(set.rules().len(), 1);
         // Unchanged content (even if re-hashed because it is recent): nothing.
         assert!(w.poll().is_none());
-        std::fs::write(&path, "(default_policy: Allow, rules: [(name: \"a\", action: Nope)])").unwrap();
+        std::fs::write(
+            &path,
+            "(default_policy: Allow, rules: [(name: \"a\", action: Nope)])",
+        )
+        .unwrap();
         let e = w.poll().unwrap().unwrap_err();
-        assert!(e.to_string().starts_with(&format!("{}:1:", path.display())), "{e}");
+        assert!(
+            e.to_string().starts_with(&format!("{}:1:", path.display())),
+            "{e}"
+        );
         assert!(w.poll().is_none(), "the same broken content is reported once");
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(w.poll(), Some(Err(RuleError::Io { .. }))));

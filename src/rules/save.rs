@@ -13,15 +13,23 @@ use super::{RuleError, RuleFile, RuleSet};
 impl RuleFile {
     /// The file as pretty RON: one line per rule, fields at their defaults left out.
     pub fn to_ron_string(&self) -> Result<String, RuleError> {
-        let config = ron::ser::PrettyConfig::new().depth_limit(2).indentor("    ").struct_names(false);
-        let mut text = ron_options().to_string_pretty(self, config).map_err(|e| RuleError::Serialize(e.to_string()))?;
+        let config = ron::ser::PrettyConfig::new()
+            .depth_limit(2)
+            .indentor("    ")
+            .struct_names(false);
+        let mut text = ron_options()
+            .to_string_pretty(self, config)
+            .map_err(|e| RuleError::Serialize(e.to_string()))?;
         text.push('\n');
         Ok(text)
     }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RuleError + '_ {
-    move |source| RuleError::Io { path: path.to_path_buf(), source }
+    move |source| RuleError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Validates `file` (by compiling it), then replaces `path` atomically with its RON text. On any error the
@@ -35,15 +43,26 @@ pub fn save_atomic(file: &RuleFile, path: impl AsRef<Path>) -> Result<(), RuleEr
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".rules-").suffix(".tmp").tempfile_in(dir).map_err(io(dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".rules-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
     tmp.write_all(text.as_bytes()).map_err(io(tmp.path()))?;
     if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions()).map_err(io(tmp.path()))?;
+        tmp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(io(tmp.path()))?;
     }
     tmp.as_file().sync_all().map_err(io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| RuleError::Io { path: path.to_path_buf(), source: e.error })?;
+    tmp.persist(path).map_err(|e| RuleError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     // Make the rename itself durable.
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
     Ok(())
 }
 
@@ -57,7 +76,12 @@ mod tests {
         let file = RuleFile {
             default_policy: Action::Allow,
             rules: vec![
-                RuleSpec { name: "router".into(), action: Action::Allow, src: vec!["192.168.1.1".into()], ..RuleSpec::default() },
+                RuleSpec {
+                    name: "router".into(),
+                    action: Action::Allow,
+                    src: vec!["192.168.1.1".into()],
+                    ..RuleSpec::default()
+                },
                 RuleSpec {
                     name: "no ssh".into(),
                     action: Action::Block,
@@ -71,7 +95,10 @@ mod tests {
             ..RuleFile::default()
         };
         let text = file.to_ron_string().unwrap();
-        assert!(text.contains("\n        (name: \"router\", action: Allow, src: [\"192.168.1.1\"]),\n"), "{text}");
+        assert!(
+            text.contains("\n        (name: \"router\", action: Allow, src: [\"192.168.1.1\"]),\n"),
+            "{text}"
+        );
         assert!(
             text.contains("(name: \"no ssh\", enabled: false, action: Block, protocol: Tcp, dst_ports: [\"22\"], interface: \"eth0\")"),
             "{text}"

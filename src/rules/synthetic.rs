@@ -10,7 +10,11 @@
 use super::{Action, Protocol, RuleDirection, RuleFile, RuleSpec};
 
 fn spec(name: &str, action: Action) -> RuleSpec {
-    RuleSpec { name: name.into(), action, ..RuleSpec::default() }
+    RuleSpec {
+        name: name.into(),
+        action,
+        ..RuleSpec::default()
+    }
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -21,25 +25,53 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[must_use]
 pub fn ceiling_rules() -> Vec<RuleSpec> {
     vec![
-        RuleSpec { src: strings(&["192.168.1.1"]), ..spec("allow 192.168.1.1", Action::Allow) },
-        RuleSpec { src: strings(&["192.168.1.2"]), ..spec("allow 192.168.1.2", Action::Allow) },
-        RuleSpec { protocol: Protocol::Tcp, dst_ports: strings(&["22"]), ..spec("block ssh", Action::Block) },
-        RuleSpec { protocol: Protocol::Tcp, dst_ports: strings(&["80"]), ..spec("block http", Action::Block) },
+        RuleSpec {
+            src: strings(&["192.168.1.1"]),
+            ..spec("allow 192.168.1.1", Action::Allow)
+        },
+        RuleSpec {
+            src: strings(&["192.168.1.2"]),
+            ..spec("allow 192.168.1.2", Action::Allow)
+        },
+        RuleSpec {
+            protocol: Protocol::Tcp,
+            dst_ports: strings(&["22"]),
+            ..spec("block ssh", Action::Block)
+        },
+        RuleSpec {
+            protocol: Protocol::Tcp,
+            dst_ports: strings(&["80"]),
+            ..spec("block http", Action::Block)
+        },
         RuleSpec {
             protocol: Protocol::Tcp,
             src: strings(&["10.0.0.0/8"]),
             dst_ports: strings(&["443"]),
             ..spec("allow https from 10/8", Action::Allow)
         },
-        RuleSpec { protocol: Protocol::Udp, dst_ports: strings(&["53"]), ..spec("allow dns", Action::Allow) },
-        RuleSpec { protocol: Protocol::Udp, dst_ports: strings(&["123"]), ..spec("allow ntp", Action::Allow) },
-        RuleSpec { src: strings(&["203.0.113.0/24"]), ..spec("block 203.0.113.0/24", Action::Block) },
+        RuleSpec {
+            protocol: Protocol::Udp,
+            dst_ports: strings(&["53"]),
+            ..spec("allow dns", Action::Allow)
+        },
+        RuleSpec {
+            protocol: Protocol::Udp,
+            dst_ports: strings(&["123"]),
+            ..spec("allow ntp", Action::Allow)
+        },
+        RuleSpec {
+            src: strings(&["203.0.113.0/24"]),
+            ..spec("block 203.0.113.0/24", Action::Block)
+        },
         RuleSpec {
             protocol: Protocol::Tcp,
             dst_ports: strings(&["8000-8999"]),
             ..spec("allow tcp 8000-8999", Action::Allow)
         },
-        RuleSpec { protocol: Protocol::Icmp, ..spec("allow icmp", Action::Allow) },
+        RuleSpec {
+            protocol: Protocol::Icmp,
+            ..spec("allow icmp", Action::Allow)
+        },
     ]
 }
 
@@ -56,7 +88,10 @@ pub fn synthetic_rules(n: usize) -> RuleFile {
         let port = PORTS[k % PORTS.len()];
         let name = format!("synthetic {k}");
         let r = match k % 8 {
-            0 => RuleSpec { src: vec![format!("198.18.{a}.{b}")], ..spec(&name, Action::Block) },
+            0 => RuleSpec {
+                src: vec![format!("198.18.{a}.{b}")],
+                ..spec(&name, Action::Block)
+            },
             1 => RuleSpec {
                 protocol: Protocol::Tcp,
                 src: vec![format!("198.18.{a}.0/24")],
@@ -69,7 +104,10 @@ pub fn synthetic_rules(n: usize) -> RuleFile {
                 dst_ports: strings(&["5000-5100"]),
                 ..spec(&name, Action::Allow)
             },
-            3 => RuleSpec { src: vec![format!("fd5e:cafe:{a:x}:{b:x}::/64")], ..spec(&name, Action::Block) },
+            3 => RuleSpec {
+                src: vec![format!("fd5e:cafe:{a:x}:{b:x}::/64")],
+                ..spec(&name, Action::Block)
+            },
             4 => RuleSpec {
                 protocol: Protocol::Tcp,
                 dst: vec![format!("fd5e:cafe::{a:x}:{b:x}")],
@@ -100,7 +138,11 @@ pub fn synthetic_rules(n: usize) -> RuleFile {
         rules.push(r);
     }
     rules.extend(ceiling_rules());
-    RuleFile { default_policy: Action::Block, rules, ..RuleFile::default() }
+    RuleFile {
+        default_policy: Action::Block,
+        rules,
+        ..RuleFile::default()
+    }
 }
 
 #[cfg(test)]
