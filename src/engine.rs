@@ -515,7 +515,7 @@ impl Worker {
                 meta.dst_ip.and_then(|ip| self.names.get(&ip)),
             )
         };
-        let rule_name = verdict.rule.and_then(|id| self.rules.rule_name(id));
+        let rule_name = verdict.rule.and_then(|id| self.rules.rule_name(id).cloned());
         let event = Event {
             seq: self.seq,
             meta,
@@ -582,7 +582,7 @@ impl Worker {
             Some(Ok(new_rules)) => {
                 let count = new_rules.rules().len();
                 let new_rules = Arc::new(new_rules);
-                new_rules.inherit_hits(&self.rules);
+                new_rules.carry_hits_from(&self.rules);
                 self.config.rules.store(Arc::clone(&new_rules));
                 self.rules = new_rules;
                 self.detector.set_config(self.rules.detection().clone());

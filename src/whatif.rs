@@ -88,7 +88,7 @@ pub fn verdict(rules: &RuleSet, meta: &PacketMeta, iface: &str) -> (Action, Opti
 
 fn rule_label(rules: &RuleSet, id: Option<RuleId>) -> String {
     id.and_then(|id| rules.rules().get(id.index()))
-        .map_or_else(|| "default".to_owned(), |rule| rule.name.clone())
+        .map_or_else(|| "default".to_owned(), |rule| rule.name.to_string())
 }
 
 /// Compares `old` and `new` over `packets` (each with its capture interface name).

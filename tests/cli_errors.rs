@@ -1,6 +1,8 @@
 //! Bad input through the real binary: every failure gives one clear message naming the file, interface or
 //! value, and the documented exit code (2 bad input, 1 runtime failure).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -33,7 +35,11 @@ fn missing_rules_file_is_bad_input() {
 #[test]
 fn corrupt_rules_file_names_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("bad.ron"), "(\n    default_policy: Allow,\n    rules: [ (name: \"x\", action: Blok) ],\n)\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.ron"),
+        "(\n    default_policy: Allow,\n    rules: [ (name: \"x\", action: Blok) ],\n)\n",
+    )
+    .unwrap();
     let out = netwarden(&["check", "bad.ron"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -64,7 +70,11 @@ fn unknown_interface_is_bad_input() {
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
     let out = netwarden(&["run", "--iface", "nwnosuch0", "--no-log"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no such interface \"nwnosuch0\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no such interface \"nwnosuch0\""),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("netwarden interfaces"), "{}", stderr(&out));
 }
 
@@ -72,14 +82,26 @@ fn unknown_interface_is_bad_input() {
 fn non_pcap_and_empty_files_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
-    std::fs::write(dir.path().join("notes.txt"), "hello, this is not a capture\n".repeat(10)).unwrap();
+    std::fs::write(
+        dir.path().join("notes.txt"),
+        "hello, this is not a capture\n".repeat(10),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("empty.pcap"), b"").unwrap();
     let out = netwarden(&["replay", "notes.txt", "--no-log"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("notes.txt") && stderr(&out).contains("not a pcap"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("notes.txt") && stderr(&out).contains("not a pcap"),
+        "{}",
+        stderr(&out)
+    );
     let out = netwarden(&["replay", "empty.pcap", "--no-log"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("empty.pcap: the file is empty"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("empty.pcap: the file is empty"),
+        "{}",
+        stderr(&out)
+    );
     let out = netwarden(&["replay", "missing.pcap", "--no-log"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("missing.pcap"), "{}", stderr(&out));
@@ -89,9 +111,16 @@ fn non_pcap_and_empty_files_are_bad_input() {
 fn bad_bpf_filter_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
-    let out = netwarden(&["run", "--iface", "lo", "--filter", "tcp port banana", "--no-log"], dir.path());
+    let out = netwarden(
+        &["run", "--iface", "lo", "--filter", "tcp port banana", "--no-log"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("invalid capture filter \"tcp port banana\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid capture filter \"tcp port banana\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -113,9 +142,19 @@ fn no_capture_privilege_names_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
     // The temp dir and the binary must be reachable for `nobody`.
-    Command::new("chmod").args(["755"]).arg(dir.path()).status().unwrap();
+    Command::new("chmod")
+        .args(["755"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
     let out = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--"])
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+        ])
         .arg(BIN)
         .args(["run", "--iface", "lo", "--no-log", "--rules"])
         .arg(dir.path().join("rules.ron"))
@@ -124,11 +163,17 @@ fn no_capture_privilege_names_the_fix() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no permission to capture on lo"), "{err}");
-    assert!(err.contains("CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin+eip"), "{err}");
+    assert!(
+        err.contains("CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin+eip"),
+        "{err}"
+    );
 }
 
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }

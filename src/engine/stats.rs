@@ -149,11 +149,10 @@ impl RunSummary {
             .enumerate()
             .map(|(i, rule)| {
                 let id = crate::rules::RuleId(u32::try_from(i).unwrap_or(u32::MAX));
-                (rule.name.clone(), rules.hits(id).count)
+                (rule.name.to_string(), rules.hits(id).count)
             })
             .collect();
-        let by_rules: u64 = rule_hits.iter().map(|(_, n)| n).sum();
-        rule_hits.push(("default".into(), counts.packets.saturating_sub(by_rules)));
+        rule_hits.push(("default".into(), rules.default_hits().count));
         #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
         let packets_per_sec = if elapsed > 0.0 {
             counts.packets as f64 / elapsed

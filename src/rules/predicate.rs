@@ -1,0 +1,153 @@
+//! The per-field checks of a rule against one packet: the single source of truth used by the indexed
+//! matcher, the linear reference and `explain`.
+//!
+//! Fields are checked in a fixed order (enabled, direction, interface, protocol, src, dst, src port,
+//! dst port); the first failing one is reported as a [`Field`].
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::compile::{PortRange, Rule};
+use crate::packet::PacketMeta;
+
+/// The first field of a rule that did not match a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The rule is disabled.
+    Disabled,
+    /// The packet's direction is not the rule's.
+    Direction,
+    /// The packet was captured on another interface.
+    Interface,
+    /// The packet's transport protocol is not the rule's.
+    Protocol,
+    /// The source address is not in the rule's `src` networks (or the packet has none).
+    Src,
+    /// The destination address is not in the rule's `dst` networks (or the packet has none).
+    Dst,
+    /// The source port is not in `src_ports` (or the packet has no ports).
+    SrcPort,
+    /// The destination port is not in `dst_ports` (or the packet has no ports).
+    DstPort,
+}
+
+/// True when `ip` is in one of `nets`; an empty list matches every packet (even one without an address).
+/// An address of the other family never matches.
+#[inline]
+#[must_use]
+pub fn nets_match(nets: &[IpNet], ip: Option<IpAddr>) -> bool {
+    if nets.is_empty() {
+        return true;
+    }
+    let Some(ip) = ip else { return false };
+    nets.iter().any(|n| n.contains(&ip))
+}
+
+/// True when `port` is in one of `ranges`; an empty list matches every packet, a non-empty one only
+/// packets that have ports (TCP/UDP first fragments).
+#[inline]
+#[must_use]
+pub fn ports_match(ranges: &[PortRange], port: Option<u16>) -> bool {
+    if ranges.is_empty() {
+        return true;
+    }
+    let Some(port) = port else { return false };
+    ranges.iter().any(|r| r.contains(port))
+}
+
+/// True when the rule has no interface or names the capture interface `iface`.
+#[inline]
+#[must_use]
+pub fn interface_matches(want: Option<&str>, iface: &str) -> bool {
+    want.is_none_or(|w| w == iface)
+}
+
+impl Rule {
+    /// Checks every field in order; `Err` names the first one that does not match.
+    #[inline]
+    pub fn check(&self, meta: &PacketMeta, iface: &str) -> Result<(), Field> {
+        if !self.enabled {
+            return Err(Field::Disabled);
+        }
+        if !self.direction.matches(meta.direction) {
+            return Err(Field::Direction);
+        }
+        if !interface_matches(self.interface.as_deref(), iface) {
+            return Err(Field::Interface);
+        }
+        if !self.protocol.matches(meta.protocol) {
+            return Err(Field::Protocol);
+        }
+        if !nets_match(&self.src, meta.src_ip) {
+            return Err(Field::Src);
+        }
+        if !nets_match(&self.dst, meta.dst_ip) {
+            return Err(Field::Dst);
+        }
+        if !ports_match(&self.src_ports, meta.src_port) {
+            return Err(Field::SrcPort);
+        }
+        if !ports_match(&self.dst_ports, meta.dst_port) {
+            return Err(Field::DstPort);
+        }
+        Ok(())
+    }
+
+    /// True when the rule is enabled and every field matches the packet.
+    #[inline]
+    #[must_use]
+    pub fn matches(&self, meta: &PacketMeta, iface: &str) -> bool {
+        self.check(meta, iface).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn nets() {
+        assert!(nets_match(&[], None));
+        assert!(nets_match(&[], ip("1.2.3.4")));
+        assert!(!nets_match(&[net("10.0.0.0/8")], None));
+        assert!(nets_match(&[net("10.0.0.0/8")], ip("10.9.8.7")));
+        assert!(!nets_match(&[net("10.0.0.0/8")], ip("11.0.0.1")));
+        // Other family never matches, even the v4-mapped form.
+        assert!(!nets_match(&[net("10.0.0.0/8")], ip("::ffff:10.0.0.1")));
+        assert!(!nets_match(&[net("::/0")], ip("10.0.0.1")));
+        assert!(nets_match(
+            &[net("10.0.0.0/8"), net("2001:db8::/32")],
+            ip("2001:db8::1")
+        ));
+        // Host bits set: contains() works on the network.
+        assert!(nets_match(&[net("10.0.0.5/8")], ip("10.200.0.1")));
+    }
+
+    #[test]
+    fn ports() {
+        let r = [PortRange { lo: 22, hi: 22 }, PortRange { lo: 8000, hi: 8999 }];
+        assert!(ports_match(&[], None));
+        assert!(!ports_match(&r, None));
+        assert!(ports_match(&r, Some(22)));
+        assert!(ports_match(&r, Some(8000)));
+        assert!(ports_match(&r, Some(8999)));
+        assert!(!ports_match(&r, Some(9000)));
+        assert!(!ports_match(&r, Some(23)));
+    }
+
+    #[test]
+    fn interface() {
+        assert!(interface_matches(None, "eth0"));
+        assert!(interface_matches(Some("eth0"), "eth0"));
+        assert!(!interface_matches(Some("eth0"), "eth1"));
+    }
+}
