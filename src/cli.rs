@@ -29,13 +29,9 @@ pub mod capture;
 pub mod check;
 pub mod output;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
+use crate::rules::RuleSet;
 use anyhow::anyhow;
-use arc_swap::ArcSwap;
-
-use crate::rules::{RuleSet, SharedRules};
+use std::path::{Path, PathBuf};
 
 /// The rules file used when none is given: `./rules.ron`.
 #[must_use]
@@ -49,10 +45,4 @@ pub fn default_rules_path() -> PathBuf {
 /// The file is missing, unreadable or invalid; the message names it, with line and column.
 pub fn load_rules(path: &Path) -> Result<RuleSet, CliError> {
     RuleSet::load(path).map_err(|e| CliError::BadInput(anyhow!(e)))
-}
-
-/// Wraps a rule set for the engine.
-#[must_use]
-pub fn shared(rules: RuleSet) -> SharedRules {
-    Arc::new(ArcSwap::from_pointee(rules))
 }

@@ -304,6 +304,9 @@ struct Worker {
     events: Sender<EngineMessage>,
     commands: Receiver<Command>,
     stats: Arc<EngineStats>,
+    /// The rules in force, re-checked per packet through a one-load cache of the shared `ArcSwap`.
+    rules_cache: arc_swap::Cache<SharedRules, Arc<RuleSet>>,
+    /// The set the detector's thresholds were last taken from.
     rules: Arc<RuleSet>,
     watcher: Option<RuleWatcher>,
     detector: Detector,
@@ -331,6 +334,7 @@ impl Worker {
         stats: Arc<EngineStats>,
     ) -> Self {
         let rules = config.rules.load_full();
+        let rules_cache = arc_swap::Cache::new(Arc::clone(&config.rules));
         let watcher = config.rules_path.as_ref().map(|p| RuleWatcher::new(p.clone()));
         let detector = Detector::new(rules.detection().clone());
         let names = NameCache::new(config.name_capacity);
@@ -344,6 +348,7 @@ impl Worker {
             events,
             commands,
             stats,
+            rules_cache,
             rules,
             watcher,
             detector,
@@ -486,6 +491,7 @@ impl Worker {
 
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
         self.config.local_addrs.classify(&mut meta);
+        self.refresh_rules();
         let verdict = self.rules.evaluate(&meta, &self.iface);
         let alert = if self.rules.detection().enabled {
             self.detector.observe(&meta, &verdict)
@@ -558,18 +564,21 @@ impl Worker {
                 Command::Stop => self.stop = true,
             }
         }
-        // Pick up rules saved by the editor at once: ArcSwap makes this one atomic load.
-        let current = self.config.rules.load();
-        if !Arc::ptr_eq(&current, &self.rules) {
-            self.rules = Arc::clone(&current);
-            self.detector.set_config(self.rules.detection().clone());
-        }
         if now.duration_since(self.last_slow_tick) >= SLOW_TICK {
             self.last_slow_tick = now;
             self.poll_rules_file();
             if let Some(k) = self.source.kernel_stats() {
                 self.stats.set_kernel(k);
             }
+        }
+    }
+
+    /// Picks up rules stored by the editor or the watcher before the next packet (one atomic load).
+    fn refresh_rules(&mut self) {
+        let current = self.rules_cache.load();
+        if !Arc::ptr_eq(current, &self.rules) {
+            self.rules = Arc::clone(current);
+            self.detector.set_config(self.rules.detection().clone());
         }
     }
 
@@ -581,11 +590,8 @@ impl Worker {
             None => {}
             Some(Ok(new_rules)) => {
                 let count = new_rules.rules().len();
-                let new_rules = Arc::new(new_rules);
-                new_rules.carry_hits_from(&self.rules);
-                self.config.rules.store(Arc::clone(&new_rules));
-                self.rules = new_rules;
-                self.detector.set_config(self.rules.detection().clone());
+                crate::rules::swap_rules(&self.config.rules, new_rules);
+                self.refresh_rules();
                 self.send_notice(Notice::RulesReloaded { rules: count });
             }
             Some(Err(e)) => self.send_notice(Notice::RulesRejected(e.to_string())),
@@ -637,4 +643,196 @@ fn is_dns_answer(meta: &crate::packet::PacketMeta) -> bool {
     meta.protocol == Some(crate::packet::IpProto::UDP)
         && matches!(meta.src_port, Some(53 | 5353))
         && meta.payload_offset.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::capture::{KernelStats, RawPacket};
+    use crate::packet::LinkType;
+    use crate::rules::{Action, RuleFile, RuleSet, shared};
+
+    /// A scripted source: frames, then `Idle` reads (live-like) or `End` (file-like).
+    struct FakeSource {
+        frames: VecDeque<Vec<u8>>,
+        current: Vec<u8>,
+        ts: i64,
+        live: bool,
+        gate: Option<Receiver<()>>,
+    }
+
+    impl FakeSource {
+        fn new(count: usize, live: bool) -> Self {
+            Self {
+                frames: (0..count)
+                    .map(|i| vec![u8::try_from(i % 251).unwrap(); 60])
+                    .collect(),
+                current: Vec::new(),
+                ts: 1_700_000_000_000_000,
+                live,
+                gate: None,
+            }
+        }
+    }
+
+    impl PacketSource for FakeSource {
+        fn read(&mut self) -> Result<Read<'_>, CaptureError> {
+            if let Some(gate) = &self.gate {
+                // Hold each packet until the test releases it.
+                if gate.recv_timeout(Duration::from_millis(100)).is_err() {
+                    return Ok(Read::Idle);
+                }
+            }
+            match self.frames.pop_front() {
+                Some(frame) => {
+                    self.current = frame;
+                    self.ts += 1_000;
+                    Ok(Read::Packet(RawPacket {
+                        ts_micros: self.ts,
+                        wire_len: 60,
+                        data: &self.current,
+                    }))
+                }
+                None if self.live => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    Ok(Read::Idle)
+                }
+                None => Ok(Read::End),
+            }
+        }
+        fn link_type(&self) -> LinkType {
+            LinkType::Ethernet
+        }
+        fn kernel_stats(&mut self) -> Option<KernelStats> {
+            Some(KernelStats {
+                received: 7,
+                dropped: 2,
+                if_dropped: 1,
+            })
+        }
+    }
+
+    fn rules(policy: &str) -> RuleSet {
+        RuleSet::from_ron(&format!("(default_policy: {policy}, rules: [])")).unwrap()
+    }
+
+    fn config(policy: &str) -> EngineConfig {
+        let spec = SourceSpec::File {
+            path: "fake.pcap".into(),
+            filter: None,
+        };
+        EngineConfig::new(spec, shared(rules(policy)))
+    }
+
+    fn collect(engine: &Engine) -> (Vec<Event>, Option<Result<(), String>>) {
+        let mut events = Vec::new();
+        loop {
+            match engine.events.recv_timeout(Duration::from_secs(10)) {
+                Ok(EngineMessage::Events(batch)) => events.extend(batch),
+                Ok(EngineMessage::Notice(_)) => {}
+                Ok(EngineMessage::Stopped(r)) => return (events, Some(r)),
+                Err(_) => return (events, None),
+            }
+        }
+    }
+
+    #[test]
+    fn file_with_backpressure_delivers_every_packet_in_order() {
+        let mut config = config("Block");
+        config.backpressure = true;
+        config.channel_batches = 1;
+        config.batch_max = 7;
+        let engine = Engine::spawn_with_source(config, Box::new(FakeSource::new(1000, false))).unwrap();
+        let (events, stopped) = collect(&engine);
+        assert_eq!(stopped, Some(Ok(())));
+        assert_eq!(events.len(), 1000);
+        assert!(events.iter().enumerate().all(|(i, e)| e.seq == i as u64 + 1));
+        assert!(
+            events
+                .iter()
+                .all(|e| e.verdict.action == Action::Block && e.rule_name.is_none())
+        );
+        let stats = engine.stats.snapshot();
+        assert_eq!(
+            (stats.packets, stats.blocked, stats.display_dropped),
+            (1000, 1000, 0)
+        );
+        engine.join().unwrap();
+    }
+
+    #[test]
+    fn slow_front_end_costs_display_only_and_is_counted() {
+        let mut config = config("Allow");
+        config.channel_batches = 1;
+        config.batch_max = 10;
+        let engine = Engine::spawn_with_source(config, Box::new(FakeSource::new(500, false))).unwrap();
+        // Read nothing until the thread is done: all but one batch must be dropped, and counted.
+        while !engine.is_finished() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stats = engine.stats.snapshot();
+        assert_eq!(stats.packets, 500);
+        let (events, _) = collect(&engine);
+        assert_eq!(events.len() as u64 + stats.display_dropped, 500);
+        assert!(stats.display_dropped >= 480, "{stats:?}");
+    }
+
+    #[test]
+    fn deliver_nothing_still_counts_and_notable_filters() {
+        let mut config = config("Allow");
+        config.deliver = Deliver::Notable;
+        config.backpressure = true;
+        let engine = Engine::spawn_with_source(config, Box::new(FakeSource::new(50, false))).unwrap();
+        let (events, _) = collect(&engine);
+        assert!(events.is_empty(), "allowed packets are not notable");
+        assert_eq!(engine.stats.snapshot().allowed, 50);
+    }
+
+    #[test]
+    fn stop_command_ends_a_live_source_and_kernel_counters_are_read() {
+        let mut config = config("Allow");
+        config.source = SourceSpec::Live(crate::capture::LiveOptions::new("fake0"));
+        let engine = Engine::spawn_with_source(config, Box::new(FakeSource::new(3, true))).unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let stats = engine.stats.snapshot();
+        assert_eq!(
+            (
+                stats.kernel_received,
+                stats.kernel_dropped,
+                stats.kernel_if_dropped
+            ),
+            (7, 2, 1)
+        );
+        engine.shutdown().unwrap();
+    }
+
+    #[test]
+    fn swapped_rules_apply_to_the_next_packets_without_restart() {
+        let (gate_tx, gate_rx) = bounded(1000);
+        let mut source = FakeSource::new(20, true);
+        source.gate = Some(gate_rx);
+        let mut config = config("Allow");
+        config.batch_max = 1;
+        let shared_rules = Arc::clone(&config.rules);
+        let engine = Engine::spawn_with_source(config, Box::new(source)).unwrap();
+        let mut seen = Vec::new();
+        for i in 0..20 {
+            if i == 10 {
+                let file: RuleFile = rules("Block").file().clone();
+                shared_rules.store(Arc::new(RuleSet::compile(file, None).unwrap()));
+            }
+            gate_tx.send(()).unwrap();
+            loop {
+                if let Ok(EngineMessage::Events(batch)) = engine.events.recv_timeout(Duration::from_secs(5)) {
+                    seen.extend(batch.into_iter().map(|e| e.verdict.action));
+                    break;
+                }
+            }
+        }
+        assert_eq!(&seen[..10], &[Action::Allow; 10]);
+        assert_eq!(&seen[10..], &[Action::Block; 10]);
+        engine.shutdown().unwrap();
+    }
 }

@@ -11,7 +11,7 @@
 //!
 //! let rules = RuleSet::load(std::path::Path::new("rules.ron"))?;
 //! let source = SourceSpec::File { path: "traffic.pcap".into(), filter: None };
-//! let engine = Engine::spawn(EngineConfig::new(source, netwarden::cli::shared(rules)))?;
+//! let engine = Engine::spawn(EngineConfig::new(source, netwarden::rules::shared(rules)))?;
 //! while let Ok(EngineMessage::Events(events)) = engine.events.recv() {
 //!     for event in events {
 //!         println!("{} {:?}", event.verdict.action.name(), event.meta.src_ip);

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use super::output::{iso_time, write_text_line};
-use super::{CliError, CliResult, load_rules, shared};
+use super::{CliError, CliResult, load_rules};
 use crate::capture::{
     CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
 };
 use crate::engine::{Deliver, Engine, EngineConfig, EngineMessage, Notice, RunSummary};
 use crate::export::write_json_line;
 use crate::packet::{self, LocalAddrs, PacketMeta};
+use crate::rules::shared;
 use crate::whatif;
 
 /// Options shared by `run` and `replay`.
