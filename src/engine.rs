@@ -100,6 +100,8 @@ pub struct EngineConfig {
     pub kernel_blocked: Option<Arc<ArcSwap<KernelBlocked>>>,
     /// Host names kept from DNS answers at most.
     pub name_capacity: usize,
+    /// Detection alerts are also offered here (`try_send`, never blocking), for auto-block.
+    pub alert_sink: Option<Sender<crate::detect::Alert>>,
 }
 
 impl EngineConfig {
@@ -121,6 +123,7 @@ impl EngineConfig {
             raw_store: None,
             kernel_blocked: None,
             name_capacity: 16_384,
+            alert_sink: None,
         }
     }
 }
@@ -499,6 +502,10 @@ impl Worker {
             None
         };
         self.seq += 1;
+        if let (Some(sink), Some(alert)) = (&self.config.alert_sink, &alert) {
+            // A full sink means auto-block is busy; the alert is still logged and shown.
+            sink.try_send(alert.clone()).ok();
+        }
         let kernel_dropped = match (&self.config.kernel_blocked, meta.src_ip) {
             (Some(blocked), Some(src)) => blocked.load().contains(src),
             _ => false,
