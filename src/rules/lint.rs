@@ -2,6 +2,7 @@
 //! rules broader than they look. Lint is conservative: it reports a shadowed rule only when it is
 //! certain, field by field, that an earlier enabled rule matches every packet the later one could.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use ipnet::IpNet;
@@ -55,14 +56,44 @@ fn sorted<T: Ord + Copy>(v: &[T]) -> Vec<T> {
     v
 }
 
-fn same_match(a: &Rule, b: &Rule) -> bool {
-    a.direction == b.direction
-        && a.protocol == b.protocol
-        && a.interface == b.interface
-        && sorted(&a.src) == sorted(&b.src)
-        && sorted(&a.dst) == sorted(&b.dst)
-        && sorted(&a.src_ports) == sorted(&b.src_ports)
-        && sorted(&a.dst_ports) == sorted(&b.dst_ports)
+/// The match fields of a rule in canonical form (sorted, deduplicated), computed once per rule so lint
+/// stays allocation-free in its pairwise loop.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MatchKey {
+    direction: RuleDirection,
+    protocol: Protocol,
+    interface: Option<String>,
+    src: Vec<IpNet>,
+    dst: Vec<IpNet>,
+    src_ports: Vec<PortRange>,
+    dst_ports: Vec<PortRange>,
+}
+
+impl MatchKey {
+    fn of(r: &Rule) -> Self {
+        Self {
+            direction: r.direction,
+            protocol: r.protocol,
+            interface: r.interface.clone(),
+            src: sorted(&r.src),
+            dst: sorted(&r.dst),
+            src_ports: sorted(&r.src_ports),
+            dst_ports: sorted(&r.dst_ports),
+        }
+    }
+}
+
+/// Port ranges merged into disjoint, sorted intervals.
+fn merge(ranges: &[PortRange]) -> Vec<(u32, u32)> {
+    let mut merged: Vec<(u32, u32)> = Vec::new();
+    for r in sorted(ranges) {
+        let (lo, hi) = (u32::from(r.lo), u32::from(r.hi));
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
 }
 
 /// Every network of `inner` lies inside some network of `outer` (an empty `outer` is "any").
@@ -70,26 +101,17 @@ fn nets_cover(outer: &[IpNet], inner: &[IpNet]) -> bool {
     outer.is_empty() || (!inner.is_empty() && inner.iter().all(|n| outer.iter().any(|o| o.contains(n))))
 }
 
-/// Every port of `inner` is in the union of `outer` (an empty `outer` is "any"; an empty `inner` also
-/// matches packets without ports, which a non-empty `outer` does not).
-fn ports_cover(outer: &[PortRange], inner: &[PortRange]) -> bool {
+/// Every port of `inner` is in the union `outer` (merged intervals; empty = "any"). An empty `inner` also
+/// matches packets without ports, which a non-empty `outer` does not.
+fn ports_cover(outer: &[(u32, u32)], inner: &[PortRange]) -> bool {
     if outer.is_empty() {
         return true;
     }
     if inner.is_empty() {
         return false;
     }
-    // Merge `outer` into disjoint intervals, then check each inner range lies in one of them.
-    let mut merged: Vec<(u32, u32)> = Vec::new();
-    for r in sorted(outer) {
-        let (lo, hi) = (u32::from(r.lo), u32::from(r.hi));
-        match merged.last_mut() {
-            Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => merged.push((lo, hi)),
-        }
-    }
     inner.iter().all(|r| {
-        merged
+        outer
             .iter()
             .any(|&(lo, hi)| lo <= u32::from(r.lo) && u32::from(r.hi) <= hi)
     })
@@ -99,13 +121,21 @@ fn protocol_covers(outer: Protocol, inner: Protocol) -> bool {
     outer == Protocol::Any || outer == inner
 }
 
+/// A rule with its merged port intervals, for coverage checks.
+struct Cover<'a> {
+    rule: &'a Rule,
+    src_ports: Vec<(u32, u32)>,
+    dst_ports: Vec<(u32, u32)>,
+}
+
 /// `earlier` matches every packet `later` could match.
-fn covers(earlier: &Rule, later: &Rule) -> bool {
-    earlier.direction.covers(later.direction)
-        && (earlier.interface.is_none() || earlier.interface == later.interface)
-        && protocol_covers(earlier.protocol, later.protocol)
-        && nets_cover(&earlier.src, &later.src)
-        && nets_cover(&earlier.dst, &later.dst)
+fn covers(earlier: &Cover<'_>, later: &Rule) -> bool {
+    let e = earlier.rule;
+    e.direction.covers(later.direction)
+        && (e.interface.is_none() || e.interface == later.interface)
+        && protocol_covers(e.protocol, later.protocol)
+        && nets_cover(&e.src, &later.src)
+        && nets_cover(&e.dst, &later.dst)
         && ports_cover(&earlier.src_ports, &later.src_ports)
         && ports_cover(&earlier.dst_ports, &later.dst_ports)
 }
@@ -152,6 +182,9 @@ fn rule_id(i: usize) -> RuleId {
 pub fn lint(set: &RuleSet) -> Vec<LintWarning> {
     let rules = set.rules();
     let mut out = Vec::new();
+    // Enabled rules seen so far: by canonical match fields (duplicates), and in order (coverage).
+    let mut first_with_key: HashMap<MatchKey, usize> = HashMap::new();
+    let mut earlier: Vec<(usize, Cover<'_>)> = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
         if !rule.enabled {
             continue;
@@ -194,8 +227,10 @@ pub fn lint(set: &RuleSet) -> Vec<LintWarning> {
                 ),
             });
         }
-        let earlier = rules.iter().enumerate().take(i).filter(|(_, r)| r.enabled);
-        if let Some((j, e)) = earlier.clone().find(|(_, e)| same_match(e, rule)) {
+        let key = MatchKey::of(rule);
+        if let Some(&j) = first_with_key.get(&key)
+            && let Some(e) = rules.get(j)
+        {
             let tail = if e.action == rule.action {
                 String::new()
             } else {
@@ -215,13 +250,26 @@ pub fn lint(set: &RuleSet) -> Vec<LintWarning> {
                     label(j, e)
                 ),
             });
-        } else if let Some((j, e)) = earlier.clone().find(|(_, e)| covers(e, rule)) {
+        } else if let Some((j, e)) = earlier.iter().find(|(_, e)| covers(e, rule)) {
             out.push(LintWarning {
                 rule: rule_id(i),
-                kind: LintKind::Shadowed { by: rule_id(j) },
-                message: format!("{} can never match: {} covers it", label(i, rule), label(j, e)),
+                kind: LintKind::Shadowed { by: rule_id(*j) },
+                message: format!(
+                    "{} can never match: {} covers it",
+                    label(i, rule),
+                    label(*j, e.rule)
+                ),
             });
         }
+        first_with_key.entry(key).or_insert(i);
+        earlier.push((
+            i,
+            Cover {
+                rule,
+                src_ports: merge(&rule.src_ports),
+                dst_ports: merge(&rule.dst_ports),
+            },
+        ));
     }
     out
 }
@@ -240,12 +288,16 @@ mod tests {
 
     #[test]
     fn port_coverage_uses_the_union() {
-        assert!(ports_cover(&[], &[]));
-        assert!(ports_cover(&[], &[pr(1, 2)]));
-        assert!(!ports_cover(&[pr(1, 2)], &[]));
-        assert!(ports_cover(&[pr(10, 20), pr(21, 30)], &[pr(15, 25)]));
-        assert!(!ports_cover(&[pr(10, 20), pr(22, 30)], &[pr(15, 25)]));
-        assert!(ports_cover(&[pr(0, 65535)], &[pr(65535, 65535)]));
+        assert!(ports_cover(&merge(&[]), &[]));
+        assert!(ports_cover(&merge(&[]), &[pr(1, 2)]));
+        assert!(!ports_cover(&merge(&[pr(1, 2)]), &[]));
+        assert!(ports_cover(&merge(&[pr(21, 30), pr(10, 20)]), &[pr(15, 25)]));
+        assert!(!ports_cover(&merge(&[pr(10, 20), pr(22, 30)]), &[pr(15, 25)]));
+        assert!(ports_cover(&merge(&[pr(0, 65535)]), &[pr(65535, 65535)]));
+        assert_eq!(
+            merge(&[pr(5, 9), pr(1, 3), pr(4, 4), pr(20, 30), pr(25, 26)]),
+            [(1, 9), (20, 30)]
+        );
     }
 
     #[test]
