@@ -1,5 +1,8 @@
 //! The desktop app (eframe/egui): panels over the engine.
 
+pub mod dialog;
+pub mod rules;
+
 use crate::cli::CliResult;
 
 /// `netwarden gui` options.
