@@ -10,7 +10,6 @@ mod raw;
 mod stats;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -22,7 +21,9 @@ pub use raw::{RawPacketRecord, RawStore};
 pub use stats::{EngineStats, RunSummary, StatsSnapshot};
 
 use crate::audit::{AuditConfig, AuditLog};
-use crate::capture::{Backoff, CaptureError, PacketSource, PcapSource, Read, SourceSpec, interface_exists};
+use crate::capture::{
+    Backoff, CaptureError, PacketSource, PcapSource, Read, SourceSpec, interface_exists, interface_is_up,
+};
 use crate::detect::Detector;
 use crate::event::Event;
 use crate::names::NameCache;
@@ -79,8 +80,9 @@ pub struct EngineConfig {
     pub source: SourceSpec,
     /// Rules in force; swapped by the rule editor or the file watcher without stopping capture.
     pub rules: SharedRules,
-    /// Watched for hand edits while running (`None`: no watching).
-    pub rules_path: Option<PathBuf>,
+    /// Watches the rules file for hand edits while running (`None`: no watching). Create it with
+    /// `RuleWatcher::open`, which also loads the rules, so the first poll reports only later changes.
+    pub rules_watcher: Option<RuleWatcher>,
     /// Audit log settings (`None`: no audit log).
     pub audit: Option<AuditConfig>,
     pub local_addrs: LocalAddrs,
@@ -111,7 +113,7 @@ impl EngineConfig {
         Self {
             source,
             rules,
-            rules_path: None,
+            rules_watcher: None,
             audit: None,
             local_addrs: LocalAddrs::default(),
             deliver: Deliver::All,
@@ -205,7 +207,14 @@ impl Engine {
         };
         let iface = config.source.iface_name();
         let thread_name: String = format!("capture-{iface}").chars().take(15).collect();
-        let worker = Worker::new(config, source, audit, event_tx, command_rx, Arc::clone(&stats));
+        let mut source = source;
+        let waker = Arc::new(WakerSlot::default());
+        waker.set(source.waker());
+        if source.is_live() {
+            WakerSlot::start_ticking(&waker, iface)?;
+        }
+        let mut worker = Worker::new(config, source, audit, event_tx, command_rx, Arc::clone(&stats));
+        worker.waker = Some(Arc::clone(&waker));
         let thread = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || worker.run())
@@ -286,6 +295,51 @@ impl Drop for Engine {
     }
 }
 
+/// The current source's waker, shared with a ticker thread that wakes quiet live reads every 100 ms so the
+/// capture thread flushes partial batches, reads commands and watches the link even when no packet comes.
+#[derive(Default)]
+struct WakerSlot {
+    waker: std::sync::Mutex<Option<crate::capture::Waker>>,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl WakerSlot {
+    fn set(&self, waker: Option<crate::capture::Waker>) {
+        if let Ok(mut slot) = self.waker.lock() {
+            *slot = waker;
+        }
+    }
+
+    fn wake(&self) {
+        if let Ok(slot) = self.waker.lock()
+            && let Some(wake) = slot.as_ref()
+        {
+            wake();
+        }
+    }
+
+    fn start_ticking(slot: &Arc<Self>, iface: &str) -> Result<(), CaptureError> {
+        let slot = Arc::clone(slot);
+        let name: String = format!("ticker-{iface}").chars().take(15).collect();
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                while !slot.done.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(TICKER_PERIOD);
+                    slot.wake();
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| CaptureError::Read {
+                source_name: "ticker thread".into(),
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// How often a quiet live capture is woken.
+const TICKER_PERIOD: Duration = Duration::from_millis(100);
+
 /// Clonable stop request, usable from a signal handler thread.
 #[derive(Clone)]
 pub struct Stopper {
@@ -321,6 +375,10 @@ struct Worker {
     last_slow_tick: Instant,
     seq: u64,
     pace_origin: Option<(i64, Instant)>,
+    /// The live interface is known to be down (a notice was sent; the next one says it is back).
+    iface_down: bool,
+    /// Shared with the ticker thread; replaced when a downed interface is reopened.
+    waker: Option<Arc<WakerSlot>>,
     stop: bool,
 }
 
@@ -338,7 +396,8 @@ impl Worker {
     ) -> Self {
         let rules = config.rules.load_full();
         let rules_cache = arc_swap::Cache::new(Arc::clone(&config.rules));
-        let watcher = config.rules_path.as_ref().map(|p| RuleWatcher::new(p.clone()));
+        let mut config = config;
+        let watcher = config.rules_watcher.take();
         let detector = Detector::new(rules.detection().clone());
         let names = NameCache::new(config.name_capacity);
         let iface: Arc<str> = Arc::from(config.source.iface_name());
@@ -363,6 +422,8 @@ impl Worker {
             last_slow_tick: Instant::now(),
             seq: 0,
             pace_origin: None,
+            iface_down: false,
+            waker: None,
             stop: false,
         }
     }
@@ -375,6 +436,10 @@ impl Worker {
             self.report_audit_error(&e.to_string());
         }
         self.stats.mark_finished();
+        if let Some(waker) = &self.waker {
+            waker.done.store(true, std::sync::atomic::Ordering::Relaxed);
+            waker.set(None);
+        }
         let message = EngineMessage::Stopped(result.as_ref().copied().map_err(ToString::to_string));
         // The front end may be gone already; nothing left to tell then.
         self.events.send_timeout(message, Duration::from_millis(200)).ok();
@@ -384,6 +449,8 @@ impl Worker {
     fn read_loop(&mut self) -> Result<(), CaptureError> {
         let mut backoff = Backoff::default();
         let mut counter: u32 = 0;
+        // Files tick every 256 packets (speed); live captures every packet, so a lone packet is shown at once.
+        let tick_mask: u32 = if self.source.is_live() { 0 } else { 255 };
         loop {
             if self.stop {
                 return Ok(());
@@ -406,7 +473,7 @@ impl Worker {
                     self.pace(ts);
                     self.process(meta, data_copy);
                     counter = counter.wrapping_add(1);
-                    if counter.is_multiple_of(256) {
+                    if counter & tick_mask == 0 {
                         self.tick(false);
                     }
                 }
@@ -429,10 +496,15 @@ impl Worker {
             return Err(error);
         };
         let iface = opts.iface.clone();
-        if !interface_exists(&iface) {
-            return Err(CaptureError::InterfaceGone { iface });
+        // A deleted interface can still be listed for a moment after libpcap reports it gone.
+        for _ in 0..5 {
+            if !interface_exists(&iface) {
+                return Err(CaptureError::InterfaceGone { iface });
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
         self.flush_batch();
+        self.iface_down = true;
         self.send_notice(Notice::WaitingForInterface {
             iface: iface.clone(),
             detail: error.to_string(),
@@ -447,8 +519,12 @@ impl Worker {
                 return Err(CaptureError::InterfaceGone { iface });
             }
             match PcapSource::open(&spec) {
-                Ok(source) => {
+                Ok(mut source) => {
+                    if let Some(slot) = &self.waker {
+                        slot.set(source.waker());
+                    }
                     self.source = Box::new(source);
+                    self.iface_down = false;
                     self.send_notice(Notice::InterfaceBack { iface });
                     backoff.reset();
                     return Ok(());
@@ -474,6 +550,30 @@ impl Worker {
                 self.stop = true;
                 return;
             }
+        }
+    }
+
+    /// On Linux a downed interface gives libpcap no error, only silence: report it from the link state,
+    /// once per outage (`/sys/class/net/IFACE/operstate`, read every 500 ms).
+    fn watch_link_state(&mut self) {
+        let SourceSpec::Live(opts) = &self.config.source else {
+            return;
+        };
+        if opts.iface == "any" || !interface_exists(&opts.iface) {
+            return;
+        }
+        let up = interface_is_up(&opts.iface);
+        if up == self.iface_down {
+            self.iface_down = !up;
+            let iface = opts.iface.clone();
+            self.send_notice(if up {
+                Notice::InterfaceBack { iface }
+            } else {
+                Notice::WaitingForInterface {
+                    iface,
+                    detail: "link is down".into(),
+                }
+            });
         }
     }
 
@@ -577,6 +677,7 @@ impl Worker {
             if let Some(k) = self.source.kernel_stats() {
                 self.stats.set_kernel(k);
             }
+            self.watch_link_state();
         }
     }
 

@@ -111,6 +111,9 @@ pub struct KernelStats {
     pub if_dropped: u64,
 }
 
+/// Makes a blocked `PacketSource::read` return `Read::Idle`, from any thread.
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
 /// A source of raw packets. Implemented by libpcap captures; tests can provide their own.
 pub trait PacketSource: Send {
     /// Reads the next packet, waits up to the read timeout on live sources.
@@ -122,6 +125,14 @@ pub trait PacketSource: Send {
     fn link_type(&self) -> LinkType;
     /// Kernel drop counters (live sources); `None` for files.
     fn kernel_stats(&mut self) -> Option<KernelStats>;
+    /// For live sources whose read can block with no traffic: a handle that wakes it.
+    fn waker(&mut self) -> Option<Waker> {
+        None
+    }
+    /// True for live devices (reads may idle), false for files (reads end).
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 /// A libpcap capture, live or offline.
@@ -231,6 +242,8 @@ impl PacketSource for PcapSource {
                 }))
             }
             Err(pcap::Error::TimeoutExpired) => Ok(Read::Idle),
+            // On a live device this is `pcap_breakloop` from the waker: not an end.
+            Err(pcap::Error::NoMorePackets) if self.live => Ok(Read::Idle),
             Err(pcap::Error::NoMorePackets) => Ok(Read::End),
             Err(e) => Err(CaptureError::Read {
                 source_name: self.name.clone(),
@@ -241,6 +254,20 @@ impl PacketSource for PcapSource {
 
     fn link_type(&self) -> LinkType {
         self.link
+    }
+
+    fn waker(&mut self) -> Option<Waker> {
+        if !self.live {
+            return None;
+        }
+        // With TPACKET_V3 the kernel wakes a blocked read only when a block holds packets, so the read
+        // timeout never fires on a quiet link; `pcap_breakloop` (an eventfd since libpcap 1.10) does.
+        let handle = self.capture.breakloop_handle();
+        Some(Box::new(move || handle.breakloop()))
+    }
+
+    fn is_live(&self) -> bool {
+        self.live
     }
 
     fn kernel_stats(&mut self) -> Option<KernelStats> {

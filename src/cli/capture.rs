@@ -14,7 +14,7 @@ use crate::capture::{
 use crate::engine::{Deliver, Engine, EngineConfig, EngineMessage, Notice, RunSummary};
 use crate::export::write_json_line;
 use crate::packet::{self, LocalAddrs, PacketMeta};
-use crate::rules::shared;
+use crate::rules::{RuleWatcher, shared};
 use crate::whatif;
 
 /// Options shared by `run` and `replay`.
@@ -99,14 +99,15 @@ fn audit_config(rules: &crate::rules::RuleSet, args: &OutputArgs) -> Option<crat
 /// # Errors
 /// Bad rules, unknown interface or filter (exit 2); no privilege or a failed capture (exit 1).
 pub fn run(args: &RunArgs) -> CliResult {
-    let rules = load_rules(&args.output.rules)?;
+    let (watcher, rules) =
+        RuleWatcher::open(&args.output.rules).map_err(|e| CliError::BadInput(anyhow!(e)))?;
     let audit = audit_config(&rules, &args.output);
     let mut live = LiveOptions::new(&args.iface);
     live.promisc = args.promisc;
     live.snaplen = args.snaplen;
     live.filter.clone_from(&args.output.filter);
     let mut config = EngineConfig::new(SourceSpec::Live(live), shared(rules));
-    config.rules_path = Some(args.output.rules.clone());
+    config.rules_watcher = Some(watcher);
     config.audit = audit;
     config.local_addrs = LocalAddrs::from_system();
     config.deliver = if args.output.all {

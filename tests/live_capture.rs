@@ -1,0 +1,294 @@
+//! Live capture with real libpcap on a veth pair between two network namespaces this test creates (traffic
+//! only between them): the binary sees the ping and UDP packets it is sent, with the right direction, and
+//! stops cleanly on Ctrl-C; a downed interface is waited for and a deleted one ends capture with one error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Two namespaces joined by a veth pair; removed on drop, also when the test fails.
+struct Pair {
+    a: String,
+    b: String,
+    subnet: u32,
+}
+
+fn sh(args: &[&str]) -> std::process::Output {
+    Command::new(args[0]).args(&args[1..]).output().unwrap()
+}
+
+fn ok(args: &[&str]) {
+    let out = sh(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pair {
+    fn new() -> Self {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}{}", std::process::id() % 100_000, n);
+        let subnet = 100 + (std::process::id() + n) % 100;
+        let pair = Self {
+            a: format!("nwlcA{id}"),
+            b: format!("nwlcB{id}"),
+            subnet,
+        };
+        ok(&["ip", "netns", "add", &pair.a]);
+        ok(&["ip", "netns", "add", &pair.b]);
+        ok(&[
+            "ip", "-n", &pair.a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &pair.b,
+        ]);
+        ok(&[
+            "ip",
+            "-n",
+            &pair.a,
+            "addr",
+            "add",
+            &format!("10.{subnet}.0.1/24"),
+            "dev",
+            "vA",
+        ]);
+        ok(&[
+            "ip",
+            "-n",
+            &pair.b,
+            "addr",
+            "add",
+            &format!("10.{subnet}.0.2/24"),
+            "dev",
+            "vB",
+        ]);
+        ok(&[
+            "ip",
+            "-n",
+            &pair.a,
+            "-6",
+            "addr",
+            "add",
+            &format!("fd00:{subnet}::1/64"),
+            "dev",
+            "vA",
+            "nodad",
+        ]);
+        ok(&[
+            "ip",
+            "-n",
+            &pair.b,
+            "-6",
+            "addr",
+            "add",
+            &format!("fd00:{subnet}::2/64"),
+            "dev",
+            "vB",
+            "nodad",
+        ]);
+        for (ns, dev) in [(&pair.a, "vA"), (&pair.b, "vB")] {
+            ok(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        pair
+    }
+
+    fn ip_a(&self) -> String {
+        format!("10.{}.0.1", self.subnet)
+    }
+
+    fn ip_b(&self) -> String {
+        format!("10.{}.0.2", self.subnet)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes the veth pair with it.
+        sh(&["ip", "netns", "del", &self.a]);
+        sh(&["ip", "netns", "del", &self.b]);
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn rules_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("rules.ron");
+    std::fs::write(
+        &path,
+        r#"(default_policy: Allow, rules: [(name: "no udp 5353", action: Block, protocol: Udp, dst_ports: ["5353"])])"#,
+    )
+    .unwrap();
+    path
+}
+
+/// Starts `netwarden run` inside namespace `ns` and waits until it says it is capturing.
+fn start_capture(ns: &str, extra: &[&str], rules: &std::path::Path) -> Child {
+    let mut child = Command::new("ip")
+        .args([
+            "netns", "exec", ns, BIN, "run", "--iface", "vA", "--no-log", "--rules",
+        ])
+        .arg(rules)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr);
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(first.contains("capturing on vA"), "unexpected start: {first}");
+    // Keep draining stderr in the background so the child never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("stderr".into())
+        .spawn(move || {
+            let mut rest = String::new();
+            lines.read_to_string(&mut rest).ok();
+            tx.send(rest).ok();
+        })
+        .unwrap();
+    STDERR.with(|s| *s.borrow_mut() = Some(rx));
+    child
+}
+
+thread_local! {
+    static STDERR: std::cell::RefCell<Option<std::sync::mpsc::Receiver<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn rest_of_stderr() -> String {
+    STDERR
+        .with(|s| {
+            s.borrow_mut()
+                .take()
+                .and_then(|rx| rx.recv_timeout(Duration::from_secs(10)).ok())
+        })
+        .unwrap_or_default()
+}
+
+fn interrupt(child: &Child) {
+    ok(&["kill", "-INT", &child.id().to_string()]);
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    None
+}
+
+#[test]
+fn sees_ping_and_udp_with_direction_and_stops_on_ctrl_c() {
+    assert!(
+        is_root(),
+        "live capture tests need root (network namespaces); CI runs as root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path());
+    let pair = Pair::new();
+    let mut child = start_capture(&pair.a, &["--json", "--all"], &rules);
+    ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &pair.b,
+        "ping",
+        "-c",
+        "3",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        &pair.ip_a(),
+    ]);
+    let udp_target = format!("/dev/udp/{}/5353", pair.ip_a());
+    ok(&[
+        "ip",
+        "netns",
+        "exec",
+        &pair.b,
+        "bash",
+        "-c",
+        &format!("echo hello > {udp_target}"),
+    ]);
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&child);
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let stderr = rest_of_stderr();
+    assert_eq!(code, Some(0), "clean exit on Ctrl-C; stderr: {stderr}");
+    let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (a, b) = (pair.ip_a(), pair.ip_b());
+    let count = |proto: &str, src: &str, dst: &str, dir: &str| {
+        events
+            .iter()
+            .filter(|e| {
+                e["protocol"] == proto && e["src_ip"] == src && e["dst_ip"] == dst && e["direction"] == dir
+            })
+            .count()
+    };
+    assert_eq!(count("icmp", &b, &a, "in"), 3, "echo requests arrive: {stdout}");
+    assert_eq!(count("icmp", &a, &b, "out"), 3, "echo replies leave: {stdout}");
+    let udp: Vec<&serde_json::Value> = events.iter().filter(|e| e["dst_port"] == 5353).collect();
+    assert_eq!(udp.len(), 1, "{stdout}");
+    assert_eq!(udp[0]["verdict"], "block");
+    assert_eq!(udp[0]["rule"], "no udp 5353");
+    assert_eq!(udp[0]["direction"], "in");
+    assert!(
+        stderr.contains("kernel dropped 0"),
+        "kernel drop counters are reported: {stderr}"
+    );
+}
+
+#[test]
+fn downed_interface_is_waited_for_and_a_deleted_one_ends_capture() {
+    assert!(
+        is_root(),
+        "live capture tests need root (network namespaces); CI runs as root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(dir.path());
+    let pair = Pair::new();
+    let mut child = start_capture(&pair.a, &[], &rules);
+    ok(&["ip", "-n", &pair.a, "link", "set", "vA", "down"]);
+    std::thread::sleep(Duration::from_secs(3));
+    ok(&["ip", "-n", &pair.a, "link", "set", "vA", "up"]);
+    std::thread::sleep(Duration::from_secs(3));
+    ok(&["ip", "-n", &pair.a, "link", "del", "vA"]);
+    let code = wait_exit(&mut child, Duration::from_secs(20));
+    let stderr = rest_of_stderr();
+    assert_eq!(
+        code,
+        Some(1),
+        "a vanished interface is a runtime failure: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("waiting for it to come back").count(),
+        1,
+        "one notice per outage: {stderr}"
+    );
+    assert!(stderr.contains("vA is back; capturing again"), "{stderr}");
+    assert!(
+        stderr.contains("interface \"vA\" disappeared while capturing"),
+        "{stderr}"
+    );
+}
