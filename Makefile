@@ -41,7 +41,7 @@ lint: deps
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 unit: deps
-	$(CARGO) test --locked
+	$(CARGO) test --locked --no-fail-fast
 
 test: lint unit
 

@@ -1,9 +1,18 @@
 //! Detection of suspicious traffic beyond the rules: port scans, SYN floods / packet-rate bursts and
-//! repeated denied packets from one source, over per-source sliding windows.
+//! repeated denied packets from one source, over per-source windows.
+//!
+//! Windows run on packet timestamps, so a replayed capture raises the alerts the live run did. Scans and
+//! repeated denies count within a `window_secs` window; SYN and packet rates within 1-second buckets. Each
+//! kind alerts once per source and then stays quiet for `window_secs`. Outbound packets of our own host
+//! are not counted against it. Memory is bounded by `max_sources`.
 
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::packet::{Direction, IpProto, PacketMeta};
+use crate::rules::{Action, Verdict};
 
 /// What kind of suspicious behaviour an `Alert` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,26 +86,337 @@ impl Default for DetectConfig {
     }
 }
 
-// STUB(lead): replaced by the detect module at merge.
-/// Detector.
+/// Counters since the detector started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetectStats {
+    pub tracked_sources: usize,
+    pub alerts_raised: u64,
+}
+
+const KINDS: usize = 4;
+
+fn kind_index(kind: AlertKind) -> usize {
+    match kind {
+        AlertKind::PortScan => 0,
+        AlertKind::SynFlood => 1,
+        AlertKind::RateExceeded => 2,
+        AlertKind::RepeatedDenied => 3,
+    }
+}
+
+/// What one source did recently.
 #[derive(Debug, Default)]
-pub struct Detector;
+struct SourceState {
+    last_seen: i64,
+    window_start: i64,
+    ports: HashSet<u16>,
+    hosts: HashSet<IpAddr>,
+    denied: u32,
+    second_start: i64,
+    syns_this_second: u32,
+    packets_this_second: u32,
+    /// When each kind last alerted (quiet for a window afterwards).
+    alerted_at: [Option<i64>; KINDS],
+}
+
+/// Per-source detection state. Cheap per packet: one hash lookup and a few counters.
+#[derive(Debug)]
+pub struct Detector {
+    config: DetectConfig,
+    sources: HashMap<IpAddr, SourceState>,
+    alerts_raised: u64,
+}
 
 impl Detector {
+    /// A detector with `config`'s thresholds.
     #[must_use]
     pub fn new(config: DetectConfig) -> Self {
-        let _ = config;
-        Self
+        Self {
+            config,
+            sources: HashMap::new(),
+            alerts_raised: 0,
+        }
     }
+
+    /// Changes thresholds (rules reloaded); what was seen so far is kept.
     pub fn set_config(&mut self, config: DetectConfig) {
-        let _ = config;
+        self.config = config;
     }
-    pub fn observe(
-        &mut self,
-        meta: &crate::packet::PacketMeta,
-        verdict: &crate::rules::Verdict,
-    ) -> Option<Alert> {
-        let _ = (meta, verdict);
-        None
+
+    /// Counters for the status bar.
+    #[must_use]
+    pub fn stats(&self) -> DetectStats {
+        DetectStats {
+            tracked_sources: self.sources.len(),
+            alerts_raised: self.alerts_raised,
+        }
+    }
+
+    /// Looks at one packet; returns an alert when this packet crosses a threshold.
+    pub fn observe(&mut self, meta: &PacketMeta, verdict: &Verdict) -> Option<Alert> {
+        if !self.config.enabled || meta.direction == Direction::Out {
+            return None;
+        }
+        let src = meta.src_ip?;
+        let ts = meta.ts_micros;
+        let window = i64::from(self.config.window_secs.max(1)) * 1_000_000;
+        if !self.sources.contains_key(&src) && self.sources.len() >= self.config.max_sources.max(1) as usize {
+            self.make_room(ts, window);
+        }
+        let config = &self.config;
+        let state = self.sources.entry(src).or_default();
+        if ts.saturating_sub(state.window_start) >= window || ts < state.window_start {
+            state.window_start = ts;
+            state.ports.clear();
+            state.hosts.clear();
+            state.denied = 0;
+        }
+        if ts.saturating_sub(state.second_start) >= 1_000_000 || ts < state.second_start {
+            state.second_start = ts;
+            state.syns_this_second = 0;
+            state.packets_this_second = 0;
+        }
+        state.last_seen = ts;
+        state.packets_this_second = state.packets_this_second.saturating_add(1);
+        let syn = meta.protocol == Some(IpProto::TCP) && meta.tcp_flags.is_some_and(|f| f.is_syn_only());
+        if syn {
+            state.syns_this_second = state.syns_this_second.saturating_add(1);
+        }
+        // A probe: a connection attempt, any UDP datagram, or an echo request.
+        let probe = syn
+            || meta.protocol == Some(IpProto::UDP)
+            || matches!(
+                (meta.protocol, meta.icmp_type_code),
+                (Some(IpProto::ICMP), Some((8, _)))
+            )
+            || matches!(
+                (meta.protocol, meta.icmp_type_code),
+                (Some(IpProto::ICMPV6), Some((128, _)))
+            );
+        if probe {
+            let port_cap = config.scan_ports as usize + 1;
+            if let Some(port) = meta.dst_port
+                && state.ports.len() < port_cap
+            {
+                state.ports.insert(port);
+            }
+            if let Some(dst) = meta.dst_ip
+                && state.hosts.len() < config.scan_hosts as usize + 1
+            {
+                state.hosts.insert(dst);
+            }
+        }
+        if verdict.action == Action::Block {
+            state.denied = state.denied.saturating_add(1);
+        }
+        let window_secs = config.window_secs.max(1);
+        let candidates = [
+            (
+                AlertKind::SynFlood,
+                config.syn_flood_pps > 0 && state.syns_this_second >= config.syn_flood_pps,
+            ),
+            (
+                AlertKind::PortScan,
+                (config.scan_ports > 0 && state.ports.len() >= config.scan_ports as usize)
+                    || (config.scan_hosts > 0 && state.hosts.len() >= config.scan_hosts as usize),
+            ),
+            (
+                AlertKind::RateExceeded,
+                config.rate_pps > 0 && state.packets_this_second >= config.rate_pps,
+            ),
+            (
+                AlertKind::RepeatedDenied,
+                config.denied_count > 0 && state.denied >= config.denied_count,
+            ),
+        ];
+        let kind = candidates.into_iter().find_map(|(kind, crossed)| {
+            let quiet = state.alerted_at[kind_index(kind)].is_some_and(|at| ts.saturating_sub(at) < window);
+            (crossed && !quiet).then_some(kind)
+        })?;
+        state.alerted_at[kind_index(kind)] = Some(ts);
+        let reason = match kind {
+            AlertKind::PortScan => format!(
+                "touched {} ports on {} hosts in {window_secs} s",
+                state.ports.len(),
+                state.hosts.len()
+            ),
+            AlertKind::SynFlood => format!("SYN flood: {} SYN/s", state.syns_this_second),
+            AlertKind::RateExceeded => format!("{} packets/s", state.packets_this_second),
+            AlertKind::RepeatedDenied => format!("{} denied packets in {window_secs} s", state.denied),
+        };
+        self.alerts_raised += 1;
+        Some(Alert {
+            kind,
+            src_ip: src,
+            ts_micros: ts,
+            reason,
+        })
+    }
+
+    /// Keeps memory flat under floods from many (spoofed) sources: drop sources idle for a window, then if
+    /// still full the least recently seen half.
+    fn make_room(&mut self, now: i64, window: i64) {
+        self.sources
+            .retain(|_, s| now.saturating_sub(s.last_seen) < window);
+        let max = self.config.max_sources.max(1) as usize;
+        if self.sources.len() >= max {
+            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
+            let middle = seen.len() / 2;
+            let (_, median, _) = seen.select_nth_unstable(middle);
+            let cutoff = *median;
+            self.sources.retain(|_, s| s.last_seen > cutoff);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{LinkType, TcpFlags};
+    use crate::rules::RuleId;
+
+    const SEC: i64 = 1_000_000;
+
+    fn syn(ts: i64, src: &str, dst: &str, port: u16) -> PacketMeta {
+        let mut m = PacketMeta::new(ts, 60, 60, LinkType::Ethernet);
+        m.src_ip = Some(src.parse().unwrap());
+        m.dst_ip = Some(dst.parse().unwrap());
+        m.protocol = Some(IpProto::TCP);
+        m.src_port = Some(40_000);
+        m.dst_port = Some(port);
+        m.tcp_flags = Some(TcpFlags(TcpFlags::SYN));
+        m.direction = Direction::In;
+        m
+    }
+
+    const ALLOW: Verdict = Verdict {
+        action: Action::Allow,
+        rule: None,
+    };
+    const BLOCK: Verdict = Verdict {
+        action: Action::Block,
+        rule: Some(RuleId(0)),
+    };
+
+    fn quiet_config() -> DetectConfig {
+        DetectConfig {
+            syn_flood_pps: 0,
+            rate_pps: 0,
+            denied_count: 0,
+            ..DetectConfig::default()
+        }
+    }
+
+    #[test]
+    fn port_scan_alerts_once_at_the_threshold_and_rearms_after_the_window() {
+        let mut d = Detector::new(quiet_config());
+        let mut alerts = Vec::new();
+        for port in 1..=30u16 {
+            if let Some(a) = d.observe(
+                &syn(i64::from(port) * 1000, "203.0.113.7", "192.168.1.50", port),
+                &ALLOW,
+            ) {
+                alerts.push((port, a));
+            }
+        }
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].0, 20, "the 20th distinct port crosses scan_ports = 20");
+        assert_eq!(alerts[0].1.kind, AlertKind::PortScan);
+        assert_eq!(alerts[0].1.reason, "touched 20 ports on 1 hosts in 10 s");
+        // After the window, a new scan alerts again.
+        let later: Vec<Alert> = (1..=20u16)
+            .filter_map(|p| {
+                d.observe(
+                    &syn(11 * SEC + i64::from(p), "203.0.113.7", "192.168.1.50", p),
+                    &ALLOW,
+                )
+            })
+            .collect();
+        assert_eq!(later.len(), 1);
+    }
+
+    #[test]
+    fn host_sweep_counts_hosts() {
+        let mut d = Detector::new(quiet_config());
+        let alerts: Vec<Alert> = (1..=25u8)
+            .filter_map(|h| {
+                d.observe(
+                    &syn(i64::from(h), "198.51.100.23", &format!("10.0.0.{h}"), 22),
+                    &ALLOW,
+                )
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].reason, "touched 1 ports on 20 hosts in 10 s");
+    }
+
+    #[test]
+    fn syn_flood_and_rate_and_denies() {
+        let cfg = DetectConfig {
+            scan_ports: 0,
+            scan_hosts: 0,
+            syn_flood_pps: 100,
+            rate_pps: 0,
+            denied_count: 0,
+            ..DetectConfig::default()
+        };
+        let mut d = Detector::new(cfg);
+        let kinds: Vec<AlertKind> = (0..300)
+            .filter_map(|i| d.observe(&syn(i * 1000, "10.9.9.9", "192.168.1.50", 80), &ALLOW))
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(kinds, vec![AlertKind::SynFlood]);
+
+        let mut d = Detector::new(DetectConfig {
+            rate_pps: 50,
+            syn_flood_pps: 0,
+            scan_ports: 0,
+            scan_hosts: 0,
+            denied_count: 0,
+            ..DetectConfig::default()
+        });
+        let mut m = syn(0, "10.9.9.8", "192.168.1.50", 443);
+        m.tcp_flags = Some(TcpFlags(TcpFlags::ACK));
+        let alerts: Vec<Alert> = (0..60)
+            .filter_map(|i| {
+                m.ts_micros = i * 100;
+                d.observe(&m, &ALLOW)
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].reason, "50 packets/s");
+
+        let mut d = Detector::new(DetectConfig {
+            denied_count: 5,
+            ..quiet_config()
+        });
+        let alerts: Vec<Alert> = (0..10)
+            .filter_map(|i| d.observe(&syn(i, "10.9.9.7", "192.168.1.50", 22), &BLOCK))
+            .collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].reason, "5 denied packets in 10 s");
+    }
+
+    #[test]
+    fn outbound_traffic_is_not_a_scan_on_us() {
+        let mut d = Detector::new(quiet_config());
+        for port in 1..=50u16 {
+            let mut m = syn(i64::from(port), "192.168.1.50", "10.0.0.1", port);
+            m.direction = Direction::Out;
+            assert!(d.observe(&m, &ALLOW).is_none());
+        }
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_many_sources() {
+        let mut d = Detector::new(DetectConfig {
+            max_sources: 1_000,
+            ..DetectConfig::default()
+        });
+        for i in 0..50_000u32 {
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            d.observe(&syn(i64::from(i), &src, "192.168.1.50", 80), &ALLOW);
+            assert!(d.stats().tracked_sources <= 1_000);
+        }
     }
 }

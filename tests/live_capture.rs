@@ -238,16 +238,21 @@ fn sees_ping_and_udp_with_direction_and_stops_on_ctrl_c() {
     assert_eq!(code, Some(0), "clean exit on Ctrl-C; stderr: {stderr}");
     let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let (a, b) = (pair.ip_a(), pair.ip_b());
-    let count = |proto: &str, src: &str, dst: &str, dir: &str| {
+    let icmp = |icmp_type: u8, src: &str, dst: &str, dir: &str| {
         events
             .iter()
             .filter(|e| {
-                e["protocol"] == proto && e["src_ip"] == src && e["dst_ip"] == dst && e["direction"] == dir
+                e["protocol"] == "icmp"
+                    && e["icmp_type"] == icmp_type
+                    && e["src_ip"] == src
+                    && e["dst_ip"] == dst
+                    && e["direction"] == dir
             })
             .count()
     };
-    assert_eq!(count("icmp", &b, &a, "in"), 3, "echo requests arrive: {stdout}");
-    assert_eq!(count("icmp", &a, &b, "out"), 3, "echo replies leave: {stdout}");
+    assert_eq!(icmp(8, &b, &a, "in"), 3, "echo requests arrive: {stdout}");
+    assert_eq!(icmp(0, &a, &b, "out"), 3, "echo replies leave: {stdout}");
+    assert_eq!(icmp(3, &a, &b, "out"), 1, "the closed UDP port answers unreachable: {stdout}");
     let udp: Vec<&serde_json::Value> = events.iter().filter(|e| e["dst_port"] == 5353).collect();
     assert_eq!(udp.len(), 1, "{stdout}");
     assert_eq!(udp[0]["verdict"], "block");
