@@ -252,7 +252,11 @@ fn sees_ping_and_udp_with_direction_and_stops_on_ctrl_c() {
     };
     assert_eq!(icmp(8, &b, &a, "in"), 3, "echo requests arrive: {stdout}");
     assert_eq!(icmp(0, &a, &b, "out"), 3, "echo replies leave: {stdout}");
-    assert_eq!(icmp(3, &a, &b, "out"), 1, "the closed UDP port answers unreachable: {stdout}");
+    assert_eq!(
+        icmp(3, &a, &b, "out"),
+        1,
+        "the closed UDP port answers unreachable: {stdout}"
+    );
     let udp: Vec<&serde_json::Value> = events.iter().filter(|e| e["dst_port"] == 5353).collect();
     assert_eq!(udp.len(), 1, "{stdout}");
     assert_eq!(udp[0]["verdict"], "block");

@@ -372,3 +372,77 @@ impl<'a> Parser<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const LINKS: [LinkType; 10] = [
+        LinkType::Ethernet,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+        LinkType::Raw,
+        LinkType::Ipv4,
+        LinkType::Ipv6,
+        LinkType::Null,
+        LinkType::Loop,
+        LinkType::Other(147),
+        LinkType::Ethernet,
+    ];
+
+    #[test]
+    fn ethernet_ipv4_tcp_syn_exact_bytes() {
+        let frame: [u8; 54] = [
+            0x02, 0, 0, 0, 0, 0x0b, 0x02, 0, 0, 0, 0, 0x0a, 0x08, 0x00, // Ethernet
+            0x45, 0, 0, 40, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 1, 2, 3, 192, 168, 1, 50, // IPv4, DF
+            0x9c, 0x40, 0, 22, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xfa, 0xf0, 0, 0, 0, 0, // TCP SYN
+        ];
+        let m = parse(LinkType::Ethernet, 7, 54, &frame);
+        assert_eq!(m.network, NetworkKind::Ipv4);
+        assert_eq!(m.src_ip, Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(m.dst_ip, Some("192.168.1.50".parse().unwrap()));
+        assert_eq!(m.protocol, Some(IpProto::TCP));
+        assert_eq!((m.src_port, m.dst_port), (Some(40_000), Some(22)));
+        assert_eq!(m.tcp_flags, Some(TcpFlags(TcpFlags::SYN)));
+        assert_eq!(m.payload_offset, Some(54));
+        assert_eq!(m.fragment, Fragment::default(), "DF is not a fragment");
+        assert_eq!((m.caplen, m.wire_len, m.ts_micros), (54, 54, 7));
+        assert_eq!(m.malformed, None);
+        // Ethernet padding after the IP packet is not an error.
+        let mut padded = frame.to_vec();
+        padded.extend([0; 6]);
+        assert_eq!(parse(LinkType::Ethernet, 0, 60, &padded).malformed, None);
+        // Cut by the snaplen inside the TCP header: ports kept, header truncated.
+        let cut = parse(LinkType::Ethernet, 0, 54, &frame[..40]);
+        assert_eq!(cut.malformed, Some(Malformed::Truncated(Layer::Tcp)));
+        assert_eq!(cut.dst_port, Some(22));
+        // The same bytes without a snaplen cut: the IP total length points past the frame.
+        let short = parse(LinkType::Ethernet, 0, 40, &frame[..40]);
+        assert_eq!(short.malformed, Some(Malformed::Invalid(Layer::Ipv4)));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(link in 0usize..10, bytes in prop::collection::vec(any::<u8>(), 0..200), extra in 0u32..100) {
+            let link = LINKS[link];
+            let len = u32::try_from(bytes.len()).unwrap();
+            let m = parse(link, 1, len + extra, &bytes);
+            prop_assert_eq!(m.caplen, len);
+            prop_assert_eq!(m.wire_len, len + extra);
+        }
+
+        #[test]
+        fn ip_headers_with_random_tails_never_panic(v6 in any::<bool>(), tail in prop::collection::vec(any::<u8>(), 0..120)) {
+            let mut frame = vec![0x45, 0, 0, 200, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+            if v6 {
+                frame = vec![0x60, 0, 0, 0, 0, 100, 0, 64];
+                frame.extend([0u8; 32]);
+            }
+            frame.extend(tail);
+            let _ = parse(LinkType::Raw, 0, 300, &frame);
+            let _ = parse(LinkType::Raw, 0, u32::try_from(frame.len()).unwrap(), &frame);
+        }
+    }
+}

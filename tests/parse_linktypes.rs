@@ -1,0 +1,362 @@
+//! Capture files written by this test for every link type netwarden parses (Ethernet, 802.1Q, QinQ, Linux
+//! SLL and SLL2, raw IP, IPv4/IPv6 link types, BSD NULL and LOOP), as pcap and as pcapng, read back through
+//! real libpcap and checked field by field: TCP flags, UDP, ICMP, ICMPv6, ARP, IPv4 fragments, IPv6
+//! extension headers, snaplen-truncated and malformed frames.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::IpAddr;
+
+use common::frames::*;
+use common::pcapfile::{Record, write_pcap, write_pcapng};
+use netwarden::capture::{PacketSource, PcapSource, Read};
+use netwarden::packet::{IpProto, Layer, LinkType, Malformed, NetworkKind, PacketMeta, parse};
+
+/// What a frame must parse to.
+#[derive(Debug, Clone, PartialEq)]
+struct Want {
+    network: NetworkKind,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+    protocol: Option<u8>,
+    ports: (Option<u16>, Option<u16>),
+    tcp_flags: Option<u8>,
+    icmp: Option<(u8, u8)>,
+    fragment: (bool, u16),
+    malformed: Option<Malformed>,
+}
+
+fn want_of(m: &PacketMeta) -> Want {
+    Want {
+        network: m.network,
+        src: m.src_ip,
+        dst: m.dst_ip,
+        protocol: m.protocol.map(|p| p.0),
+        ports: (m.src_port, m.dst_port),
+        tcp_flags: m.tcp_flags.map(|f| f.0),
+        icmp: m.icmp_type_code,
+        fragment: (m.fragment.is_fragment, m.fragment.offset),
+        malformed: m.malformed,
+    }
+}
+
+fn v4ip(a: [u8; 4]) -> Option<IpAddr> {
+    Some(IpAddr::from(a))
+}
+
+fn v6ip(last: u8) -> Option<IpAddr> {
+    Some(IpAddr::from(v6(last)))
+}
+
+fn base(network: NetworkKind) -> Want {
+    Want {
+        network,
+        src: None,
+        dst: None,
+        protocol: None,
+        ports: (None, None),
+        tcp_flags: None,
+        icmp: None,
+        fragment: (false, 0),
+        malformed: None,
+    }
+}
+
+/// The network-layer cases: (ethertype, bytes, bytes captured or None for all, expectation).
+fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize>, Want)> {
+    let mut c = Vec::new();
+    if v4 {
+        let v4w = |proto: u8| Want {
+            src: v4ip(V4_A),
+            dst: v4ip(V4_B),
+            protocol: Some(proto),
+            ..base(NetworkKind::Ipv4)
+        };
+        c.push((
+            0x0800,
+            ipv4(V4_A, V4_B, 6, &tcp(40_000, 22, 0x12, b"")),
+            None,
+            Want {
+                ports: (Some(40_000), Some(22)),
+                tcp_flags: Some(0x12),
+                ..v4w(6)
+            },
+        ));
+        c.push((
+            0x0800,
+            ipv4(V4_A, V4_B, 17, &udp(5353, 53, b"abcd")),
+            None,
+            Want {
+                ports: (Some(5353), Some(53)),
+                ..v4w(17)
+            },
+        ));
+        c.push((
+            0x0800,
+            ipv4(V4_A, V4_B, 1, &icmp(8, 0, b"ping")),
+            None,
+            Want {
+                icmp: Some((8, 0)),
+                ..v4w(1)
+            },
+        ));
+        c.push((
+            0x0800,
+            ipv4_frag(V4_A, V4_B, 17, 0, true, &udp(1, 2, &[7; 24])),
+            None,
+            Want {
+                ports: (Some(1), Some(2)),
+                fragment: (true, 0),
+                ..v4w(17)
+            },
+        ));
+        c.push((
+            0x0800,
+            ipv4_frag(V4_A, V4_B, 17, 185, false, &[9; 16]),
+            None,
+            Want {
+                fragment: (true, 185),
+                ..v4w(17)
+            },
+        ));
+        // Snaplen kept 20 bytes of IP and 10 of TCP: ports survive, the header is truncated.
+        c.push((
+            0x0800,
+            ipv4(V4_A, V4_B, 6, &tcp(40_000, 443, 0x02, &[0; 100])),
+            Some(30),
+            Want {
+                ports: (Some(40_000), Some(443)),
+                malformed: Some(Malformed::Truncated(Layer::Tcp)),
+                ..v4w(6)
+            },
+        ));
+        let mut bad_ihl = ipv4(V4_A, V4_B, 17, &udp(1, 2, b""));
+        bad_ihl[0] = 0x43;
+        c.push((
+            0x0800,
+            bad_ihl,
+            None,
+            Want {
+                malformed: Some(Malformed::Invalid(Layer::Ipv4)),
+                ..base(NetworkKind::Ipv4)
+            },
+        ));
+        let mut bad_doff = ipv4(V4_A, V4_B, 6, &tcp(1, 80, 0x10, b""));
+        bad_doff[20 + 12] = 0xf0; // data offset 15 (60 bytes) in a 20-byte segment
+        c.push((
+            0x0800,
+            bad_doff,
+            None,
+            Want {
+                ports: (Some(1), Some(80)),
+                tcp_flags: Some(0x10),
+                malformed: Some(Malformed::Invalid(Layer::Tcp)),
+                ..v4w(6)
+            },
+        ));
+    }
+    if v6_ok {
+        let v6w = |proto: u8| Want {
+            src: v6ip(1),
+            dst: v6ip(2),
+            protocol: Some(proto),
+            ..base(NetworkKind::Ipv6)
+        };
+        c.push((
+            0x86dd,
+            ipv6(v6(1), v6(2), 58, &icmp(128, 0, b"x")),
+            None,
+            Want {
+                icmp: Some((128, 0)),
+                ..v6w(58)
+            },
+        ));
+        c.push((
+            0x86dd,
+            ipv6_with_ext(v6(1), v6(2), 17, &udp(1000, 443, b"q")),
+            None,
+            Want {
+                ports: (Some(1000), Some(443)),
+                fragment: (true, 0),
+                ..v6w(17)
+            },
+        ));
+        let mut long = ipv6(v6(1), v6(2), 17, &udp(1, 53, b"hi"));
+        long[4..6].copy_from_slice(&1000u16.to_be_bytes());
+        c.push((
+            0x86dd,
+            long,
+            None,
+            Want {
+                protocol: Some(17),
+                malformed: Some(Malformed::Invalid(Layer::Ipv6)),
+                ..v6w(17)
+            },
+        ));
+    }
+    if arp_ok {
+        c.push((
+            0x0806,
+            arp(1, V4_A, V4_B),
+            None,
+            Want {
+                src: v4ip(V4_A),
+                dst: v4ip(V4_B),
+                ..base(NetworkKind::Arp)
+            },
+        ));
+        c.push((
+            0x88cc,
+            vec![2, 7, 4, 0, 0, 0, 0, 0, 1],
+            None,
+            base(NetworkKind::OtherEtherType(0x88cc)),
+        ));
+    }
+    c
+}
+
+fn wrap(link: LinkType, ethertype: u16, l3: &[u8]) -> (Vec<u8>, usize) {
+    let family_v6 = ethertype == 0x86dd;
+    match link {
+        LinkType::Ethernet => (eth(ethertype, l3), 14),
+        LinkType::LinuxSll => (sll(ethertype, l3), 16),
+        LinkType::LinuxSll2 => (sll2(ethertype, l3), 20),
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => (l3.to_vec(), 0),
+        LinkType::Null => (null(if family_v6 { 30 } else { 2 }, l3), 4),
+        LinkType::Loop => (loop_(if family_v6 { 24 } else { 2 }, l3), 4),
+        LinkType::Other(_) => unreachable!(),
+    }
+}
+
+/// Runs every case through a pcap and a pcapng file of `link` and compares each parsed packet.
+fn check(link: LinkType, dlt: u32, tags: &[(u16, u16)], v4: bool, v6_ok: bool, arp_ok: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases(v4, v6_ok, arp_ok);
+    let mut records: Vec<Record> = Vec::new();
+    for (i, (ethertype, l3, keep, _)) in cases.iter().enumerate() {
+        let (mut frame, header) = if tags.is_empty() {
+            wrap(link, *ethertype, l3)
+        } else {
+            (eth_vlan(tags, *ethertype, l3), 14 + 4 * tags.len())
+        };
+        let wire = u32::try_from(frame.len()).unwrap();
+        if let Some(keep) = keep {
+            frame.truncate(header + keep);
+        }
+        records.push((
+            1_700_000_000_000_000 + i64::try_from(i).unwrap() * 1000,
+            frame,
+            wire,
+        ));
+    }
+    let pcap = dir.path().join("t.pcap");
+    let pcapng = dir.path().join("t.pcapng");
+    write_pcap(&pcap, dlt, &records);
+    write_pcapng(&pcapng, u16::try_from(dlt).unwrap(), &records);
+    for path in [&pcap, &pcapng] {
+        let mut source = PcapSource::open_file(path, None).unwrap();
+        assert_eq!(source.link_type(), link, "{}", path.display());
+        let mut got = Vec::new();
+        let file_link = source.link_type();
+        while let Read::Packet(raw) = source.read().unwrap() {
+            let meta = parse(file_link, raw.ts_micros, raw.wire_len, raw.data);
+            let outer = tags.first().map_or(0, |t| t.1);
+            let inner = tags.get(1).map_or(0, |t| t.1);
+            assert_eq!(meta.vlan_ids, [outer, inner], "vlan ids");
+            got.push((raw.ts_micros, meta));
+        }
+        assert_eq!(got.len(), cases.len(), "{link:?} {}", path.display());
+        for ((ts, meta), (record, case)) in got.iter().zip(records.iter().zip(&cases)) {
+            assert_eq!(*ts, record.0, "timestamps survive the file");
+            assert_eq!(meta.caplen as usize, record.1.len());
+            assert_eq!(meta.wire_len, record.2);
+            assert_eq!(
+                want_of(meta),
+                case.3,
+                "{link:?} {} case {:?}",
+                path.display(),
+                case.0
+            );
+        }
+    }
+}
+
+#[test]
+fn ethernet() {
+    check(LinkType::Ethernet, 1, &[], true, true, true);
+}
+
+#[test]
+fn ethernet_8021q() {
+    check(LinkType::Ethernet, 1, &[(0x8100, 10)], true, true, true);
+}
+
+#[test]
+fn ethernet_qinq() {
+    check(
+        LinkType::Ethernet,
+        1,
+        &[(0x88a8, 100), (0x8100, 20)],
+        true,
+        true,
+        true,
+    );
+}
+
+#[test]
+fn linux_sll() {
+    check(LinkType::LinuxSll, 113, &[], true, true, true);
+}
+
+#[test]
+fn linux_sll2() {
+    check(LinkType::LinuxSll2, 276, &[], true, true, true);
+}
+
+#[test]
+fn raw_ip() {
+    check(LinkType::Raw, 101, &[], true, true, false);
+}
+
+#[test]
+fn ipv4_and_ipv6_linktypes() {
+    check(LinkType::Ipv4, 228, &[], true, false, false);
+    check(LinkType::Ipv6, 229, &[], false, true, false);
+}
+
+#[test]
+fn bsd_null_and_loop() {
+    check(LinkType::Null, 0, &[], true, true, false);
+    check(LinkType::Loop, 108, &[], true, true, false);
+}
+
+#[test]
+fn runts_and_cut_vlan_tags_are_marked_not_fatal() {
+    let runt = parse(LinkType::Ethernet, 0, 10, &[1; 10]);
+    assert_eq!(runt.malformed, Some(Malformed::Truncated(Layer::Link)));
+    let mut cut_tag = eth(0x8100, &[]);
+    cut_tag.extend([0, 10]);
+    let m = parse(LinkType::Ethernet, 0, 16, &cut_tag);
+    assert_eq!(m.malformed, Some(Malformed::Truncated(Layer::Vlan)));
+    assert_eq!(m.vlan_ids, [0, 0]);
+    let v4_proto = parse(LinkType::Ipv4, 0, 20, &ipv4(V4_A, V4_B, 47, b""));
+    assert_eq!(v4_proto.protocol, Some(IpProto(47)));
+    assert_eq!(v4_proto.malformed, None);
+}
+
+proptest::proptest! {
+    /// Any prefix of any valid frame, with or without a snaplen cut, parses without panicking.
+    #[test]
+    fn truncations_of_valid_frames_never_panic(case in 0usize..13, keep in 0usize..120, cut in proptest::bool::ANY) {
+        let all = cases(true, true, true);
+        let (ethertype, l3, _, _) = &all[case % all.len()];
+        for link in [LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Raw, LinkType::Null] {
+            let (frame, _) = wrap(link, *ethertype, l3);
+            let kept = &frame[..keep.min(frame.len())];
+            let wire = if cut { u32::try_from(frame.len()).unwrap() } else { u32::try_from(kept.len()).unwrap() };
+            let meta = parse(link, 0, wire, kept);
+            proptest::prop_assert_eq!(meta.caplen as usize, kept.len());
+        }
+    }
+}
