@@ -182,9 +182,11 @@ impl Detector {
         if syn {
             state.syns_this_second = state.syns_this_second.saturating_add(1);
         }
-        // A probe: a connection attempt, any UDP datagram, or an echo request.
+        // A probe: a connection attempt, a UDP datagram that is not a service's reply (from a port below 1024
+        // to one above, as DNS and NTP answers are), or an echo request.
+        let udp_reply = matches!((meta.src_port, meta.dst_port), (Some(s), Some(d)) if s < 1024 && d >= 1024);
         let probe = syn
-            || meta.protocol == Some(IpProto::UDP)
+            || (meta.protocol == Some(IpProto::UDP) && !udp_reply)
             || matches!(
                 (meta.protocol, meta.icmp_type_code),
                 (Some(IpProto::ICMP), Some((8, _)))
@@ -395,6 +397,18 @@ mod tests {
             .collect();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].reason, "5 denied packets in 10 s");
+    }
+
+    #[test]
+    fn service_replies_are_not_probes() {
+        let mut d = Detector::new(quiet_config());
+        for port in 0..100u16 {
+            let mut m = syn(i64::from(port), "192.168.1.1", "192.168.1.50", 40_000 + port);
+            m.protocol = Some(IpProto::UDP);
+            m.tcp_flags = None;
+            m.src_port = Some(53);
+            assert!(d.observe(&m, &ALLOW).is_none(), "DNS answers to many client ports are not a scan");
+        }
     }
 
     #[test]
