@@ -407,7 +407,10 @@ mod tests {
             m.protocol = Some(IpProto::UDP);
             m.tcp_flags = None;
             m.src_port = Some(53);
-            assert!(d.observe(&m, &ALLOW).is_none(), "DNS answers to many client ports are not a scan");
+            assert!(
+                d.observe(&m, &ALLOW).is_none(),
+                "DNS answers to many client ports are not a scan"
+            );
         }
     }
 

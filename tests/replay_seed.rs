@@ -117,8 +117,8 @@ fn summary_counts_are_exact() {
         &s.dir,
     );
     assert_eq!(code, Some(0), "{stderr}");
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let (summary, events) = lines.split_last().unwrap();
+    assert_eq!(stdout.lines().count(), 1, "--summary prints only the totals");
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["packets"], 37);
     assert_eq!(summary["allowed"], 26);
     assert_eq!(summary["blocked"], 11);
@@ -132,7 +132,20 @@ fn summary_counts_are_exact() {
     assert_eq!(hit("no ssh"), Some(7));
     assert_eq!(hit("no http"), Some(4));
     assert_eq!(hit("default"), Some(11));
-    // Only denied packets are printed by default, as one flat JSON object each.
+    assert!(summary["elapsed_secs"].as_f64().unwrap() > 0.0);
+    // Without --summary only denied packets are printed, as one flat JSON object each.
+    let (stdout, _, _) = run(
+        &[
+            "replay",
+            "seed.pcap",
+            "--rules",
+            "rules.ron",
+            "--json",
+            "--no-log",
+        ],
+        &s.dir,
+    );
+    let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.len(), 11);
     assert!(
         events

@@ -61,7 +61,8 @@ pub struct RunArgs {
 pub struct ReplayArgs {
     /// A pcap or pcapng file.
     pub file: PathBuf,
-    /// Print totals at the end: packets, bytes, per-action counts, per-rule hits, malformed, alerts, speed.
+    /// Print only totals at the end (with `--all`, every event too): packets, bytes, per-action counts,
+    /// per-rule hits, malformed, alerts, elapsed time and packets/s.
     #[arg(long)]
     pub summary: bool,
     /// What-if: show which flows would change verdict from the rules in OLD to the rules in `--rules`.
@@ -209,7 +210,8 @@ pub fn replay(args: &ReplayArgs) -> CliResult {
     config.audit = audit;
     config.local_addrs = LocalAddrs::new(args.local.iter().copied());
     config.backpressure = true;
-    config.deliver = match (args.output.all, args.summary && !args.output.json) {
+    // `--summary` prints only the totals, unless `--all` asks for every event as well.
+    config.deliver = match (args.output.all, args.summary) {
         (true, _) => Deliver::All,
         (false, true) => Deliver::Nothing,
         (false, false) => Deliver::Notable,
