@@ -464,6 +464,15 @@ pub fn parse_line(line: &str) -> Option<LogRecord> {
     (!record.action.is_empty()).then_some(record)
 }
 
+/// The record `event` would have in the log (one code path with the writer, so the viewer shows live
+/// events exactly as the file will hold them).
+#[must_use]
+pub fn record_of(event: &Event) -> Option<LogRecord> {
+    let mut line = String::with_capacity(256);
+    format_line(event, None, &mut line);
+    parse_line(&line)
+}
+
 /// Reads a whole log: the records and the number of lines that could not be parsed.
 ///
 /// # Errors

@@ -1,29 +1,102 @@
-//! The desktop app (eframe/egui): panels over the engine.
+//! The desktop app (eframe/egui): one file per panel over the engine. `app` owns the engine and routes its
+//! batches; `traffic`, `rules`, `log` and `stats` are the panels; `dialog` is the file-picker field.
 
+pub mod app;
 pub mod dialog;
+pub mod log;
 pub mod rules;
+pub mod stats;
+pub mod traffic;
 
-use crate::cli::CliResult;
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use crate::cli::{CliError, CliResult};
 
 /// `netwarden gui` options.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GuiArgs {
     /// Rules file.
     #[arg(long, short, default_value = "rules.ron")]
-    pub rules: std::path::PathBuf,
+    pub rules: PathBuf,
     /// Interface to capture on (default: the last one used, else `any`).
     #[arg(long, short)]
     pub iface: Option<String>,
     /// Replay the bundled demo capture instead of capturing live.
     #[arg(long)]
     pub demo: bool,
+    /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
+    #[arg(long, value_name = "FILE")]
+    pub demo_file: Option<PathBuf>,
+    /// Open on this tab: traffic, rules, log, stats or threats.
+    #[arg(long)]
+    pub tab: Option<String>,
 }
 
-/// Opens the window.
+/// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
+fn find_demo_file() -> PathBuf {
+    let relative = Path::new("assets").join("demo.pcap");
+    if relative.exists() {
+        return relative;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(4) {
+            let candidate = dir.join(&relative);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+    }
+    relative
+}
+
+/// Opens the window and runs until it is closed.
 ///
 /// # Errors
-/// The window could not be created.
+/// An unknown `--tab`, or the window could not be created (no display).
 pub fn run(args: &GuiArgs) -> CliResult {
-    let _ = args;
-    Ok(())
+    let tab = match &args.tab {
+        Some(name) => Some(app::Tab::from_name(name).ok_or_else(|| {
+            CliError::BadInput(anyhow!(
+                "unknown tab {name:?}: traffic, rules, log, stats or threats"
+            ))
+        })?),
+        None => None,
+    };
+    let demo_file = args.demo_file.clone().unwrap_or_else(find_demo_file);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("netwarden")
+            .with_inner_size([1360.0, 860.0])
+            .with_min_inner_size([800.0, 500.0]),
+        ..Default::default()
+    };
+    let args = args.clone();
+    eframe::run_native(
+        "netwarden",
+        options,
+        Box::new(move |cc| {
+            let state: app::State = cc
+                .storage
+                .and_then(|s| eframe::get_value(s, app::STATE_KEY))
+                .unwrap_or_default();
+            let mut app = app::App::new(
+                state,
+                args.rules.clone(),
+                demo_file,
+                args.iface.clone(),
+                args.demo,
+            );
+            if let Some(tab) = tab {
+                app.set_tab(tab);
+            }
+            Ok(Box::new(app::EframeApp(app)))
+        }),
+    )
+    .map_err(|e| {
+        CliError::Runtime(anyhow!(
+            "cannot open the window: {e}. Without a display use the headless commands (`netwarden --help`)"
+        ))
+    })
 }

@@ -1,0 +1,466 @@
+//! The eframe app: owns the engine and the panels, routes engine batches to them each frame, and applies
+//! what the panels ask for. The toolbar and status bar live here too.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::RichText;
+use serde::{Deserialize, Serialize};
+
+use super::log::LogPanel;
+use super::rules::{RecentPackets, RulesPanel};
+use super::stats::StatsPanel;
+use super::traffic::{TrafficAction, TrafficPanel};
+use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
+use crate::cli::capture::describe_notice;
+use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
+use crate::packet::LocalAddrs;
+use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
+
+/// The tabs of the main window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Tab {
+    #[default]
+    Traffic,
+    Rules,
+    Log,
+    Stats,
+    Threats,
+}
+
+impl Tab {
+    const ALL: [Self; 5] = [Self::Traffic, Self::Rules, Self::Log, Self::Stats, Self::Threats];
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Traffic => "Traffic",
+            Self::Rules => "Rules",
+            Self::Log => "Log",
+            Self::Stats => "Stats",
+            Self::Threats => "Threats",
+        }
+    }
+
+    /// Parses a tab name (`--tab` on the command line, case-insensitive).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.title().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Preferences remembered between runs (eframe persistence).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub iface: String,
+    pub bpf: String,
+    pub row_cap: usize,
+    pub tab: Tab,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            iface: "any".into(),
+            bpf: String::new(),
+            row_cap: 1_000_000,
+            tab: Tab::Traffic,
+        }
+    }
+}
+
+/// Where packets come from right now, for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Live(String),
+    Demo { why: String },
+    Stopped,
+}
+
+/// Frame budget for draining engine batches, so a flood never stalls the UI.
+const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// Recent packets offered to the rule editor's what-if preview.
+const PREVIEW_PACKETS: usize = 100_000;
+
+/// The whole app.
+pub struct App {
+    state: State,
+    rules: SharedRules,
+    rules_path: PathBuf,
+    demo_file: PathBuf,
+    engine: Option<Engine>,
+    mode: Mode,
+    raw: Arc<RawStore>,
+    traffic: TrafficPanel,
+    rules_panel: RulesPanel,
+    log: LogPanel,
+    stats: StatsPanel,
+    notice: Option<String>,
+    interfaces: Vec<String>,
+    last_stats: StatsSnapshot,
+}
+
+impl App {
+    /// Builds the app: loads the rules (a broken file starts with an empty rule set and says why) and starts
+    /// capture on the remembered interface, or the demo when live capture is impossible or `demo` is set.
+    #[must_use]
+    pub fn new(
+        state: State,
+        rules_path: PathBuf,
+        demo_file: PathBuf,
+        iface: Option<String>,
+        demo: bool,
+    ) -> Self {
+        let mut notice = None;
+        let (watcher, set) = match RuleWatcher::open(&rules_path) {
+            Ok((watcher, set)) => (Some(watcher), set),
+            Err(e) => {
+                notice = Some(format!("rules not loaded, using an empty rule set: {e}"));
+                (
+                    None,
+                    RuleSet::compile(crate::rules::RuleFile::default(), None)
+                        .unwrap_or_else(|_| unreachable!("the empty rule file is valid")),
+                )
+            }
+        };
+        let rules_panel = RulesPanel::new(rules_path.clone(), &set);
+        let log_path = set.log().path.clone();
+        let mut state = state;
+        if let Some(iface) = iface {
+            state.iface = iface;
+        }
+        let mut app = Self {
+            traffic: TrafficPanel::new(state.row_cap),
+            state,
+            rules: shared(set),
+            rules_path,
+            demo_file,
+            engine: None,
+            mode: Mode::Stopped,
+            raw: Arc::new(RawStore::new(64 << 20)),
+            rules_panel,
+            log: LogPanel::new(log_path),
+            stats: StatsPanel::default(),
+            notice,
+            interfaces: Vec::new(),
+            last_stats: StatsSnapshot::default(),
+        };
+        app.refresh_interfaces();
+        if demo {
+            app.start_demo("demo mode requested".into(), watcher);
+        } else {
+            app.start_live(watcher);
+        }
+        app
+    }
+
+    fn refresh_interfaces(&mut self) {
+        let mut names = vec!["any".to_owned()];
+        if let Ok(list) = list_interfaces() {
+            names.extend(list.into_iter().map(|i| i.name).filter(|n| n != "any"));
+        }
+        self.interfaces = names;
+    }
+
+    fn base_config(&self, source: SourceSpec, watcher: Option<RuleWatcher>) -> EngineConfig {
+        let mut config = EngineConfig::new(source, Arc::clone(&self.rules));
+        config.rules_watcher = watcher;
+        config.raw_store = Some(Arc::clone(&self.raw));
+        config.audit = Some(self.rules.load().log().clone());
+        config
+    }
+
+    fn watcher(&self) -> Option<RuleWatcher> {
+        RuleWatcher::open(&self.rules_path).ok().map(|(w, _)| w)
+    }
+
+    /// Starts live capture on the chosen interface; falls back to the demo when that is impossible.
+    fn start_live(&mut self, watcher: Option<RuleWatcher>) {
+        self.stop();
+        let mut live = LiveOptions::new(&self.state.iface);
+        let bpf = self.state.bpf.trim();
+        live.filter = (!bpf.is_empty()).then(|| bpf.to_owned());
+        let mut config = self.base_config(SourceSpec::Live(live), watcher);
+        config.local_addrs = LocalAddrs::from_system();
+        match Engine::spawn(config) {
+            Ok(engine) => {
+                self.engine = Some(engine);
+                self.mode = Mode::Live(self.state.iface.clone());
+            }
+            Err(e @ (CaptureError::NotPermitted { .. } | CaptureError::NoSuchInterface { .. })) => {
+                self.start_demo(e.to_string(), self.watcher());
+            }
+            Err(e) => {
+                self.notice = Some(e.to_string());
+                self.mode = Mode::Stopped;
+            }
+        }
+    }
+
+    /// Replays the bundled capture in real time, looping.
+    fn start_demo(&mut self, why: String, watcher: Option<RuleWatcher>) {
+        self.stop();
+        let source = SourceSpec::File {
+            path: self.demo_file.clone(),
+            filter: None,
+        };
+        let mut config = self.base_config(source, watcher);
+        config.pace = Pace::RealtimeLoop;
+        // The demo capture is seen from 192.168.1.50 / fd00::50 (see scripts/make_demo_pcap.py).
+        config.local_addrs = LocalAddrs::new(
+            ["192.168.1.50".parse().ok(), "fd00::50".parse().ok()]
+                .into_iter()
+                .flatten(),
+        );
+        // The demo must not fill the user's real audit log with made-up traffic.
+        config.audit = None;
+        match Engine::spawn(config) {
+            Ok(engine) => {
+                self.engine = Some(engine);
+                self.mode = Mode::Demo { why };
+            }
+            Err(e) => {
+                self.notice = Some(format!("{why}; the demo capture could not start either: {e}"));
+                self.mode = Mode::Stopped;
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            // The stop reason of a capture the user ended is not news.
+            engine.shutdown().ok();
+        }
+        self.mode = Mode::Stopped;
+    }
+
+    /// Moves engine batches into the panels, within a time budget.
+    fn drain(&mut self) {
+        let Some(engine) = &self.engine else { return };
+        let start = Instant::now();
+        let mut stopped = None;
+        while start.elapsed() < DRAIN_BUDGET {
+            match engine.events.try_recv() {
+                Ok(EngineMessage::Events(batch)) => {
+                    self.stats.push(&batch);
+                    self.log.push(&batch);
+                    self.traffic.push(batch);
+                }
+                Ok(EngineMessage::Notice(notice)) => self.notice = Some(describe_notice(&notice)),
+                Ok(EngineMessage::Stopped(result)) => {
+                    stopped = Some(result);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.last_stats = engine.stats.snapshot();
+        if let Some(result) = stopped {
+            if let Err(e) = result {
+                self.notice = Some(format!("capture stopped: {e}"));
+            }
+            self.engine = None;
+            self.mode = Mode::Stopped;
+        }
+    }
+
+    fn recent_packets(&self) -> RecentPackets {
+        self.traffic
+            .recent(PREVIEW_PACKETS)
+            .map(|e| (e.meta.clone(), Arc::clone(&e.iface)))
+            .collect()
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
+            self.state.tab = Tab::Traffic;
+            self.traffic.focus_filter();
+        }
+        if !ctx.egui_wants_keyboard_input()
+            && self.state.tab == Tab::Traffic
+            && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Space))
+        {
+            self.traffic.toggle_pause();
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.heading("netwarden");
+            ui.separator();
+            let label = ui.label("Interface:");
+            let mut iface = self.state.iface.clone();
+            egui::ComboBox::from_id_salt("iface")
+                .selected_text(iface.clone())
+                .show_ui(ui, |ui| {
+                    for name in &self.interfaces {
+                        ui.selectable_value(&mut iface, name.clone(), name);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            self.state.iface = iface;
+            let label = ui.label("BPF:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.state.bpf)
+                    .hint_text("tcp or udp")
+                    .desired_width(160.0),
+            )
+            .labelled_by(label.id);
+            let running = self.engine.is_some();
+            if ui
+                .button(if running {
+                    "Restart capture"
+                } else {
+                    "Start capture"
+                })
+                .clicked()
+            {
+                self.refresh_interfaces();
+                let watcher = self.watcher();
+                self.start_live(watcher);
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Stop capture"))
+                .clicked()
+            {
+                self.stop();
+            }
+            if ui.button("Demo").clicked() {
+                let watcher = self.watcher();
+                self.start_demo("demo mode requested".into(), watcher);
+            }
+        });
+        match &self.mode {
+            Mode::Demo { why } => {
+                let text = format!("DEMO: replaying {} because {why}", self.demo_file.display());
+                ui.label(RichText::new(text).color(ui.visuals().warn_fg_color).strong());
+                if why.contains("no permission") {
+                    ui.label(
+                        "To capture live: run `make run` (grants the binary cap_net_raw,cap_net_admin once with sudo), \
+                         or start it with sudo -E; see the README.",
+                    );
+                }
+            }
+            Mode::Stopped => {
+                ui.label(RichText::new("Capture stopped.").color(ui.visuals().warn_fg_color));
+            }
+            Mode::Live(_) => {}
+        }
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.state.tab, Tab::Traffic, Tab::Traffic.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Rules, Tab::Rules.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Log, Tab::Log.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Stats, Tab::Stats.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Threats, Tab::Threats.title());
+        });
+    }
+
+    fn status_ui(&self, ui: &mut egui::Ui) {
+        let s = &self.last_stats;
+        let (stored, shown, evicted) = self.traffic.counts();
+        ui.horizontal_wrapped(|ui| {
+            let source = match &self.mode {
+                Mode::Live(iface) => format!("live on {iface}"),
+                Mode::Demo { .. } => "demo".to_owned(),
+                Mode::Stopped => "stopped".to_owned(),
+            };
+            ui.label(source);
+            ui.separator();
+            ui.label(format!("rules: {}", self.rules_path.display()));
+            ui.separator();
+            ui.label(format!(
+                "captured {} | denied {} | alerts {} | stored {stored} | shown {shown} | evicted {evicted} | \
+                 dropped for display {} | kernel dropped {} (+{} by the interface)",
+                s.packets, s.blocked, s.alerts, s.display_dropped, s.kernel_dropped, s.kernel_if_dropped
+            ));
+        });
+        if let Some(notice) = &self.notice {
+            ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
+        }
+    }
+
+    /// One frame of the whole window (also driven headless by tests and the frame bench).
+    pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
+        self.drain();
+        self.keyboard(ui.ctx());
+        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        egui::CentralPanel::default().show(ui, |ui| match self.state.tab {
+            Tab::Traffic => {
+                let rules = self.rules.load_full();
+                self.traffic.ui(ui, &rules, &self.raw);
+            }
+            Tab::Rules => {
+                let recent = self.recent_packets();
+                self.rules_panel.ui(ui, &self.rules, &move || recent.clone());
+            }
+            Tab::Log => self.log.ui(ui, &self.raw),
+            Tab::Stats => self.stats.stats_ui(ui),
+            Tab::Threats => self.stats.threats_ui(ui),
+        });
+        for action in self.traffic.actions.drain(..) {
+            match action {
+                TrafficAction::EditNewRule(spec) => {
+                    self.rules_panel.start_new_rule(spec);
+                    self.state.tab = Tab::Rules;
+                }
+            }
+        }
+        for spec in self.stats.actions.drain(..) {
+            self.rules_panel.start_new_rule(spec);
+            self.state.tab = Tab::Rules;
+        }
+        if self.engine.is_some() {
+            ui.ctx().request_repaint_after(Duration::from_millis(33));
+        }
+    }
+
+    /// The traffic panel (tests).
+    #[must_use]
+    pub fn traffic(&self) -> &TrafficPanel {
+        &self.traffic
+    }
+
+    /// The current tab.
+    #[must_use]
+    pub fn tab(&self) -> Tab {
+        self.state.tab
+    }
+
+    /// Switches tab (`--tab`, tests).
+    pub fn set_tab(&mut self, tab: Tab) {
+        self.state.tab = tab;
+    }
+
+    /// Saved preferences.
+    #[must_use]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The eframe wrapper: persistence and the frame callback.
+pub struct EframeApp(pub App);
+
+/// Key of the saved preferences.
+pub const STATE_KEY: &str = "netwarden-state";
+
+impl eframe::App for EframeApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.0.frame_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, STATE_KEY, self.0.state());
+    }
+}
