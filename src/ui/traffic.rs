@@ -306,6 +306,8 @@ impl TrafficPanel {
         let mut sort_clicked: Option<SortColumn> = None;
         let mut menu_action: Option<(u64, MenuChoice)> = None;
         let sort_state = self.sort;
+        // Clicks select rows; selectable labels would swallow them for text selection.
+        ui.style_mut().interaction.selectable_labels = false;
         TableBuilder::new(ui)
             .striped(true)
             .stick_to_bottom(follow)
@@ -612,7 +614,7 @@ fn details_ui(ui: &mut egui::Ui, event: &Event, rules: &RuleSet, raw: &RawStore)
             Some(frame) => {
                 right.heading("Layers");
                 for layer in packet::describe(frame.link, &frame.data) {
-                    right.collapsing(&layer.name, |ui| {
+                    egui::CollapsingHeader::new(&layer.name).default_open(true).show(right, |ui| {
                         for (name, value) in &layer.fields {
                             ui.label(format!("{name}: {value}"));
                         }
