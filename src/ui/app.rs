@@ -45,6 +45,10 @@ impl Tab {
     /// Parses a tab name (`--tab` on the command line, case-insensitive).
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
+        // `details` is the traffic tab; the screenshot script then selects a row.
+        if name.eq_ignore_ascii_case("details") {
+            return Some(Self::Traffic);
+        }
         Self::ALL
             .into_iter()
             .find(|t| t.title().eq_ignore_ascii_case(name))

@@ -490,15 +490,6 @@ impl RulesPanel {
                                 self.selected = Some(index);
                             }
                             ui.label(hits.get(spec.name.as_str()).copied().unwrap_or(0).to_string());
-                            ui.vertical(|ui| {
-                                ui.label(describe(spec));
-                                for warning in self.check.warnings.get(&index).into_iter().flatten() {
-                                    ui.label(
-                                        RichText::new(format!("warning: {warning}"))
-                                            .color(ui.visuals().warn_fg_color),
-                                    );
-                                }
-                            });
                             ui.horizontal(|ui| {
                                 if ui
                                     .add_enabled(index > 0, egui::Button::new("Up").small())
@@ -522,6 +513,17 @@ impl RulesPanel {
                                 }
                                 if ui.small_button("Delete").clicked() {
                                     action = Some(RowAction::Delete(index));
+                                }
+                            });
+                            ui.vertical(|ui| {
+                                ui.add(
+                                    egui::Label::new(describe(spec)).wrap_mode(egui::TextWrapMode::Extend),
+                                );
+                                for warning in self.check.warnings.get(&index).into_iter().flatten() {
+                                    ui.label(
+                                        RichText::new(format!("warning: {warning}"))
+                                            .color(ui.visuals().warn_fg_color),
+                                    );
                                 }
                             });
                             ui.end_row();

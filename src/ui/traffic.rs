@@ -614,11 +614,13 @@ fn details_ui(ui: &mut egui::Ui, event: &Event, rules: &RuleSet, raw: &RawStore)
             Some(frame) => {
                 right.heading("Layers");
                 for layer in packet::describe(frame.link, &frame.data) {
-                    egui::CollapsingHeader::new(&layer.name).default_open(true).show(right, |ui| {
-                        for (name, value) in &layer.fields {
-                            ui.label(format!("{name}: {value}"));
-                        }
-                    });
+                    egui::CollapsingHeader::new(&layer.name)
+                        .default_open(true)
+                        .show(right, |ui| {
+                            for (name, value) in &layer.fields {
+                                ui.label(format!("{name}: {value}"));
+                            }
+                        });
                 }
                 right.heading("Bytes");
                 right.label(RichText::new(packet::hex_dump(&frame.data)).monospace());
