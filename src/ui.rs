@@ -2,6 +2,7 @@
 //! batches; `traffic`, `rules`, `log` and `stats` are the panels; `dialog` is the file-picker field.
 
 pub mod app;
+pub mod blocklist;
 pub mod dialog;
 pub mod log;
 pub mod rules;
@@ -51,6 +52,15 @@ fn find_demo_file() -> PathBuf {
     relative
 }
 
+/// Finds `program` on `PATH` (or the sbin directories root's PATH has).
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].iter().map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
 /// Opens the window and runs until it is closed.
 ///
 /// # Errors
@@ -81,13 +91,27 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 .storage
                 .and_then(|s| eframe::get_value(s, app::STATE_KEY))
                 .unwrap_or_default();
-            let mut app = app::App::new(
-                state,
-                args.rules.clone(),
+            let enforcer = if !crate::enforce::has_net_admin() {
+                Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
+            } else if which("iptables-restore").is_none() || which("ipset").is_none() {
+                Err(
+                    "iptables or ipset is not installed (apt-get install iptables ipset); monitor-only mode"
+                        .to_owned(),
+                )
+            } else {
+                Ok(crate::enforce::Enforcer::new(Box::new(
+                    crate::enforce::SystemRunner::default(),
+                )))
+            };
+            let options = app::AppOptions {
+                rules_path: args.rules.clone(),
                 demo_file,
-                args.iface.clone(),
-                args.demo,
-            );
+                iface: args.iface.clone(),
+                demo: args.demo,
+                state_dir: crate::cli::block::default_state_dir(),
+                enforcer,
+            };
+            let mut app = app::App::new(state, options);
             if let Some(tab) = tab {
                 app.set_tab(tab);
             }

@@ -14,7 +14,7 @@ use netwarden::engine::RawStore;
 use netwarden::event::Event;
 use netwarden::packet::{Direction, IpProto, LinkType, PacketMeta, TcpFlags};
 use netwarden::rules::{RuleSet, Verdict};
-use netwarden::ui::app::{App, State, Tab};
+use netwarden::ui::app::{App, AppOptions, State, Tab};
 use netwarden::ui::traffic::{TrafficAction, TrafficPanel};
 
 const RULES: &str = r#"(default_policy: Allow, rules: [
@@ -138,9 +138,21 @@ fn details_say_why_and_right_click_makes_a_rule() {
     h.run();
     h.get_by_label("Block rule for source").click();
     h.run();
+    h.get_by_label("203.0.113.7").click_secondary();
+    h.run();
+    h.get_by_label("Block source for 1 hour").click();
+    h.run();
     let actions = &h.state().panel.actions;
-    assert_eq!(actions.len(), 1);
-    let TrafficAction::EditNewRule(spec) = &actions[0];
+    assert_eq!(actions.len(), 2);
+    let TrafficAction::Block { addr, secs, reason } = &actions[1] else {
+        panic!("expected a block, got {actions:?}");
+    };
+    assert_eq!(addr.to_string(), "203.0.113.7");
+    assert_eq!(*secs, Some(3_600));
+    assert!(reason.contains("no ssh"), "{reason}");
+    let TrafficAction::EditNewRule(spec) = &actions[0] else {
+        panic!("expected a rule, got {actions:?}");
+    };
     assert_eq!(spec.name, "block 203.0.113.7");
     assert_eq!(spec.src, vec!["203.0.113.7"]);
 }
@@ -151,7 +163,15 @@ fn whole_app_falls_back_to_demo_and_fills_the_table() {
     let rules = dir.path().join("rules.ron");
     std::fs::write(&rules, RULES).unwrap();
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap");
-    let app = App::new(State::default(), rules, demo, Some("nwnosuch0".into()), false);
+    let options = AppOptions {
+        rules_path: rules,
+        demo_file: demo,
+        iface: Some("nwnosuch0".into()),
+        demo: false,
+        state_dir: dir.path().join("state"),
+        enforcer: Err("disabled in this test".into()),
+    };
+    let app = App::new(State::default(), options);
     let mut h = Harness::builder()
         .with_size(egui::vec2(1400.0, 900.0))
         .build_ui_state(|ui, app: &mut App| app.frame_ui(ui), app);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
+use super::blocklist::BlocklistPanel;
 use super::log::LogPanel;
 use super::rules::{RecentPackets, RulesPanel};
 use super::stats::StatsPanel;
@@ -27,10 +28,18 @@ pub enum Tab {
     Log,
     Stats,
     Threats,
+    Blocklist,
 }
 
 impl Tab {
-    const ALL: [Self; 5] = [Self::Traffic, Self::Rules, Self::Log, Self::Stats, Self::Threats];
+    const ALL: [Self; 6] = [
+        Self::Traffic,
+        Self::Rules,
+        Self::Blocklist,
+        Self::Log,
+        Self::Stats,
+        Self::Threats,
+    ];
 
     fn title(self) -> &'static str {
         match self {
@@ -39,6 +48,7 @@ impl Tab {
             Self::Log => "Log",
             Self::Stats => "Stats",
             Self::Threats => "Threats",
+            Self::Blocklist => "Block list",
         }
     }
 
@@ -48,6 +58,9 @@ impl Tab {
         // `details` is the traffic tab; the screenshot script then selects a row.
         if name.eq_ignore_ascii_case("details") {
             return Some(Self::Traffic);
+        }
+        if name.eq_ignore_ascii_case("blocklist") {
+            return Some(Self::Blocklist);
         }
         Self::ALL
             .into_iter()
@@ -89,6 +102,21 @@ const DRAIN_BUDGET: Duration = Duration::from_millis(4);
 /// Recent packets offered to the rule editor's what-if preview.
 const PREVIEW_PACKETS: usize = 100_000;
 
+/// How the app is started.
+pub struct AppOptions {
+    pub rules_path: PathBuf,
+    /// The capture demo mode replays.
+    pub demo_file: PathBuf,
+    /// Interface to capture on (default: the remembered one).
+    pub iface: Option<String>,
+    /// Start in demo mode.
+    pub demo: bool,
+    /// Where the block list and ban history live.
+    pub state_dir: PathBuf,
+    /// The kernel enforcer, or why there is none (no privilege, tools missing).
+    pub enforcer: Result<crate::enforce::Enforcer, String>,
+}
+
 /// The whole app.
 pub struct App {
     state: State,
@@ -102,6 +130,7 @@ pub struct App {
     rules_panel: RulesPanel,
     log: LogPanel,
     stats: StatsPanel,
+    blocklist: BlocklistPanel,
     notice: Option<String>,
     interfaces: Vec<String>,
     last_stats: StatsSnapshot,
@@ -111,13 +140,15 @@ impl App {
     /// Builds the app: loads the rules (a broken file starts with an empty rule set and says why) and starts
     /// capture on the remembered interface, or the demo when live capture is impossible or `demo` is set.
     #[must_use]
-    pub fn new(
-        state: State,
-        rules_path: PathBuf,
-        demo_file: PathBuf,
-        iface: Option<String>,
-        demo: bool,
-    ) -> Self {
+    pub fn new(state: State, options: AppOptions) -> Self {
+        let AppOptions {
+            rules_path,
+            demo_file,
+            iface,
+            demo,
+            state_dir,
+            enforcer,
+        } = options;
         let mut notice = None;
         let (watcher, set) = match RuleWatcher::open(&rules_path) {
             Ok((watcher, set)) => (Some(watcher), set),
@@ -148,6 +179,7 @@ impl App {
             rules_panel,
             log: LogPanel::new(log_path),
             stats: StatsPanel::default(),
+            blocklist: BlocklistPanel::new(state_dir, enforcer, crate::enforce::Protected::from_system()),
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
@@ -174,6 +206,7 @@ impl App {
         config.rules_watcher = watcher;
         config.raw_store = Some(Arc::clone(&self.raw));
         config.audit = Some(self.rules.load().log().clone());
+        config.kernel_blocked = Some(self.blocklist.kernel_blocked());
         config
     }
 
@@ -357,6 +390,7 @@ impl App {
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.state.tab, Tab::Traffic, Tab::Traffic.title());
             ui.selectable_value(&mut self.state.tab, Tab::Rules, Tab::Rules.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Blocklist, Tab::Blocklist.title());
             ui.selectable_value(&mut self.state.tab, Tab::Log, Tab::Log.title());
             ui.selectable_value(&mut self.state.tab, Tab::Stats, Tab::Stats.title());
             ui.selectable_value(&mut self.state.tab, Tab::Threats, Tab::Threats.title());
@@ -405,14 +439,25 @@ impl App {
             Tab::Log => self.log.ui(ui, &self.raw),
             Tab::Stats => self.stats.stats_ui(ui),
             Tab::Threats => self.stats.threats_ui(ui),
+            Tab::Blocklist => self.blocklist.ui(ui),
         });
-        for action in self.traffic.actions.drain(..) {
+        if self.state.tab != Tab::Blocklist {
+            // Expiries, finished kernel work and drift checks go on whichever tab is shown.
+            self.blocklist.poll();
+        }
+        for action in std::mem::take(&mut self.traffic.actions) {
             match action {
                 TrafficAction::EditNewRule(spec) => {
                     self.rules_panel.start_new_rule(spec);
                     self.state.tab = Tab::Rules;
                 }
+                TrafficAction::Block { addr, secs, reason } => {
+                    self.block(addr, secs, &reason);
+                }
             }
+        }
+        for (addr, secs, reason) in std::mem::take(&mut self.stats.blocks) {
+            self.block(addr, Some(secs), &reason);
         }
         for spec in self.stats.actions.drain(..) {
             self.rules_panel.start_new_rule(spec);
@@ -421,6 +466,22 @@ impl App {
         if self.engine.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(33));
         }
+    }
+
+    fn block(&mut self, addr: std::net::IpAddr, secs: Option<u64>, reason: &str) {
+        let duration = secs.map(Duration::from_secs);
+        self.notice = Some(
+            match self.blocklist.add(&addr.to_string(), reason, duration, false) {
+                Ok(net) => format!("{net} added to the block list"),
+                Err(e) => e,
+            },
+        );
+    }
+
+    /// The block list panel (tests).
+    #[must_use]
+    pub fn blocklist(&self) -> &BlocklistPanel {
+        &self.blocklist
     }
 
     /// The traffic panel (tests).

@@ -43,6 +43,8 @@ pub struct StatsPanel {
     threats: HashMap<IpAddr, Threat>,
     /// Rules the user asked for from the threats view (drained by the app).
     pub actions: Vec<RuleSpec>,
+    /// One-click timed blocks asked for from the threats view: (source, seconds, reason).
+    pub blocks: Vec<(IpAddr, u64, String)>,
 }
 
 fn slot(action: Action) -> usize {
@@ -214,6 +216,14 @@ impl StatsPanel {
                                     .to_owned()
                             };
                             ui.label(format!("{} / {}", time(t.first_micros), time(t.last_micros)));
+                            let alerts = t.alerts.iter().copied().collect::<Vec<_>>().join(", ");
+                            if ui.button(format!("Block {ip} for 1 hour")).clicked() {
+                                self.blocks.push((
+                                    *ip,
+                                    3_600,
+                                    format!("threats view: {alerts} ({} packets)", t.packets),
+                                ));
+                            }
                             if ui.button(format!("Block rule for {ip}")).clicked() {
                                 self.actions.push(RuleSpec {
                                     name: format!("block {ip}"),

@@ -19,6 +19,12 @@ use crate::rules::{Action, Protocol, RuleDirection, RuleSet, RuleSpec};
 pub enum TrafficAction {
     /// Open the rule editor with this rule pre-filled.
     EditNewRule(RuleSpec),
+    /// Put this address on the block list (enforced in the kernel when possible), for `secs` or for good.
+    Block {
+        addr: std::net::IpAddr,
+        secs: Option<u64>,
+        reason: String,
+    },
 }
 
 /// Columns that can be sorted by clicking their header.
@@ -475,6 +481,22 @@ impl TrafficPanel {
             return;
         };
         match choice {
+            MenuChoice::Block(side, secs) => {
+                let addr = if side == Side::Destination {
+                    event.meta.dst_ip
+                } else {
+                    event.meta.src_ip
+                };
+                if let Some(addr) = addr {
+                    let reason = format!(
+                        "from the traffic table: {} {} rule {}",
+                        event.meta.protocol_name(),
+                        event.verdict.action.name(),
+                        event.rule_label()
+                    );
+                    self.actions.push(TrafficAction::Block { addr, secs, reason });
+                }
+            }
             MenuChoice::Rule(action, side) => {
                 if let Some(spec) = rule_from(&event, action, side) {
                     self.actions.push(TrafficAction::EditNewRule(spec));
@@ -489,6 +511,7 @@ impl TrafficPanel {
 /// The right-click menu's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MenuChoice {
+    Block(Side, Option<u64>),
     Rule(Action, Side),
     Copy,
     Select,
@@ -503,6 +526,20 @@ enum Side {
 
 fn menu_ui(ui: &mut egui::Ui) -> Option<MenuChoice> {
     let mut choice = None;
+    for (label, secs) in [
+        ("Block source", None),
+        ("Block source for 10 min", Some(600)),
+        ("Block source for 1 hour", Some(3_600)),
+        ("Block source for 1 day", Some(86_400)),
+    ] {
+        if ui.button(label).clicked() {
+            choice = Some(MenuChoice::Block(Side::Source, secs));
+        }
+    }
+    if ui.button("Block destination").clicked() {
+        choice = Some(MenuChoice::Block(Side::Destination, None));
+    }
+    ui.separator();
     if ui.button("Block rule for source").clicked() {
         choice = Some(MenuChoice::Rule(Action::Block, Side::Source));
     }
