@@ -8,6 +8,7 @@ pub mod log;
 pub mod rules;
 pub mod stats;
 pub mod traffic;
+pub mod widgets;
 
 use std::path::{Path, PathBuf};
 

@@ -352,14 +352,7 @@ impl BlocklistPanel {
             )
             .small(),
         );
-        if let Some((is_error, message)) = &self.message {
-            let color = if *is_error {
-                ui.visuals().error_fg_color
-            } else {
-                ui.visuals().text_color()
-            };
-            ui.colored_label(color, message);
-        }
+        super::widgets::status_message_ui(ui, self.message.as_ref());
         let can = self.jobs.is_some();
         let hover = self.unavailable.clone().unwrap_or_default();
         ui.horizontal(|ui| {

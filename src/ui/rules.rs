@@ -322,14 +322,7 @@ impl RulesPanel {
                 format!("The draft is invalid: {error}"),
             );
         }
-        if let Some((is_error, message)) = &self.message {
-            let color = if *is_error {
-                ui.visuals().error_fg_color
-            } else {
-                ui.visuals().text_color()
-            };
-            ui.colored_label(color, message);
-        }
+        super::widgets::status_message_ui(ui, self.message.as_ref());
         if let Some(file) = self.outside_change.clone() {
             ui.horizontal(|ui| {
                 ui.colored_label(
