@@ -76,8 +76,13 @@ pub fn run(args: &GuiArgs) -> CliResult {
         None => None,
     };
     let demo_file = args.demo_file.clone().unwrap_or_else(find_demo_file);
+    let mut viewport = egui::ViewportBuilder::default();
+    // The icon is bundled; a decoding failure only costs the window its icon.
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../assets/netwarden.png")) {
+        viewport = viewport.with_icon(icon);
+    }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
+        viewport: viewport
             .with_title("netwarden")
             .with_inner_size([1360.0, 860.0])
             .with_min_inner_size([800.0, 500.0]),
