@@ -459,8 +459,10 @@ impl Worker {
     fn read_loop(&mut self) -> Result<(), CaptureError> {
         let mut backoff = Backoff::default();
         let mut counter: u32 = 0;
-        // Files tick every 256 packets (speed); live captures every packet, so a lone packet is shown at once.
-        let tick_mask: u32 = if self.source.is_live() { 0 } else { 255 };
+        // Files tick every 256 packets (speed); live captures and paced demos every packet, so a lone packet
+        // and the counters show at once.
+        let per_packet = self.source.is_live() || self.config.pace == Pace::RealtimeLoop;
+        let tick_mask: u32 = if per_packet { 0 } else { 255 };
         loop {
             if self.stop {
                 return Ok(());

@@ -31,9 +31,15 @@ pub struct GuiArgs {
     /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
     #[arg(long, value_name = "FILE")]
     pub demo_file: Option<PathBuf>,
-    /// Open on this tab: traffic, rules, log, stats or threats.
+    /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
     #[arg(long)]
     pub tab: Option<String>,
+    /// Monitor only: never change the kernel firewall, even with privileges.
+    #[arg(long)]
+    pub no_enforce: bool,
+    /// Directory of the block list and ban history (default: as `netwarden block`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
@@ -97,7 +103,9 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 .storage
                 .and_then(|s| eframe::get_value(s, app::STATE_KEY))
                 .unwrap_or_default();
-            let enforcer = if !crate::enforce::has_net_admin() {
+            let enforcer = if args.no_enforce {
+                Err("monitor-only mode (--no-enforce)".to_owned())
+            } else if !crate::enforce::has_net_admin() {
                 Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
             } else if which("iptables-restore").is_none() || which("ipset").is_none() {
                 Err(
@@ -114,7 +122,7 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 demo_file,
                 iface: args.iface.clone(),
                 demo: args.demo,
-                state_dir: crate::cli::block::default_state_dir(),
+                state_dir: args.state_dir.clone().unwrap_or_else(crate::cli::block::default_state_dir),
                 enforcer,
             };
             let mut app = app::App::new(state, options);

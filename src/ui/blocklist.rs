@@ -443,6 +443,16 @@ impl BlocklistPanel {
     }
 }
 
+/// `in 45 s`, `in 12 min`, `in 5 h`, `in 3 d`.
+fn human_secs(secs: u64) -> String {
+    match secs {
+        0..120 => format!("in {secs} s"),
+        120..7_200 => format!("in {} min", secs / 60),
+        7_200..172_800 => format!("in {} h", secs / 3_600),
+        _ => format!("in {} d", secs / 86_400),
+    }
+}
+
 /// Starts the thread that runs kernel commands one job at a time.
 fn spawn_worker(enforcer: Enforcer) -> Result<(Sender<Job>, Receiver<Done>), String> {
     let (job_tx, job_rx) = unbounded::<Job>();
