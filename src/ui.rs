@@ -122,7 +122,10 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 demo_file,
                 iface: args.iface.clone(),
                 demo: args.demo,
-                state_dir: args.state_dir.clone().unwrap_or_else(crate::cli::block::default_state_dir),
+                state_dir: args
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(crate::cli::block::default_state_dir),
                 enforcer,
             };
             let mut app = app::App::new(state, options);

@@ -411,7 +411,7 @@ impl BlocklistPanel {
                             ui.label(
                                 entry
                                     .remaining_secs(now)
-                                    .map_or_else(|| "never".to_owned(), |s| format!("in {s} s")),
+                                    .map_or_else(|| "never".to_owned(), human_secs),
                             );
                             ui.horizontal(|ui| {
                                 let enforced = entry.state == EntryState::Enforced;
@@ -491,4 +491,17 @@ fn spawn_worker(enforcer: Enforcer) -> Result<(Sender<Job>, Receiver<Done>), Str
         })
         .map(|_| (job_tx, done_rx))
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_reads_in_sensible_units() {
+        assert_eq!(human_secs(45), "in 45 s");
+        assert_eq!(human_secs(720), "in 12 min");
+        assert_eq!(human_secs(18_000), "in 5 h");
+        assert_eq!(human_secs(283_993_289), "in 3286 d");
+    }
 }
