@@ -47,6 +47,7 @@ test: lint unit
 
 bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay
+	$(CARGO) bench --locked --no-default-features --bench enforce
 	$(CARGO) bench --locked --bench frame
 
 screenshots: build
