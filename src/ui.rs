@@ -1,12 +1,19 @@
 //! The desktop app (eframe/egui): one file per panel over the engine. `app` owns the engine and routes its
-//! batches; `traffic`, `rules`, `log` and `stats` are the panels; `dialog` is the file-picker field.
+//! batches; `traffic` (+ `details`), `rules`, `log`, `stats`, `threats` and `blocklist` are the panels;
+//! `model` holds the compact row store and the `UiAction` queue panels push into; `widgets` has shared
+//! cell helpers; `dialog` is the file-picker field.
 
 pub mod app;
+pub mod blocklist;
+pub mod details;
 pub mod dialog;
 pub mod log;
+pub mod model;
 pub mod rules;
 pub mod stats;
+pub mod threats;
 pub mod traffic;
+pub mod widgets;
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +58,12 @@ fn find_demo_file() -> PathBuf {
     relative
 }
 
+/// The window icon, rendered from `assets/netwarden.svg` to `assets/netwarden.png` (256x256).
+fn window_icon() -> egui::IconData {
+    // A broken icon is not worth failing over: fall back to the default.
+    eframe::icon_data::from_png_bytes(include_bytes!("../assets/netwarden.png")).unwrap_or_default()
+}
+
 /// Opens the window and runs until it is closed.
 ///
 /// # Errors
@@ -69,7 +82,9 @@ pub fn run(args: &GuiArgs) -> CliResult {
         viewport: egui::ViewportBuilder::default()
             .with_title("netwarden")
             .with_inner_size([1360.0, 860.0])
-            .with_min_inner_size([800.0, 500.0]),
+            .with_min_inner_size([800.0, 500.0])
+            .with_app_id("netwarden")
+            .with_icon(window_icon()),
         ..Default::default()
     };
     let args = args.clone();

@@ -1,6 +1,7 @@
 //! The traffic table driven as a user drives it (egui_kittest): the filter narrows the table (and a bad
 //! filter says why), pause keeps buffering and "Jump to live" returns, a row's details say why it got its
-//! verdict, and right-click makes a pre-filled rule. Also the whole app headless: with an unknown interface
+//! verdict, right-click makes a pre-filled rule or queues a timed block of the source, a header click sorts,
+//! kernel-dropped rows say so. Also the whole app headless: with an unknown interface
 //! it falls back to the demo capture and fills the table.
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,7 +16,8 @@ use netwarden::event::Event;
 use netwarden::packet::{Direction, IpProto, LinkType, PacketMeta, TcpFlags};
 use netwarden::rules::{RuleSet, Verdict};
 use netwarden::ui::app::{App, State, Tab};
-use netwarden::ui::traffic::{TrafficAction, TrafficPanel};
+use netwarden::ui::model::{BlockDuration, UiAction};
+use netwarden::ui::traffic::TrafficPanel;
 
 const RULES: &str = r#"(default_policy: Allow, rules: [
     (name: "router", action: Allow, src: ["192.168.1.1"]),
@@ -92,7 +94,7 @@ fn filter_narrows_the_table_and_bad_syntax_is_explained() {
     assert_eq!(h.state().panel.counts().1, 31);
     type_filter(&mut h, "port:22 verdict:block");
     assert_eq!(h.state().panel.counts().1, 11);
-    assert!(h.state().panel.shown().all(|e| e.meta.dst_port == Some(22)));
+    assert!(h.state().panel.shown().all(|r| r.dst_port == Some(22)));
     assert!(h.query_by_label_contains("31 stored, 11 shown").is_some());
     type_filter(&mut h, "x");
     assert!(h.query_by_label_contains("unknown key").is_none());
@@ -140,9 +142,80 @@ fn details_say_why_and_right_click_makes_a_rule() {
     h.run();
     let actions = &h.state().panel.actions;
     assert_eq!(actions.len(), 1);
-    let TrafficAction::EditNewRule(spec) = &actions[0];
+    let UiAction::EditNewRule(spec) = &actions[0] else {
+        panic!("expected a new rule, got {:?}", actions[0]);
+    };
     assert_eq!(spec.name, "block 203.0.113.7");
     assert_eq!(spec.src, vec!["203.0.113.7"]);
+}
+
+#[test]
+fn right_click_block_source_queues_a_timed_block() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("203.0.113.7").click_secondary();
+    h.run();
+    h.get_by_label("Block source").click();
+    h.run();
+    h.get_by_label("Block source for 1 h").click();
+    h.run();
+    let actions = &h.state().panel.actions;
+    assert_eq!(actions.len(), 1);
+    let UiAction::Block {
+        addr,
+        duration,
+        reason,
+    } = &actions[0]
+    else {
+        panic!("expected a block, got {:?}", actions[0]);
+    };
+    assert_eq!(*addr, "203.0.113.7/32".parse::<ipnet::IpNet>().unwrap());
+    assert_eq!(*duration, BlockDuration::Hour1);
+    assert_eq!(
+        reason,
+        "from the traffic table: tcp 203.0.113.7:40000 -> 192.168.1.50:22"
+    );
+}
+
+#[test]
+fn clicking_a_header_sorts_and_freezes() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Source").click();
+    h.run();
+    let panel = &h.state().panel;
+    assert!(panel.is_paused());
+    let sources: Vec<String> = panel.shown().map(|r| r.src_ip.unwrap().to_string()).collect();
+    assert_eq!(sources.first().map(String::as_str), Some("10.0.0.7"));
+    assert_eq!(sources.last().map(String::as_str), Some("203.0.113.7"));
+    // Clicking again reverses; the label carries the direction marker.
+    h.get_by_label("Source ^").click();
+    h.run();
+    let first = h.state().panel.shown().next().unwrap().src_ip.unwrap();
+    assert_eq!(first.to_string(), "203.0.113.7");
+    h.get_by_label_contains("Jump to live").click();
+    h.run();
+    assert!(!h.state().panel.is_paused());
+    assert_eq!(h.state().panel.shown().next().unwrap().seq, 1);
+}
+
+#[test]
+fn kernel_dropped_rows_say_so() {
+    let rules = RuleSet::from_ron(RULES).unwrap();
+    let mut e = event(1, "198.51.100.23", 443, &rules);
+    e.kernel_dropped = true;
+    let mut panel = TrafficPanel::new(10);
+    panel.push([e]);
+    let state = Panel {
+        panel,
+        rules,
+        raw: RawStore::new(1 << 20),
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
+    h.run();
+    assert!(h.query_by_label("allow, dropped by kernel").is_some());
 }
 
 #[test]

@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
+use super::blocklist::BlocklistPanel;
 use super::log::LogPanel;
-use super::rules::{RecentPackets, RulesPanel};
+use super::model::{Model, UiAction};
+use super::rules::RulesPanel;
 use super::stats::StatsPanel;
-use super::traffic::{TrafficAction, TrafficPanel};
+use super::traffic::TrafficPanel;
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
 use crate::cli::capture::describe_notice;
 use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
@@ -27,10 +29,18 @@ pub enum Tab {
     Log,
     Stats,
     Threats,
+    Blocklist,
 }
 
 impl Tab {
-    const ALL: [Self; 5] = [Self::Traffic, Self::Rules, Self::Log, Self::Stats, Self::Threats];
+    const ALL: [Self; 6] = [
+        Self::Traffic,
+        Self::Rules,
+        Self::Log,
+        Self::Stats,
+        Self::Threats,
+        Self::Blocklist,
+    ];
 
     fn title(self) -> &'static str {
         match self {
@@ -39,6 +49,7 @@ impl Tab {
             Self::Log => "Log",
             Self::Stats => "Stats",
             Self::Threats => "Threats",
+            Self::Blocklist => "Block list",
         }
     }
 
@@ -98,6 +109,8 @@ pub struct App {
     rules_panel: RulesPanel,
     log: LogPanel,
     stats: StatsPanel,
+    blocklist: BlocklistPanel,
+    model: Model,
     notice: Option<String>,
     interfaces: Vec<String>,
     last_stats: StatsSnapshot,
@@ -144,6 +157,8 @@ impl App {
             rules_panel,
             log: LogPanel::new(log_path),
             stats: StatsPanel::default(),
+            blocklist: BlocklistPanel::default(),
+            model: Model::default(),
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
@@ -267,13 +282,6 @@ impl App {
         }
     }
 
-    fn recent_packets(&self) -> RecentPackets {
-        self.traffic
-            .recent(PREVIEW_PACKETS)
-            .map(|e| (e.meta.clone(), Arc::clone(&e.iface)))
-            .collect()
-    }
-
     fn keyboard(&mut self, ctx: &egui::Context) {
         if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
             self.state.tab = Tab::Traffic;
@@ -351,15 +359,13 @@ impl App {
             Mode::Live(_) => {}
         }
         ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.state.tab, Tab::Traffic, Tab::Traffic.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Rules, Tab::Rules.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Log, Tab::Log.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Stats, Tab::Stats.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Threats, Tab::Threats.title());
+            for tab in Tab::ALL {
+                ui.selectable_value(&mut self.state.tab, tab, tab.title());
+            }
         });
     }
 
-    fn status_ui(&self, ui: &mut egui::Ui) {
+    fn status_ui(&mut self, ui: &mut egui::Ui) {
         let s = &self.last_stats;
         let (stored, shown, evicted) = self.traffic.counts();
         ui.horizontal_wrapped(|ui| {
@@ -378,6 +384,31 @@ impl App {
                 s.packets, s.blocked, s.alerts, s.display_dropped, s.kernel_dropped, s.kernel_if_dropped
             ));
         });
+        ui.horizontal(|ui| {
+            let label = ui.label("Row cap:");
+            let response = ui
+                .add(
+                    egui::DragValue::new(&mut self.state.row_cap)
+                        .range(1_000..=20_000_000)
+                        .speed(1_000),
+                )
+                .labelled_by(label.id);
+            if response.changed() {
+                self.traffic.set_row_cap(self.state.row_cap);
+            }
+            let store = self.traffic.store();
+            ui.label(format!("~{} bytes per stored row", store.bytes_per_row()));
+            let pending = self.model.pending_blocks();
+            if pending > 0 && !self.model.blocklist_available {
+                ui.separator();
+                ui.label(
+                    RichText::new(format!(
+                        "block list not available yet: {pending} block request(s) queued (see the Block list tab)"
+                    ))
+                    .color(ui.visuals().warn_fg_color),
+                );
+            }
+        });
         if let Some(notice) = &self.notice {
             ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
         }
@@ -395,28 +426,42 @@ impl App {
                 self.traffic.ui(ui, &rules, &self.raw);
             }
             Tab::Rules => {
-                let recent = self.recent_packets();
-                self.rules_panel.ui(ui, &self.rules, &move || recent.clone());
+                let traffic = &self.traffic;
+                self.rules_panel
+                    .ui(ui, &self.rules, &|| traffic.recent_packets(PREVIEW_PACKETS));
             }
             Tab::Log => self.log.ui(ui, &self.raw),
             Tab::Stats => self.stats.stats_ui(ui),
-            Tab::Threats => self.stats.threats_ui(ui),
+            Tab::Threats => super::threats::threats_ui(ui, &self.stats, &mut self.model.actions),
+            Tab::Blocklist => self.blocklist.ui(ui, &mut self.model),
         });
-        for action in self.traffic.actions.drain(..) {
-            match action {
-                TrafficAction::EditNewRule(spec) => {
-                    self.rules_panel.start_new_rule(spec);
-                    self.state.tab = Tab::Rules;
-                }
-            }
-        }
-        for spec in self.stats.actions.drain(..) {
-            self.rules_panel.start_new_rule(spec);
-            self.state.tab = Tab::Rules;
-        }
+        self.model.actions.append(&mut self.traffic.actions);
+        self.apply_actions();
         if self.engine.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(33));
         }
+    }
+
+    /// Carries out the queued actions it can: new rules open in the rule editor. Block requests stay queued
+    /// until a block list is available (the status bar says so).
+    fn apply_actions(&mut self) {
+        let mut kept = Vec::new();
+        for action in std::mem::take(&mut self.model.actions) {
+            match action {
+                UiAction::EditNewRule(spec) => {
+                    self.rules_panel.start_new_rule(spec);
+                    self.state.tab = Tab::Rules;
+                }
+                block @ UiAction::Block { .. } => kept.push(block),
+            }
+        }
+        self.model.actions = kept;
+    }
+
+    /// The shared model: queued actions (tests, the block-list panel).
+    #[must_use]
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// The traffic panel (tests).

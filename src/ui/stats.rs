@@ -1,5 +1,6 @@
 //! Statistics and threats: packets/s and bytes/s over time split by verdict, top talkers and ports, and
-//! detection alerts plus unsolicited inbound traffic grouped by source.
+//! the aggregates behind the threats view (`threats.rs`): detection alerts plus unsolicited inbound traffic
+//! grouped by source.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -9,7 +10,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use super::rules::action_color;
 use crate::event::Event;
 use crate::packet::Direction;
-use crate::rules::{Action, RuleSpec};
+use crate::rules::Action;
 
 /// Seconds of history kept for the plots.
 const HISTORY_SECS: usize = 300;
@@ -39,10 +40,10 @@ pub struct Threat {
 pub struct StatsPanel {
     seconds: VecDeque<Second>,
     talkers: HashMap<IpAddr, u64>,
+    /// Host names of talkers, learned from the events' passive DNS names.
+    names: HashMap<IpAddr, std::sync::Arc<str>>,
     ports: HashMap<u16, u64>,
     threats: HashMap<IpAddr, Threat>,
-    /// Rules the user asked for from the threats view (drained by the app).
-    pub actions: Vec<RuleSpec>,
 }
 
 fn slot(action: Action) -> usize {
@@ -74,6 +75,11 @@ impl StatsPanel {
             }
             if let Some(src) = m.src_ip {
                 *self.talkers.entry(src).or_default() += u64::from(m.wire_len);
+                if let Some(name) = &e.src_name
+                    && !self.names.contains_key(&src)
+                {
+                    self.names.insert(src, std::sync::Arc::clone(name));
+                }
             }
             if let Some(port) = m.dst_port {
                 *self.ports.entry(port).or_default() += 1;
@@ -102,6 +108,10 @@ impl StatsPanel {
             }
         }
         trim(&mut self.talkers);
+        if self.names.len() > MAX_TRACKED {
+            let talkers = &self.talkers;
+            self.names.retain(|ip, _| talkers.contains_key(ip));
+        }
         trim(&mut self.ports);
         if self.threats.len() > MAX_TRACKED {
             let mut by_last: Vec<(IpAddr, i64)> =
@@ -152,9 +162,16 @@ impl StatsPanel {
                 });
         }
         ui.columns(2, |columns| {
-            top_ui(&mut columns[0], "Top talkers (bytes)", &self.talkers, |ip| {
-                ip.to_string()
-            });
+            let names = &self.names;
+            top_ui(
+                &mut columns[0],
+                "Top talkers (bytes)",
+                &self.talkers,
+                |ip| match names.get(&ip) {
+                    Some(name) => format!("{ip} ({name})"),
+                    None => ip.to_string(),
+                },
+            );
             top_ui(
                 &mut columns[1],
                 "Top destination ports (packets)",
@@ -162,74 +179,6 @@ impl StatsPanel {
                 |p| p.to_string(),
             );
         });
-    }
-
-    /// The threats view: alerts and unsolicited inbound traffic by source, with a one-click block rule.
-    pub fn threats_ui(&mut self, ui: &mut egui::Ui) {
-        let threats: Vec<(IpAddr, Threat)> = self
-            .threats()
-            .into_iter()
-            .map(|(ip, t)| (ip, t.clone()))
-            .collect();
-        if threats.is_empty() {
-            ui.label("No alerts and no denied inbound traffic yet.");
-            return;
-        }
-        egui::ScrollArea::vertical()
-            .auto_shrink([false; 2])
-            .show(ui, |ui| {
-                egui::Grid::new("threats")
-                    .striped(true)
-                    .num_columns(7)
-                    .show(ui, |ui| {
-                        for title in [
-                            "Source",
-                            "Packets",
-                            "Denied",
-                            "Alerts",
-                            "Ports touched",
-                            "First / last seen",
-                            "",
-                        ] {
-                            ui.strong(title);
-                        }
-                        ui.end_row();
-                        for (ip, t) in threats.iter().take(500) {
-                            ui.label(ip.to_string());
-                            ui.label(t.packets.to_string());
-                            ui.label(t.denied.to_string());
-                            ui.label(t.alerts.iter().copied().collect::<Vec<_>>().join(", "));
-                            let ports: Vec<String> =
-                                t.ports.iter().take(12).map(ToString::to_string).collect();
-                            let more = t.ports.len().saturating_sub(12);
-                            ui.label(if more > 0 {
-                                format!("{} (+{more})", ports.join(","))
-                            } else {
-                                ports.join(",")
-                            });
-                            let time = |us: i64| {
-                                crate::cli::output::iso_time(us)
-                                    .get(11..19)
-                                    .unwrap_or("")
-                                    .to_owned()
-                            };
-                            ui.label(format!("{} / {}", time(t.first_micros), time(t.last_micros)));
-                            if ui.button(format!("Block rule for {ip}")).clicked() {
-                                self.actions.push(RuleSpec {
-                                    name: format!("block {ip}"),
-                                    action: Action::Block,
-                                    src: vec![ip.to_string()],
-                                    comment: format!(
-                                        "from the threats view: {}",
-                                        t.alerts.iter().copied().collect::<Vec<_>>().join(", ")
-                                    ),
-                                    ..RuleSpec::default()
-                                });
-                            }
-                            ui.end_row();
-                        }
-                    });
-            });
     }
 }
 
