@@ -36,7 +36,7 @@ pub struct GuiArgs {
     /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
     #[arg(long, value_name = "FILE")]
     pub demo_file: Option<PathBuf>,
-    /// Open on this tab: traffic, rules, log, stats or threats.
+    /// Open on this tab: traffic, details, rules, log, stats, threats or blocklist.
     #[arg(long)]
     pub tab: Option<String>,
 }
@@ -72,7 +72,7 @@ pub fn run(args: &GuiArgs) -> CliResult {
     let tab = match &args.tab {
         Some(name) => Some(app::Tab::from_name(name).ok_or_else(|| {
             CliError::BadInput(anyhow!(
-                "unknown tab {name:?}: traffic, rules, log, stats or threats"
+                "unknown tab {name:?}: traffic, details, rules, log, stats, threats or blocklist"
             ))
         })?),
         None => None,

@@ -56,9 +56,15 @@ impl Tab {
     /// Parses a tab name (`--tab` on the command line, case-insensitive).
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.title().eq_ignore_ascii_case(name))
+        // `details` is the traffic tab; the screenshot script then selects a row.
+        if name.eq_ignore_ascii_case("details") {
+            return Some(Self::Traffic);
+        }
+        let wanted: String = name.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        Self::ALL.into_iter().find(|t| {
+            let title: String = t.title().chars().filter(|c| !c.is_whitespace()).collect();
+            title.eq_ignore_ascii_case(&wanted)
+        })
     }
 }
 
