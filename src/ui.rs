@@ -5,17 +5,19 @@
 
 pub mod app;
 pub mod blocklist;
+pub mod demo;
 pub mod details;
 pub mod dialog;
 pub mod log;
 pub mod model;
 pub mod rules;
 pub mod stats;
+pub mod status_bar;
 pub mod threats;
 pub mod traffic;
 pub mod widgets;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::anyhow;
 
@@ -41,23 +43,6 @@ pub struct GuiArgs {
     pub tab: Option<String>,
 }
 
-/// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
-fn find_demo_file() -> PathBuf {
-    let relative = Path::new("assets").join("demo.pcap");
-    if relative.exists() {
-        return relative;
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(4) {
-            let candidate = dir.join(&relative);
-            if candidate.exists() {
-                return candidate;
-            }
-        }
-    }
-    relative
-}
-
 /// The window icon, rendered from `assets/netwarden.svg` to `assets/netwarden.png` (256x256).
 fn window_icon() -> egui::IconData {
     // A broken icon is not worth failing over: fall back to the default.
@@ -77,7 +62,7 @@ pub fn run(args: &GuiArgs) -> CliResult {
         })?),
         None => None,
     };
-    let demo_file = args.demo_file.clone().unwrap_or_else(find_demo_file);
+    let demo_file = args.demo_file.clone().unwrap_or_else(demo::find_demo_file);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("netwarden")

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::RichText;
 use serde::{Deserialize, Serialize};
 
 use super::blocklist::BlocklistPanel;
@@ -16,7 +15,7 @@ use super::stats::StatsPanel;
 use super::traffic::TrafficPanel;
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
 use crate::cli::capture::describe_notice;
-use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
+use crate::engine::{Engine, EngineConfig, EngineMessage, RawStore, StatsSnapshot};
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
 
@@ -33,7 +32,8 @@ pub enum Tab {
 }
 
 impl Tab {
-    const ALL: [Self; 6] = [
+    /// Every tab, in the order the tab bar shows them.
+    pub const ALL: [Self; 6] = [
         Self::Traffic,
         Self::Rules,
         Self::Log,
@@ -42,7 +42,9 @@ impl Tab {
         Self::Blocklist,
     ];
 
-    fn title(self) -> &'static str {
+    /// The tab's label (also the test API: keep stable).
+    #[must_use]
+    pub fn title(self) -> &'static str {
         match self {
             Self::Traffic => "Traffic",
             Self::Rules => "Rules",
@@ -91,7 +93,7 @@ impl Default for State {
 
 /// Where packets come from right now, for the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     Live(String),
     Demo { why: String },
     Stopped,
@@ -104,22 +106,22 @@ const PREVIEW_PACKETS: usize = 100_000;
 
 /// The whole app.
 pub struct App {
-    state: State,
-    rules: SharedRules,
-    rules_path: PathBuf,
-    demo_file: PathBuf,
-    engine: Option<Engine>,
-    mode: Mode,
-    raw: Arc<RawStore>,
-    traffic: TrafficPanel,
-    rules_panel: RulesPanel,
-    log: LogPanel,
-    stats: StatsPanel,
-    blocklist: BlocklistPanel,
-    model: Model,
-    notice: Option<String>,
-    interfaces: Vec<String>,
-    last_stats: StatsSnapshot,
+    pub(super) state: State,
+    pub(super) rules: SharedRules,
+    pub(super) rules_path: PathBuf,
+    pub(super) demo_file: PathBuf,
+    pub(super) engine: Option<Engine>,
+    pub(super) mode: Mode,
+    pub(super) raw: Arc<RawStore>,
+    pub(super) traffic: TrafficPanel,
+    pub(super) rules_panel: RulesPanel,
+    pub(super) log: LogPanel,
+    pub(super) stats: StatsPanel,
+    pub(super) blocklist: BlocklistPanel,
+    pub(super) model: Model,
+    pub(super) notice: Option<String>,
+    pub(super) interfaces: Vec<String>,
+    pub(super) last_stats: StatsSnapshot,
 }
 
 impl App {
@@ -178,7 +180,7 @@ impl App {
         app
     }
 
-    fn refresh_interfaces(&mut self) {
+    pub(super) fn refresh_interfaces(&mut self) {
         let mut names = vec!["any".to_owned()];
         if let Ok(list) = list_interfaces() {
             names.extend(list.into_iter().map(|i| i.name).filter(|n| n != "any"));
@@ -194,12 +196,12 @@ impl App {
         config
     }
 
-    fn watcher(&self) -> Option<RuleWatcher> {
+    pub(super) fn watcher(&self) -> Option<RuleWatcher> {
         RuleWatcher::open(&self.rules_path).ok().map(|(w, _)| w)
     }
 
     /// Starts live capture on the chosen interface; falls back to the demo when that is impossible.
-    fn start_live(&mut self, watcher: Option<RuleWatcher>) {
+    pub(super) fn start_live(&mut self, watcher: Option<RuleWatcher>) {
         self.stop();
         let mut live = LiveOptions::new(&self.state.iface);
         let bpf = self.state.bpf.trim();
@@ -222,22 +224,13 @@ impl App {
     }
 
     /// Replays the bundled capture in real time, looping.
-    fn start_demo(&mut self, why: String, watcher: Option<RuleWatcher>) {
+    pub(super) fn start_demo(&mut self, why: String, watcher: Option<RuleWatcher>) {
         self.stop();
         let source = SourceSpec::File {
             path: self.demo_file.clone(),
             filter: None,
         };
-        let mut config = self.base_config(source, watcher);
-        config.pace = Pace::RealtimeLoop;
-        // The demo capture is seen from 192.168.1.50 / fd00::50 (see scripts/make_demo_pcap.py).
-        config.local_addrs = LocalAddrs::new(
-            ["192.168.1.50".parse().ok(), "fd00::50".parse().ok()]
-                .into_iter()
-                .flatten(),
-        );
-        // The demo must not fill the user's real audit log with made-up traffic.
-        config.audit = None;
+        let config = super::demo::demo_config(self.base_config(source, watcher));
         match Engine::spawn(config) {
             Ok(engine) => {
                 self.engine = Some(engine);
@@ -250,7 +243,7 @@ impl App {
         }
     }
 
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         if let Some(engine) = self.engine.take() {
             // The stop reason of a capture the user ended is not news.
             engine.shutdown().ok();
@@ -298,125 +291,6 @@ impl App {
             && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Space))
         {
             self.traffic.toggle_pause();
-        }
-    }
-
-    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal_wrapped(|ui| {
-            ui.heading("netwarden");
-            ui.separator();
-            let label = ui.label("Interface:");
-            let mut iface = self.state.iface.clone();
-            egui::ComboBox::from_id_salt("iface")
-                .selected_text(iface.clone())
-                .show_ui(ui, |ui| {
-                    for name in &self.interfaces {
-                        ui.selectable_value(&mut iface, name.clone(), name);
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-            self.state.iface = iface;
-            let label = ui.label("BPF:");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.state.bpf)
-                    .hint_text("tcp or udp")
-                    .desired_width(160.0),
-            )
-            .labelled_by(label.id);
-            let running = self.engine.is_some();
-            if ui
-                .button(if running {
-                    "Restart capture"
-                } else {
-                    "Start capture"
-                })
-                .clicked()
-            {
-                self.refresh_interfaces();
-                let watcher = self.watcher();
-                self.start_live(watcher);
-            }
-            if ui
-                .add_enabled(running, egui::Button::new("Stop capture"))
-                .clicked()
-            {
-                self.stop();
-            }
-            if ui.button("Demo").clicked() {
-                let watcher = self.watcher();
-                self.start_demo("demo mode requested".into(), watcher);
-            }
-        });
-        match &self.mode {
-            Mode::Demo { why } => {
-                let text = format!("DEMO: replaying {} because {why}", self.demo_file.display());
-                ui.label(RichText::new(text).color(ui.visuals().warn_fg_color).strong());
-                if why.contains("no permission") {
-                    ui.label(
-                        "To capture live: run `make run` (grants the binary cap_net_raw,cap_net_admin once with sudo), \
-                         or start it with sudo -E; see the README.",
-                    );
-                }
-            }
-            Mode::Stopped => {
-                ui.label(RichText::new("Capture stopped.").color(ui.visuals().warn_fg_color));
-            }
-            Mode::Live(_) => {}
-        }
-        ui.horizontal(|ui| {
-            for tab in Tab::ALL {
-                ui.selectable_value(&mut self.state.tab, tab, tab.title());
-            }
-        });
-    }
-
-    fn status_ui(&mut self, ui: &mut egui::Ui) {
-        let s = &self.last_stats;
-        let (stored, shown, evicted) = self.traffic.counts();
-        ui.horizontal_wrapped(|ui| {
-            let source = match &self.mode {
-                Mode::Live(iface) => format!("live on {iface}"),
-                Mode::Demo { .. } => "demo".to_owned(),
-                Mode::Stopped => "stopped".to_owned(),
-            };
-            ui.label(source);
-            ui.separator();
-            ui.label(format!("rules: {}", self.rules_path.display()));
-            ui.separator();
-            ui.label(format!(
-                "captured {} | denied {} | alerts {} | stored {stored} | shown {shown} | evicted {evicted} | \
-                 dropped for display {} | kernel dropped {} (+{} by the interface)",
-                s.packets, s.blocked, s.alerts, s.display_dropped, s.kernel_dropped, s.kernel_if_dropped
-            ));
-        });
-        ui.horizontal(|ui| {
-            let label = ui.label("Row cap:");
-            let response = ui
-                .add(
-                    egui::DragValue::new(&mut self.state.row_cap)
-                        .range(1_000..=20_000_000)
-                        .speed(1_000),
-                )
-                .labelled_by(label.id);
-            if response.changed() {
-                self.traffic.set_row_cap(self.state.row_cap);
-            }
-            let store = self.traffic.store();
-            ui.label(format!("~{} bytes per stored row", store.bytes_per_row()));
-            let pending = self.model.pending_blocks();
-            if pending > 0 && !self.model.blocklist_available {
-                ui.separator();
-                ui.label(
-                    RichText::new(format!(
-                        "block list not available yet: {pending} block request(s) queued (see the Block list tab)"
-                    ))
-                    .color(ui.visuals().warn_fg_color),
-                );
-            }
-        });
-        if let Some(notice) = &self.notice {
-            ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
         }
     }
 

@@ -6,6 +6,8 @@
 //! they arrive and appended to the index list `view`; the full list is rebuilt only when the filter or the
 //! sort changes.
 
+use std::collections::VecDeque;
+
 use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 use ipnet::IpNet;
@@ -40,8 +42,9 @@ pub struct TrafficPanel {
     filter_text: String,
     filter: Filter,
     filter_error: Option<String>,
-    /// Absolute indices of the rows that pass the filter, in display order.
-    view: Vec<u64>,
+    /// Absolute indices of the rows that pass the filter, in display order. A deque, so evicting from the
+    /// front costs O(evicted), not a shift of a million entries.
+    view: VecDeque<u64>,
     sort: Option<(SortColumn, bool)>,
     /// While paused (or sorted), only the first `n` entries of `view` are shown; rows keep arriving.
     frozen_len: Option<usize>,
@@ -66,7 +69,7 @@ impl TrafficPanel {
             filter_text: String::new(),
             filter: Filter::default(),
             filter_error: None,
-            view: Vec::new(),
+            view: VecDeque::new(),
             sort: None,
             frozen_len: None,
             selected: None,
@@ -80,7 +83,7 @@ impl TrafficPanel {
         for event in events {
             let index = self.store.push(&event);
             if self.filter.matches(&event) {
-                self.view.push(index);
+                self.view.push_back(index);
             }
         }
         let before = self.store.first_index();
@@ -194,7 +197,7 @@ impl TrafficPanel {
     fn sort_view(&mut self, column: SortColumn, ascending: bool) {
         let store = &self.store;
         // A stable sort keeps arrival order among equal keys.
-        self.view.sort_by(|a, b| {
+        self.view.make_contiguous().sort_by(|a, b| {
             let (Some(x), Some(y)) = (store.get(*a), store.get(*b)) else {
                 return std::cmp::Ordering::Equal;
             };
