@@ -12,23 +12,27 @@ chmod 700 "$XDG_RUNTIME_DIR"
 # A private config dir, so remembered preferences do not change what the screenshots show.
 export XDG_DATA_HOME=$(mktemp -d) XDG_CONFIG_HOME=$(mktemp -d)
 mkdir -p docs
-shoot() { # TAB WAIT [CLICK_Y]
-    local tab=$1 wait=$2 click=${3:-}
+shoot() { # TAB WAIT
+    local tab=$1 wait=$2
     xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
         "$0" gui --demo --rules rules.ron --tab "$1" >/dev/null 2>&1 &
         app=$!
         sleep "$2"
-        if [ -n "$3" ]; then
-            xdotool mousemove 400 "$3" click 1
+        # Without a window manager the window keeps its requested size; make it fill the screen.
+        win=$(xdotool search --name "^netwarden$" | head -1)
+        if [ -n "$win" ]; then
+            xdotool windowmove "$win" 0 0 windowsize "$win" 1400 900
             sleep 1.5
         fi
         import -window root "docs/$1.png"
-        kill $app' "$BIN" "$tab" "$wait" "$click"
+        kill $app' "$BIN" "$tab" "$wait"
     echo "docs/$tab.png"
 }
 shoot traffic 12
-shoot details 12 300
+# `--tab details` selects the first denied row as soon as one arrives.
+shoot details 14
 shoot rules 3
 shoot log 20
 shoot stats 50
 shoot threats 50
+shoot blocklist 3

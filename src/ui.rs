@@ -62,6 +62,10 @@ pub fn run(args: &GuiArgs) -> CliResult {
         })?),
         None => None,
     };
+    let details = args
+        .tab
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("details"));
     let demo_file = args.demo_file.clone().unwrap_or_else(demo::find_demo_file);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -90,6 +94,9 @@ pub fn run(args: &GuiArgs) -> CliResult {
             );
             if let Some(tab) = tab {
                 app.set_tab(tab);
+            }
+            if details {
+                app.select_first_denied();
             }
             Ok(Box::new(app::EframeApp(app)))
         }),

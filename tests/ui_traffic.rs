@@ -246,3 +246,31 @@ fn whole_app_falls_back_to_demo_and_fills_the_table() {
     h.run();
     assert_eq!(h.state().tab(), Tab::Rules);
 }
+
+#[test]
+fn threats_view_blocks_a_source_for_an_hour_in_one_click() {
+    let rules = RuleSet::from_ron(RULES).unwrap();
+    let mut stats = netwarden::ui::stats::StatsPanel::default();
+    let events: Vec<Event> = (1..=5).map(|i| event(i, "203.0.113.7", 22, &rules)).collect();
+    stats.push(&events);
+    let state = (stats, Vec::<UiAction>::new());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 600.0))
+        .build_ui_state(
+            |ui, (stats, actions): &mut (netwarden::ui::stats::StatsPanel, Vec<UiAction>)| {
+                netwarden::ui::threats::threats_ui(ui, stats, actions);
+            },
+            state,
+        );
+    h.run();
+    assert!(h.query_by_label("22").is_some(), "ports touched");
+    h.get_by_label("Block 203.0.113.7 for 1 h").click();
+    h.run();
+    let actions = &h.state().1;
+    assert_eq!(actions.len(), 1);
+    let UiAction::Block { addr, duration, .. } = &actions[0] else {
+        panic!("expected a block, got {:?}", actions[0]);
+    };
+    assert_eq!(addr.to_string(), "203.0.113.7/32");
+    assert_eq!(*duration, BlockDuration::Hour1);
+}

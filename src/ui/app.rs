@@ -122,6 +122,8 @@ pub struct App {
     pub(super) notice: Option<String>,
     pub(super) interfaces: Vec<String>,
     pub(super) last_stats: StatsSnapshot,
+    /// Select the first denied row once one arrives (`--tab details`).
+    pub(super) select_denied_pending: bool,
 }
 
 impl App {
@@ -170,6 +172,7 @@ impl App {
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
+            select_denied_pending: false,
         };
         app.refresh_interfaces();
         if demo {
@@ -297,6 +300,13 @@ impl App {
     /// One frame of the whole window (also driven headless by tests and the frame bench).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain();
+        if self.select_denied_pending
+            && self
+                .traffic
+                .select_first_where(|row| row.action == crate::rules::Action::Block)
+        {
+            self.select_denied_pending = false;
+        }
         self.keyboard(ui.ctx());
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
@@ -354,6 +364,11 @@ impl App {
     #[must_use]
     pub fn tab(&self) -> Tab {
         self.state.tab
+    }
+
+    /// Opens the details pane on the first denied row as soon as one arrives (`--tab details`).
+    pub fn select_first_denied(&mut self) {
+        self.select_denied_pending = true;
     }
 
     /// Switches tab (`--tab`, tests).

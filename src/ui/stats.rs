@@ -84,9 +84,12 @@ impl StatsPanel {
             if let Some(port) = m.dst_port {
                 *self.ports.entry(port).or_default() += 1;
             }
-            // Unsolicited inbound: denied inbound packets, and anything that raised an alert.
-            let hostile =
-                e.alert.is_some() || (e.verdict.action == Action::Block && m.direction != Direction::Out);
+            // Unsolicited inbound: connection attempts to us (SYN without ACK), denied inbound packets, and
+            // anything that raised an alert.
+            let inbound = m.direction != Direction::Out;
+            let syn_to_us =
+                m.direction == Direction::In && m.tcp_flags.is_some_and(crate::packet::TcpFlags::is_syn_only);
+            let hostile = e.alert.is_some() || syn_to_us || (e.verdict.action == Action::Block && inbound);
             if hostile && let Some(src) = m.src_ip {
                 let t = self.threats.entry(src).or_insert_with(|| Threat {
                     first_micros: m.ts_micros,
@@ -150,10 +153,12 @@ impl StatsPanel {
             ui.strong(title);
             Plot::new(title)
                 .height(160.0)
+                .x_axis_label("seconds")
                 .legend(Legend::default())
                 .allow_scroll(false)
                 .show(ui, |plot| {
-                    for (index, action) in [(0, Action::Allow), (1, Action::Block), (2, Action::Log)] {
+                    // Block last, so the red line is drawn on top.
+                    for (index, action) in [(2, Action::Log), (0, Action::Allow), (1, Action::Block)] {
                         plot.line(
                             Line::new(action.name(), PlotPoints::from(series(index, bytes)))
                                 .color(action_color(action, dark)),

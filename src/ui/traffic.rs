@@ -237,6 +237,21 @@ impl TrafficPanel {
         self.selected().map(|row| row.to_event(&self.store))
     }
 
+    /// Selects the first shown row `wanted` accepts and pauses there, so it stays in view (the screenshot
+    /// script's `--tab details`). Returns false while there is no such row.
+    pub fn select_first_where(&mut self, wanted: impl Fn(&Row) -> bool) -> bool {
+        let found = self
+            .view
+            .iter()
+            .position(|i| self.store.get(*i).is_some_and(&wanted));
+        let Some(n) = found else { return false };
+        self.selected = self.view.get(n).copied();
+        if self.frozen_len.is_none() {
+            self.frozen_len = Some(self.view.len());
+        }
+        true
+    }
+
     /// Selects the `n`-th shown row (tests and keyboard).
     pub fn select_shown(&mut self, n: usize) {
         self.selected = self.view.get(n).copied();
