@@ -49,6 +49,8 @@ pub struct TrafficPanel {
     /// While paused (or sorted), only the first `n` entries of `view` are shown; rows keep arriving.
     frozen_len: Option<usize>,
     selected: Option<u64>,
+    /// Scroll the table to this shown row on the next frame.
+    scroll_to: Option<usize>,
     focus_filter: bool,
     /// Requests for the app, drained each frame.
     pub actions: Vec<UiAction>,
@@ -73,6 +75,7 @@ impl TrafficPanel {
             sort: None,
             frozen_len: None,
             selected: None,
+            scroll_to: None,
             focus_filter: false,
             actions: Vec::new(),
         }
@@ -246,6 +249,7 @@ impl TrafficPanel {
             .position(|i| self.store.get(*i).is_some_and(&wanted));
         let Some(n) = found else { return false };
         self.selected = self.view.get(n).copied();
+        self.scroll_to = Some(n);
         if self.frozen_len.is_none() {
             self.frozen_len = Some(self.view.len());
         }
@@ -369,7 +373,11 @@ impl TrafficPanel {
         let store = &self.store;
         let view = &self.view;
         let selected = self.selected;
-        TableBuilder::new(ui)
+        let mut table = TableBuilder::new(ui);
+        if let Some(n) = self.scroll_to.take() {
+            table = table.scroll_to_row(n, Some(egui::Align::Center));
+        }
+        table
             .striped(true)
             .stick_to_bottom(follow)
             .sense(egui::Sense::click())
