@@ -12,27 +12,33 @@ chmod 700 "$XDG_RUNTIME_DIR"
 # A private config dir, so remembered preferences do not change what the screenshots show.
 export XDG_DATA_HOME=$(mktemp -d) XDG_CONFIG_HOME=$(mktemp -d)
 mkdir -p docs
-shoot() { # TAB WAIT
-    local tab=$1 wait=$2
+# A block list to show, in a private state directory; --no-enforce keeps the kernel untouched.
+STATE=$(mktemp -d)
+cat > "$STATE/blocklist.ron" <<'RON'
+(version: 1, entries: [
+    (net: "203.0.113.7/32", reason: "ssh brute force (threats view)", added: "2025-11-25T06:00:30Z", expires: Some("2035-11-25T07:00:30Z"), state: NotEnforced),
+    (net: "198.51.100.0/24", reason: "port scans from this network", added: "2025-11-25T06:00:21Z", expires: None, state: NotEnforced),
+    (net: "2001:db8:bad::/48", reason: "imported from a feed", added: "2025-11-25T05:59:00Z", expires: None, state: NotEnforced),
+])
+RON
+shoot() { # TAB WAIT [CLICK_Y]
+    local tab=$1 wait=$2 click=${3:-}
     xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
-        "$0" gui --demo --rules rules.ron --tab "$1" >/dev/null 2>&1 &
+        "$0" gui --demo --no-enforce --state-dir "$4" --rules rules.ron --tab "$1" >/dev/null 2>&1 &
         app=$!
         sleep "$2"
-        # Without a window manager the window keeps its requested size; make it fill the screen.
-        win=$(xdotool search --name "^netwarden$" | head -1)
-        if [ -n "$win" ]; then
-            xdotool windowmove "$win" 0 0 windowsize "$win" 1400 900
+        if [ -n "${3:-}" ]; then
+            xdotool mousemove 400 "$3" click 1
             sleep 1.5
         fi
         import -window root "docs/$1.png"
-        kill $app' "$BIN" "$tab" "$wait"
+        kill $app' "$BIN" "$tab" "$wait" "$click" "$STATE"
     echo "docs/$tab.png"
 }
 shoot traffic 12
-# `--tab details` selects the first denied row as soon as one arrives.
-shoot details 14
+shoot details 12 300
 shoot rules 3
+shoot blocklist 3
 shoot log 20
 shoot stats 50
 shoot threats 50
-shoot blocklist 3

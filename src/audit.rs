@@ -100,6 +100,35 @@ pub struct AuditLog {
     size: u64,
     burst: Option<Burst>,
     line: String,
+    clock: TimePrefix,
+}
+
+/// Caches the formatted `YYYY-MM-DDTHH:MM:SS.` of the last second seen: most lines share it.
+#[derive(Default)]
+struct TimePrefix {
+    second: Option<i64>,
+    prefix: String,
+}
+
+impl TimePrefix {
+    fn push(&mut self, out: &mut String, ts_micros: i64) {
+        let second = ts_micros.div_euclid(1_000_000);
+        if self.second != Some(second) {
+            self.second = Some(second);
+            self.prefix = DateTime::<Utc>::from_timestamp(second, 0).map_or_else(
+                || second.to_string(),
+                |t| t.format("%Y-%m-%dT%H:%M:%S.").to_string(),
+            );
+        }
+        out.push_str(&self.prefix);
+        let micros = ts_micros.rem_euclid(1_000_000).unsigned_abs();
+        let mut divisor = 100_000;
+        while divisor > 0 {
+            out.push(char::from(b'0' + ((micros / divisor) % 10) as u8));
+            divisor /= 10;
+        }
+        out.push('Z');
+    }
 }
 
 impl AuditLog {
@@ -126,6 +155,7 @@ impl AuditLog {
             size,
             burst: None,
             line: String::with_capacity(256),
+            clock: TimePrefix::default(),
         })
     }
 
@@ -190,7 +220,7 @@ impl AuditLog {
     fn write_event(&mut self, event: &Event, repeated: Option<u64>) -> Result<()> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        format_line(event, repeated, &mut line);
+        format_line(event, repeated, &mut line, &mut self.clock);
         let len = line.len() as u64;
         if self.config.max_bytes > 0 && self.size > 0 && self.size + len > self.config.max_bytes {
             self.rotate()?;
@@ -248,6 +278,19 @@ impl Drop for AuditLog {
 /// nothing a packet carries can end a line or a field.
 fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
+    push_escaped(out, value);
+    out.push('"');
+}
+
+fn push_escaped(out: &mut String, value: &str) {
+    // Fast path: most names need no escaping.
+    if value
+        .bytes()
+        .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(value);
+        return;
+    }
     for byte in value.bytes() {
         match byte {
             b'\\' => out.push_str("\\\\"),
@@ -261,38 +304,98 @@ fn push_quoted(out: &mut String, value: &str) {
             }
         }
     }
-    out.push('"');
+}
+
+/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[at..] {
+        out.push(char::from(*d));
+    }
+}
+
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 fn push_endpoint(out: &mut String, ip: Option<IpAddr>, port: Option<u16>) {
-    let _ = match (ip, port) {
-        (Some(IpAddr::V6(v6)), Some(p)) => write!(out, "[{v6}]:{p}"),
-        (Some(ip), Some(p)) => write!(out, "{ip}:{p}"),
-        (Some(ip), None) => write!(out, "{ip}"),
-        (None, _) => write!(out, "-"),
-    };
+    match (ip, port) {
+        (Some(ip @ IpAddr::V6(_)), Some(p)) => {
+            out.push('[');
+            push_ip(out, ip);
+            out.push_str("]:");
+            push_u64(out, u64::from(p));
+        }
+        (Some(ip), Some(p)) => {
+            push_ip(out, ip);
+            out.push(':');
+            push_u64(out, u64::from(p));
+        }
+        (Some(ip), None) => push_ip(out, ip),
+        (None, _) => out.push('-'),
+    }
 }
 
 /// Formats one log line (with its newline) into `out`.
-fn format_line(event: &Event, repeated: Option<u64>, out: &mut String) {
+fn format_line(event: &Event, repeated: Option<u64>, out: &mut String, clock: &mut TimePrefix) {
     let m = &event.meta;
-    out.push_str(&crate::cli::output::iso_time(m.ts_micros));
-    let _ = write!(out, " action={} rule=", event.verdict.action.name());
+    clock.push(out, m.ts_micros);
+    out.push_str(" action=");
+    out.push_str(event.verdict.action.name());
+    out.push_str(" rule=");
     push_quoted(out, event.rule_label());
     out.push_str(" reason=");
     match &event.alert {
         Some(alert) => push_quoted(out, &alert.reason),
-        None if event.verdict.rule.is_some() => push_quoted(out, &format!("rule {}", event.rule_label())),
+        None if event.verdict.rule.is_some() => {
+            out.push_str("\"rule ");
+            push_escaped(out, event.rule_label());
+            out.push('"');
+        }
         None => push_quoted(out, "default policy"),
     }
-    let _ = write!(out, " proto={} src=", m.protocol_name().replace(' ', "_"));
+    out.push_str(" proto=");
+    match (m.protocol, m.network) {
+        (Some(p), _) => out.push_str(&p.name()),
+        (None, crate::packet::NetworkKind::OtherEtherType(t)) => {
+            let _ = write!(out, "ethertype_0x{t:04x}");
+        }
+        (None, _) => out.push_str(&m.protocol_name()),
+    }
+    out.push_str(" src=");
     push_endpoint(out, m.src_ip, m.src_port);
     out.push_str(" dst=");
     push_endpoint(out, m.dst_ip, m.dst_port);
-    let _ = write!(out, " len={} dir={} iface=", m.wire_len, m.direction.name());
+    out.push_str(" len=");
+    push_u64(out, u64::from(m.wire_len));
+    out.push_str(" dir=");
+    out.push_str(m.direction.name());
+    out.push_str(" iface=");
     push_quoted(out, &event.iface);
     if let Some(flags) = m.tcp_flags {
-        let _ = write!(out, " flags={}", flags.letters());
+        out.push_str(" flags=");
+        out.push_str(&flags.letters());
     }
     if let Some(alert) = &event.alert {
         let _ = write!(out, " alert={}", alert.kind.name());
@@ -469,7 +572,7 @@ pub fn parse_line(line: &str) -> Option<LogRecord> {
 #[must_use]
 pub fn record_of(event: &Event) -> Option<LogRecord> {
     let mut line = String::with_capacity(256);
-    format_line(event, None, &mut line);
+    format_line(event, None, &mut line, &mut TimePrefix::default());
     parse_line(&line)
 }
 
@@ -542,6 +645,7 @@ mod tests {
             &event(1_764_052_089_123_456, "10.0.0.1", "no ssh"),
             None,
             &mut line,
+            &mut TimePrefix::default(),
         );
         assert_eq!(
             line,
@@ -562,7 +666,7 @@ mod tests {
         });
         e.meta.malformed = Some(Malformed::Truncated(crate::packet::Layer::Tcp));
         let mut line = String::new();
-        format_line(&e, Some(7), &mut line);
+        format_line(&e, Some(7), &mut line, &mut TimePrefix::default());
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         let r = parse_line(&line).unwrap();
         assert_eq!(r.rule, "evil\"\nrule x=1\\");
@@ -650,7 +754,7 @@ mod tests {
             let name = String::from_utf8_lossy(&name).into_owned();
             e.dst_name = Some(Arc::from(name.as_str()));
             let mut line = String::new();
-            format_line(&e, None, &mut line);
+            format_line(&e, None, &mut line, &mut TimePrefix::default());
             proptest::prop_assert_eq!(line.matches('\n').count(), 1);
             let r = parse_line(&line).unwrap();
             proptest::prop_assert_eq!(r.rule, rule);

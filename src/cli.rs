@@ -25,6 +25,7 @@ impl CliError {
 /// Result of a CLI subcommand.
 pub type CliResult = Result<(), CliError>;
 
+pub mod block;
 pub mod capture;
 pub mod check;
 pub mod output;

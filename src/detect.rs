@@ -6,9 +6,9 @@
 //! kind alerts once per source and then stays quiet for `window_secs`. Outbound packets of our own host
 //! are not counted against it. Memory is bounded by `max_sources`.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::packet::{Direction, IpProto, PacketMeta};
@@ -109,8 +109,10 @@ fn kind_index(kind: AlertKind) -> usize {
 struct SourceState {
     last_seen: i64,
     window_start: i64,
-    ports: HashSet<u16>,
-    hosts: HashSet<IpAddr>,
+    /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short vector:
+    /// a linear scan of at most ~20 entries beats hashing per packet).
+    ports: Vec<u16>,
+    hosts: Vec<IpAddr>,
     denied: u32,
     second_start: i64,
     syns_this_second: u32,
@@ -123,7 +125,7 @@ struct SourceState {
 #[derive(Debug)]
 pub struct Detector {
     config: DetectConfig,
-    sources: HashMap<IpAddr, SourceState>,
+    sources: FxHashMap<IpAddr, SourceState>,
     alerts_raised: u64,
 }
 
@@ -133,7 +135,7 @@ impl Detector {
     pub fn new(config: DetectConfig) -> Self {
         Self {
             config,
-            sources: HashMap::new(),
+            sources: FxHashMap::default(),
             alerts_raised: 0,
         }
     }
@@ -160,7 +162,7 @@ impl Detector {
         let src = meta.src_ip?;
         let ts = meta.ts_micros;
         let window = i64::from(self.config.window_secs.max(1)) * 1_000_000;
-        if !self.sources.contains_key(&src) && self.sources.len() >= self.config.max_sources.max(1) as usize {
+        if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&src) {
             self.make_room(ts, window);
         }
         let config = &self.config;
@@ -199,13 +201,15 @@ impl Detector {
             let port_cap = config.scan_ports as usize + 1;
             if let Some(port) = meta.dst_port
                 && state.ports.len() < port_cap
+                && !state.ports.contains(&port)
             {
-                state.ports.insert(port);
+                state.ports.push(port);
             }
             if let Some(dst) = meta.dst_ip
                 && state.hosts.len() < config.scan_hosts as usize + 1
+                && !state.hosts.contains(&dst)
             {
-                state.hosts.insert(dst);
+                state.hosts.push(dst);
             }
         }
         if verdict.action == Action::Block {

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 pub use raw::{RawPacketRecord, RawStore};
+use stats::LocalCounts;
 pub use stats::{EngineStats, RunSummary, StatsSnapshot};
 
 use crate::audit::{AuditConfig, AuditLog};
@@ -199,10 +200,13 @@ impl Engine {
         let (command_tx, command_rx) = bounded(64);
         let stats = Arc::new(EngineStats::default());
         let audit = match &config.audit {
-            Some(audit_config) => Some(AuditLog::open(audit_config).map_err(|e| CaptureError::Read {
-                source_name: audit_config.path.display().to_string(),
-                detail: e.to_string(),
-            })?),
+            Some(audit_config) => {
+                let log = AuditLog::open(audit_config).map_err(|e| CaptureError::Read {
+                    source_name: audit_config.path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+                Some(AuditWriter::start(log, event_tx.clone(), Arc::clone(&stats))?)
+            }
             None => None,
         };
         let iface = config.source.iface_name();
@@ -356,11 +360,14 @@ impl Stopper {
 struct Worker {
     config: EngineConfig,
     source: Box<dyn PacketSource>,
-    audit: Option<AuditLog>,
-    audit_error: Option<String>,
+    /// The audit writer thread, fed batches of notable events (`None`: no audit log).
+    audit: Option<AuditWriter>,
+    audit_batch: Vec<Event>,
     events: Sender<EngineMessage>,
     commands: Receiver<Command>,
     stats: Arc<EngineStats>,
+    /// Per-packet counters, published to `stats` on every tick.
+    counts: LocalCounts,
     /// The rules in force, re-checked per packet through a one-load cache of the shared `ArcSwap`.
     rules_cache: arc_swap::Cache<SharedRules, Arc<RuleSet>>,
     /// The set the detector's thresholds were last taken from.
@@ -389,7 +396,7 @@ impl Worker {
     fn new(
         config: EngineConfig,
         source: Box<dyn PacketSource>,
-        audit: Option<AuditLog>,
+        audit: Option<AuditWriter>,
         events: Sender<EngineMessage>,
         commands: Receiver<Command>,
         stats: Arc<EngineStats>,
@@ -406,10 +413,11 @@ impl Worker {
             config,
             source,
             audit,
-            audit_error: None,
+            audit_batch: Vec::new(),
             events,
             commands,
             stats,
+            counts: LocalCounts::default(),
             rules_cache,
             rules,
             watcher,
@@ -432,8 +440,10 @@ impl Worker {
         self.stats.mark_started();
         let result = self.read_loop();
         self.flush_batch();
-        if let Some(Err(e)) = self.audit.as_mut().map(AuditLog::flush) {
-            self.report_audit_error(&e.to_string());
+        self.stats.publish(&mut self.counts);
+        if let Some(audit) = self.audit.take() {
+            // Every notable packet is on disk before `Stopped` is sent.
+            audit.finish();
         }
         self.stats.mark_finished();
         if let Some(waker) = &self.waker {
@@ -449,8 +459,10 @@ impl Worker {
     fn read_loop(&mut self) -> Result<(), CaptureError> {
         let mut backoff = Backoff::default();
         let mut counter: u32 = 0;
-        // Files tick every 256 packets (speed); live captures every packet, so a lone packet is shown at once.
-        let tick_mask: u32 = if self.source.is_live() { 0 } else { 255 };
+        // Files tick every 256 packets (speed); live captures and paced demos every packet, so a lone packet
+        // and the counters show at once.
+        let per_packet = self.source.is_live() || self.config.pace == Pace::RealtimeLoop;
+        let tick_mask: u32 = if per_packet { 0 } else { 255 };
         loop {
             if self.stop {
                 return Ok(());
@@ -610,7 +622,7 @@ impl Worker {
             (Some(blocked), Some(src)) => blocked.load().contains(src),
             _ => false,
         };
-        self.stats.count(&meta, verdict.action, alert.is_some());
+        self.counts.count(&meta, verdict.action, alert.is_some());
         let deliver = match self.config.deliver {
             Deliver::All => true,
             Deliver::Notable => verdict.action != crate::rules::Action::Allow || alert.is_some(),
@@ -640,8 +652,19 @@ impl Worker {
             dst_name,
             kernel_dropped,
         };
-        if notable && let Some(Err(e)) = self.audit.as_mut().map(|audit| audit.record(&event)) {
-            self.report_audit_error(&e.to_string());
+        if notable && self.audit.is_some() {
+            if deliver {
+                self.audit_batch.push(event.clone());
+            } else {
+                self.audit_batch.push(event);
+                if self.audit_batch.len() >= AUDIT_BATCH {
+                    self.flush_audit();
+                }
+                return;
+            }
+            if self.audit_batch.len() >= AUDIT_BATCH {
+                self.flush_audit();
+            }
         }
         if deliver {
             if let Some(data) = data {
@@ -662,6 +685,7 @@ impl Worker {
 
     /// Periodic work: flush a partial batch, read commands, poll the rules file and kernel counters.
     fn tick(&mut self, idle: bool) {
+        self.stats.publish(&mut self.counts);
         let now = Instant::now();
         if idle || now.duration_since(self.last_flush) >= self.config.batch_interval {
             self.flush_batch();
@@ -706,8 +730,17 @@ impl Worker {
         }
     }
 
+    fn flush_audit(&mut self) {
+        if let Some(audit) = &self.audit
+            && !self.audit_batch.is_empty()
+        {
+            audit.send(std::mem::take(&mut self.audit_batch));
+        }
+    }
+
     fn flush_batch(&mut self) {
         self.last_flush = Instant::now();
+        self.flush_audit();
         if let Some(store) = &self.config.raw_store
             && !self.raw_batch.is_empty()
         {
@@ -736,12 +769,88 @@ impl Worker {
             self.stats.add_display_dropped(0);
         }
     }
+}
 
-    fn report_audit_error(&mut self, message: &str) {
-        if self.audit_error.as_deref() != Some(message) {
-            self.audit_error = Some(message.to_owned());
-            self.stats.add_audit_error();
-            self.send_notice(Notice::AuditFailed(message.to_owned()));
+/// Notable events per batch handed to the audit thread.
+const AUDIT_BATCH: usize = 1024;
+
+/// The audit log on a thread of its own ("audit"): formatting and writing lines overlaps with capture on a
+/// second core. The channel is bounded and the capture side blocks when it is full, so the log still gets
+/// every denied and suspicious packet.
+struct AuditWriter {
+    tx: Option<Sender<Vec<Event>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AuditWriter {
+    fn start(
+        mut log: AuditLog,
+        notices: Sender<EngineMessage>,
+        stats: Arc<EngineStats>,
+    ) -> Result<Self, CaptureError> {
+        let (tx, rx) = bounded::<Vec<Event>>(64);
+        let thread = std::thread::Builder::new()
+            .name("audit".into())
+            .spawn(move || {
+                let mut last_error: Option<String> = None;
+                let mut report = |e: crate::audit::AuditError| {
+                    let message = e.to_string();
+                    if last_error.as_deref() != Some(message.as_str()) {
+                        stats.add_audit_error();
+                        // A full channel only loses the notice; the error is counted either way.
+                        notices
+                            .try_send(EngineMessage::Notice(Notice::AuditFailed(message.clone())))
+                            .ok();
+                        last_error = Some(message);
+                    }
+                };
+                let mut idle_since_flush = false;
+                loop {
+                    match rx.recv_timeout(Duration::from_millis(500)) {
+                        Ok(batch) => {
+                            for event in &batch {
+                                if let Err(e) = log.record(event) {
+                                    report(e);
+                                }
+                            }
+                            idle_since_flush = false;
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                            // Quiet for a moment: make the file current for readers (`tail -f`, the log viewer).
+                            if !idle_since_flush && let Err(e) = log.flush() {
+                                report(e);
+                            }
+                            idle_since_flush = true;
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+                if let Err(e) = log.flush() {
+                    report(e);
+                }
+            })
+            .map_err(|e| CaptureError::Read {
+                source_name: "audit thread".into(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, batch: Vec<Event>) {
+        if let Some(tx) = &self.tx {
+            // The audit thread only ends after the sender is dropped; a failed send means it died.
+            tx.send(batch).ok();
+        }
+    }
+
+    /// Closes the channel and waits until everything is written.
+    fn finish(mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
         }
     }
 }

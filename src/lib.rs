@@ -21,9 +21,11 @@
 //! ```
 
 pub mod audit;
+pub mod blocklist;
 pub mod capture;
 pub mod cli;
 pub mod detect;
+pub mod enforce;
 pub mod engine;
 pub mod event;
 pub mod export;

@@ -26,6 +26,14 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// List the interfaces you can capture on.
     Interfaces,
+    /// Block an address or network in the kernel (ipset + our own iptables chain).
+    Block(cli::block::BlockArgs),
+    /// Remove an address or network from the kernel block list.
+    Unblock(cli::block::UnblockArgs),
+    /// Show the block list next to what the kernel really holds.
+    List(cli::block::ListArgs),
+    /// Remove every netwarden chain, jump and set from the kernel.
+    Flush(cli::block::FlushArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +62,10 @@ fn main() -> ExitCode {
         Some(Command::Replay(replay)) => cli::capture::replay(&replay),
         Some(Command::Check(check)) => cli::check::check(&check),
         Some(Command::Interfaces) => cli::capture::interfaces(),
+        Some(Command::Block(args)) => cli::block::block(&args),
+        Some(Command::Unblock(args)) => cli::block::unblock(&args),
+        Some(Command::List(args)) => cli::block::list(&args),
+        Some(Command::Flush(args)) => cli::block::flush(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,23 +1,18 @@
 //! The desktop app (eframe/egui): one file per panel over the engine. `app` owns the engine and routes its
-//! batches; `traffic` (+ `details`), `rules`, `log`, `stats`, `threats` and `blocklist` are the panels;
-//! `model` holds the compact row store and the `UiAction` queue panels push into; `widgets` has shared
-//! cell helpers; `dialog` is the file-picker field.
+//! batches; `traffic`, `rules`, `log` and `stats` are the panels; `dialog` is the file-picker field.
 
 pub mod app;
 pub mod blocklist;
-pub mod demo;
 pub mod details;
 pub mod dialog;
 pub mod log;
 pub mod model;
 pub mod rules;
 pub mod stats;
-pub mod status_bar;
-pub mod threats;
 pub mod traffic;
 pub mod widgets;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
@@ -38,15 +33,41 @@ pub struct GuiArgs {
     /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
     #[arg(long, value_name = "FILE")]
     pub demo_file: Option<PathBuf>,
-    /// Open on this tab: traffic, details, rules, log, stats, threats or blocklist.
+    /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
     #[arg(long)]
     pub tab: Option<String>,
+    /// Monitor only: never change the kernel firewall, even with privileges.
+    #[arg(long)]
+    pub no_enforce: bool,
+    /// Directory of the block list and ban history (default: as `netwarden block`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
-/// The window icon, rendered from `assets/netwarden.svg` to `assets/netwarden.png` (256x256).
-fn window_icon() -> egui::IconData {
-    // A broken icon is not worth failing over: fall back to the default.
-    eframe::icon_data::from_png_bytes(include_bytes!("../assets/netwarden.png")).unwrap_or_default()
+/// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
+fn find_demo_file() -> PathBuf {
+    let relative = Path::new("assets").join("demo.pcap");
+    if relative.exists() {
+        return relative;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(4) {
+            let candidate = dir.join(&relative);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+    }
+    relative
+}
+
+/// Finds `program` on `PATH` (or the sbin directories root's PATH has).
+fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].iter().map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Opens the window and runs until it is closed.
@@ -57,23 +78,22 @@ pub fn run(args: &GuiArgs) -> CliResult {
     let tab = match &args.tab {
         Some(name) => Some(app::Tab::from_name(name).ok_or_else(|| {
             CliError::BadInput(anyhow!(
-                "unknown tab {name:?}: traffic, details, rules, log, stats, threats or blocklist"
+                "unknown tab {name:?}: traffic, rules, log, stats or threats"
             ))
         })?),
         None => None,
     };
-    let details = args
-        .tab
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("details"));
-    let demo_file = args.demo_file.clone().unwrap_or_else(demo::find_demo_file);
+    let demo_file = args.demo_file.clone().unwrap_or_else(find_demo_file);
+    let mut viewport = egui::ViewportBuilder::default();
+    // The icon is bundled; a decoding failure only costs the window its icon.
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../assets/netwarden.png")) {
+        viewport = viewport.with_icon(icon);
+    }
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default()
+        viewport: viewport
             .with_title("netwarden")
             .with_inner_size([1360.0, 860.0])
-            .with_min_inner_size([800.0, 500.0])
-            .with_app_id("netwarden")
-            .with_icon(window_icon()),
+            .with_min_inner_size([800.0, 500.0]),
         ..Default::default()
     };
     let args = args.clone();
@@ -85,18 +105,34 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 .storage
                 .and_then(|s| eframe::get_value(s, app::STATE_KEY))
                 .unwrap_or_default();
-            let mut app = app::App::new(
-                state,
-                args.rules.clone(),
+            let enforcer = if args.no_enforce {
+                Err("monitor-only mode (--no-enforce)".to_owned())
+            } else if !crate::enforce::has_net_admin() {
+                Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
+            } else if which("iptables-restore").is_none() || which("ipset").is_none() {
+                Err(
+                    "iptables or ipset is not installed (apt-get install iptables ipset); monitor-only mode"
+                        .to_owned(),
+                )
+            } else {
+                Ok(crate::enforce::Enforcer::new(Box::new(
+                    crate::enforce::SystemRunner::default(),
+                )))
+            };
+            let options = app::AppOptions {
+                rules_path: args.rules.clone(),
                 demo_file,
-                args.iface.clone(),
-                args.demo,
-            );
+                iface: args.iface.clone(),
+                demo: args.demo,
+                state_dir: args
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(crate::cli::block::default_state_dir),
+                enforcer,
+            };
+            let mut app = app::App::new(state, options);
             if let Some(tab) = tab {
                 app.set_tab(tab);
-            }
-            if details {
-                app.select_first_denied();
             }
             Ok(Box::new(app::EframeApp(app)))
         }),

@@ -5,124 +5,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::netns::{Pair, is_root, ok};
+
 const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// Two namespaces joined by a veth pair; removed on drop, also when the test fails.
-struct Pair {
-    a: String,
-    b: String,
-    subnet: u32,
-}
-
-fn sh(args: &[&str]) -> std::process::Output {
-    Command::new(args[0]).args(&args[1..]).output().unwrap()
-}
-
-fn ok(args: &[&str]) {
-    let out = sh(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Pair {
-    fn new() -> Self {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}{}", std::process::id() % 100_000, n);
-        let subnet = 100 + (std::process::id() + n) % 100;
-        let pair = Self {
-            a: format!("nwlcA{id}"),
-            b: format!("nwlcB{id}"),
-            subnet,
-        };
-        ok(&["ip", "netns", "add", &pair.a]);
-        ok(&["ip", "netns", "add", &pair.b]);
-        ok(&[
-            "ip", "-n", &pair.a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &pair.b,
-        ]);
-        ok(&[
-            "ip",
-            "-n",
-            &pair.a,
-            "addr",
-            "add",
-            &format!("10.{subnet}.0.1/24"),
-            "dev",
-            "vA",
-        ]);
-        ok(&[
-            "ip",
-            "-n",
-            &pair.b,
-            "addr",
-            "add",
-            &format!("10.{subnet}.0.2/24"),
-            "dev",
-            "vB",
-        ]);
-        ok(&[
-            "ip",
-            "-n",
-            &pair.a,
-            "-6",
-            "addr",
-            "add",
-            &format!("fd00:{subnet}::1/64"),
-            "dev",
-            "vA",
-            "nodad",
-        ]);
-        ok(&[
-            "ip",
-            "-n",
-            &pair.b,
-            "-6",
-            "addr",
-            "add",
-            &format!("fd00:{subnet}::2/64"),
-            "dev",
-            "vB",
-            "nodad",
-        ]);
-        for (ns, dev) in [(&pair.a, "vA"), (&pair.b, "vB")] {
-            ok(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        }
-        pair
-    }
-
-    fn ip_a(&self) -> String {
-        format!("10.{}.0.1", self.subnet)
-    }
-
-    fn ip_b(&self) -> String {
-        format!("10.{}.0.2", self.subnet)
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        // Deleting a namespace deletes the veth pair with it.
-        sh(&["ip", "netns", "del", &self.a]);
-        sh(&["ip", "netns", "del", &self.b]);
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 fn rules_file(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("rules.ron");

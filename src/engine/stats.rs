@@ -29,6 +29,34 @@ pub struct EngineStats {
     times: Mutex<(Option<Instant>, Option<Instant>)>,
 }
 
+/// Counters the capture thread keeps without atomics between two `EngineStats::publish` calls.
+#[derive(Debug, Default)]
+pub(crate) struct LocalCounts {
+    packets: u64,
+    bytes: u64,
+    allowed: u64,
+    blocked: u64,
+    logged: u64,
+    malformed: u64,
+    alerts: u64,
+    last_ts_micros: i64,
+}
+
+impl LocalCounts {
+    pub(crate) fn count(&mut self, meta: &PacketMeta, action: Action, alert: bool) {
+        self.packets += 1;
+        self.bytes += u64::from(meta.wire_len);
+        match action {
+            Action::Allow => self.allowed += 1,
+            Action::Block => self.blocked += 1,
+            Action::Log => self.logged += 1,
+        }
+        self.malformed += u64::from(meta.malformed.is_some());
+        self.alerts += u64::from(alert);
+        self.last_ts_micros = meta.ts_micros;
+    }
+}
+
 /// A consistent-enough copy of the counters for display and summaries.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StatsSnapshot {
@@ -49,22 +77,25 @@ pub struct StatsSnapshot {
 }
 
 impl EngineStats {
-    pub(crate) fn count(&self, meta: &PacketMeta, action: Action, alert: bool) {
-        self.packets.fetch_add(1, Relaxed);
-        self.bytes.fetch_add(u64::from(meta.wire_len), Relaxed);
-        match action {
-            Action::Allow => &self.allowed,
-            Action::Block => &self.blocked,
-            Action::Log => &self.logged,
+    /// Adds what the capture thread counted since the last call and zeroes it. Plain counters per packet
+    /// and one atomic add per field per tick: atomics on every packet cost ~7% of replay time.
+    pub(crate) fn publish(&self, local: &mut LocalCounts) {
+        let add = |counter: &AtomicU64, value: &mut u64| {
+            if *value > 0 {
+                counter.fetch_add(*value, Relaxed);
+                *value = 0;
+            }
+        };
+        add(&self.packets, &mut local.packets);
+        add(&self.bytes, &mut local.bytes);
+        add(&self.allowed, &mut local.allowed);
+        add(&self.blocked, &mut local.blocked);
+        add(&self.logged, &mut local.logged);
+        add(&self.malformed, &mut local.malformed);
+        add(&self.alerts, &mut local.alerts);
+        if local.last_ts_micros != 0 {
+            self.last_ts_micros.store(local.last_ts_micros, Relaxed);
         }
-        .fetch_add(1, Relaxed);
-        if meta.malformed.is_some() {
-            self.malformed.fetch_add(1, Relaxed);
-        }
-        if alert {
-            self.alerts.fetch_add(1, Relaxed);
-        }
-        self.last_ts_micros.store(meta.ts_micros, Relaxed);
     }
 
     pub(crate) fn add_display_dropped(&self, n: u64) {

@@ -29,7 +29,7 @@ impl LocalAddrs {
     /// True when `ip` is one of ours or a loopback address.
     #[must_use]
     pub fn is_local(&self, ip: IpAddr) -> bool {
-        ip.is_loopback() || self.addrs.contains(&ip)
+        ip.is_loopback() || (!self.addrs.is_empty() && self.addrs.contains(&ip))
     }
 
     /// Sets `meta.direction` from its addresses.

@@ -5,17 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use egui::RichText;
 use serde::{Deserialize, Serialize};
 
 use super::blocklist::BlocklistPanel;
 use super::log::LogPanel;
-use super::model::{Model, UiAction};
-use super::rules::RulesPanel;
+use super::rules::{RecentPackets, RulesPanel};
 use super::stats::StatsPanel;
-use super::traffic::TrafficPanel;
+use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
 use crate::cli::capture::describe_notice;
-use crate::engine::{Engine, EngineConfig, EngineMessage, RawStore, StatsSnapshot};
+use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
 
@@ -32,19 +32,16 @@ pub enum Tab {
 }
 
 impl Tab {
-    /// Every tab, in the order the tab bar shows them.
-    pub const ALL: [Self; 6] = [
+    const ALL: [Self; 6] = [
         Self::Traffic,
         Self::Rules,
+        Self::Blocklist,
         Self::Log,
         Self::Stats,
         Self::Threats,
-        Self::Blocklist,
     ];
 
-    /// The tab's label (also the test API: keep stable).
-    #[must_use]
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             Self::Traffic => "Traffic",
             Self::Rules => "Rules",
@@ -62,11 +59,12 @@ impl Tab {
         if name.eq_ignore_ascii_case("details") {
             return Some(Self::Traffic);
         }
-        let wanted: String = name.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-        Self::ALL.into_iter().find(|t| {
-            let title: String = t.title().chars().filter(|c| !c.is_whitespace()).collect();
-            title.eq_ignore_ascii_case(&wanted)
-        })
+        if name.eq_ignore_ascii_case("blocklist") {
+            return Some(Self::Blocklist);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|t| t.title().eq_ignore_ascii_case(name))
     }
 }
 
@@ -93,7 +91,7 @@ impl Default for State {
 
 /// Where packets come from right now, for the status bar.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Mode {
+enum Mode {
     Live(String),
     Demo { why: String },
     Stopped,
@@ -104,39 +102,53 @@ const DRAIN_BUDGET: Duration = Duration::from_millis(4);
 /// Recent packets offered to the rule editor's what-if preview.
 const PREVIEW_PACKETS: usize = 100_000;
 
+/// How the app is started.
+pub struct AppOptions {
+    pub rules_path: PathBuf,
+    /// The capture demo mode replays.
+    pub demo_file: PathBuf,
+    /// Interface to capture on (default: the remembered one).
+    pub iface: Option<String>,
+    /// Start in demo mode.
+    pub demo: bool,
+    /// Where the block list and ban history live.
+    pub state_dir: PathBuf,
+    /// The kernel enforcer, or why there is none (no privilege, tools missing).
+    pub enforcer: Result<crate::enforce::Enforcer, String>,
+}
+
 /// The whole app.
 pub struct App {
-    pub(super) state: State,
-    pub(super) rules: SharedRules,
-    pub(super) rules_path: PathBuf,
-    pub(super) demo_file: PathBuf,
-    pub(super) engine: Option<Engine>,
-    pub(super) mode: Mode,
-    pub(super) raw: Arc<RawStore>,
-    pub(super) traffic: TrafficPanel,
-    pub(super) rules_panel: RulesPanel,
-    pub(super) log: LogPanel,
-    pub(super) stats: StatsPanel,
-    pub(super) blocklist: BlocklistPanel,
-    pub(super) model: Model,
-    pub(super) notice: Option<String>,
-    pub(super) interfaces: Vec<String>,
-    pub(super) last_stats: StatsSnapshot,
-    /// Select the first denied row once one arrives (`--tab details`).
-    pub(super) select_denied_pending: bool,
+    state: State,
+    rules: SharedRules,
+    rules_path: PathBuf,
+    demo_file: PathBuf,
+    engine: Option<Engine>,
+    mode: Mode,
+    raw: Arc<RawStore>,
+    traffic: TrafficPanel,
+    rules_panel: RulesPanel,
+    log: LogPanel,
+    stats: StatsPanel,
+    blocklist: BlocklistPanel,
+    notice: Option<String>,
+    interfaces: Vec<String>,
+    last_stats: StatsSnapshot,
 }
 
 impl App {
     /// Builds the app: loads the rules (a broken file starts with an empty rule set and says why) and starts
     /// capture on the remembered interface, or the demo when live capture is impossible or `demo` is set.
     #[must_use]
-    pub fn new(
-        state: State,
-        rules_path: PathBuf,
-        demo_file: PathBuf,
-        iface: Option<String>,
-        demo: bool,
-    ) -> Self {
+    pub fn new(state: State, options: AppOptions) -> Self {
+        let AppOptions {
+            rules_path,
+            demo_file,
+            iface,
+            demo,
+            state_dir,
+            enforcer,
+        } = options;
         let mut notice = None;
         let (watcher, set) = match RuleWatcher::open(&rules_path) {
             Ok((watcher, set)) => (Some(watcher), set),
@@ -167,12 +179,10 @@ impl App {
             rules_panel,
             log: LogPanel::new(log_path),
             stats: StatsPanel::default(),
-            blocklist: BlocklistPanel::default(),
-            model: Model::default(),
+            blocklist: BlocklistPanel::new(state_dir, enforcer, crate::enforce::Protected::from_system()),
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
-            select_denied_pending: false,
         };
         app.refresh_interfaces();
         if demo {
@@ -183,7 +193,7 @@ impl App {
         app
     }
 
-    pub(super) fn refresh_interfaces(&mut self) {
+    fn refresh_interfaces(&mut self) {
         let mut names = vec!["any".to_owned()];
         if let Ok(list) = list_interfaces() {
             names.extend(list.into_iter().map(|i| i.name).filter(|n| n != "any"));
@@ -196,15 +206,16 @@ impl App {
         config.rules_watcher = watcher;
         config.raw_store = Some(Arc::clone(&self.raw));
         config.audit = Some(self.rules.load().log().clone());
+        config.kernel_blocked = Some(self.blocklist.kernel_blocked());
         config
     }
 
-    pub(super) fn watcher(&self) -> Option<RuleWatcher> {
+    fn watcher(&self) -> Option<RuleWatcher> {
         RuleWatcher::open(&self.rules_path).ok().map(|(w, _)| w)
     }
 
     /// Starts live capture on the chosen interface; falls back to the demo when that is impossible.
-    pub(super) fn start_live(&mut self, watcher: Option<RuleWatcher>) {
+    fn start_live(&mut self, watcher: Option<RuleWatcher>) {
         self.stop();
         let mut live = LiveOptions::new(&self.state.iface);
         let bpf = self.state.bpf.trim();
@@ -227,13 +238,22 @@ impl App {
     }
 
     /// Replays the bundled capture in real time, looping.
-    pub(super) fn start_demo(&mut self, why: String, watcher: Option<RuleWatcher>) {
+    fn start_demo(&mut self, why: String, watcher: Option<RuleWatcher>) {
         self.stop();
         let source = SourceSpec::File {
             path: self.demo_file.clone(),
             filter: None,
         };
-        let config = super::demo::demo_config(self.base_config(source, watcher));
+        let mut config = self.base_config(source, watcher);
+        config.pace = Pace::RealtimeLoop;
+        // The demo capture is seen from 192.168.1.50 / fd00::50 (see scripts/make_demo_pcap.py).
+        config.local_addrs = LocalAddrs::new(
+            ["192.168.1.50".parse().ok(), "fd00::50".parse().ok()]
+                .into_iter()
+                .flatten(),
+        );
+        // The demo must not fill the user's real audit log with made-up traffic.
+        config.audit = None;
         match Engine::spawn(config) {
             Ok(engine) => {
                 self.engine = Some(engine);
@@ -246,7 +266,7 @@ impl App {
         }
     }
 
-    pub(super) fn stop(&mut self) {
+    fn stop(&mut self) {
         if let Some(engine) = self.engine.take() {
             // The stop reason of a capture the user ended is not news.
             engine.shutdown().ok();
@@ -284,6 +304,10 @@ impl App {
         }
     }
 
+    fn recent_packets(&self) -> RecentPackets {
+        self.traffic.recent_packets(PREVIEW_PACKETS)
+    }
+
     fn keyboard(&mut self, ctx: &egui::Context) {
         if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
             self.state.tab = Tab::Traffic;
@@ -297,16 +321,106 @@ impl App {
         }
     }
 
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.heading("netwarden");
+            ui.separator();
+            let label = ui.label("Interface:");
+            let mut iface = self.state.iface.clone();
+            egui::ComboBox::from_id_salt("iface")
+                .selected_text(iface.clone())
+                .show_ui(ui, |ui| {
+                    for name in &self.interfaces {
+                        ui.selectable_value(&mut iface, name.clone(), name);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            self.state.iface = iface;
+            let label = ui.label("BPF:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.state.bpf)
+                    .hint_text("tcp or udp")
+                    .desired_width(160.0),
+            )
+            .labelled_by(label.id);
+            let running = self.engine.is_some();
+            if ui
+                .button(if running {
+                    "Restart capture"
+                } else {
+                    "Start capture"
+                })
+                .clicked()
+            {
+                self.refresh_interfaces();
+                let watcher = self.watcher();
+                self.start_live(watcher);
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Stop capture"))
+                .clicked()
+            {
+                self.stop();
+            }
+            if ui.button("Demo").clicked() {
+                let watcher = self.watcher();
+                self.start_demo("demo mode requested".into(), watcher);
+            }
+        });
+        match &self.mode {
+            Mode::Demo { why } => {
+                let text = format!("DEMO: replaying {} because {why}", self.demo_file.display());
+                ui.label(RichText::new(text).color(ui.visuals().warn_fg_color).strong());
+                if why.contains("no permission") {
+                    ui.label(
+                        "To capture live: run `make run` (grants the binary cap_net_raw,cap_net_admin once with sudo), \
+                         or start it with sudo -E; see the README.",
+                    );
+                }
+            }
+            Mode::Stopped => {
+                ui.label(RichText::new("Capture stopped.").color(ui.visuals().warn_fg_color));
+            }
+            Mode::Live(_) => {}
+        }
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.state.tab, Tab::Traffic, Tab::Traffic.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Rules, Tab::Rules.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Blocklist, Tab::Blocklist.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Log, Tab::Log.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Stats, Tab::Stats.title());
+            ui.selectable_value(&mut self.state.tab, Tab::Threats, Tab::Threats.title());
+        });
+    }
+
+    fn status_ui(&self, ui: &mut egui::Ui) {
+        let s = &self.last_stats;
+        let (stored, shown, evicted) = self.traffic.counts();
+        ui.horizontal_wrapped(|ui| {
+            let source = match &self.mode {
+                Mode::Live(iface) => format!("live on {iface}"),
+                Mode::Demo { .. } => "demo".to_owned(),
+                Mode::Stopped => "stopped".to_owned(),
+            };
+            ui.label(source);
+            ui.separator();
+            ui.label(format!("rules: {}", self.rules_path.display()));
+            ui.separator();
+            ui.label(format!(
+                "captured {} | denied {} | alerts {} | stored {stored} | shown {shown} | evicted {evicted} | \
+                 dropped for display {} | kernel dropped {} (+{} by the interface)",
+                s.packets, s.blocked, s.alerts, s.display_dropped, s.kernel_dropped, s.kernel_if_dropped
+            ));
+        });
+        if let Some(notice) = &self.notice {
+            ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
+        }
+    }
+
     /// One frame of the whole window (also driven headless by tests and the frame bench).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain();
-        if self.select_denied_pending
-            && self
-                .traffic
-                .select_first_where(|row| row.action == crate::rules::Action::Block)
-        {
-            self.select_denied_pending = false;
-        }
         self.keyboard(ui.ctx());
         egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
@@ -316,42 +430,55 @@ impl App {
                 self.traffic.ui(ui, &rules, &self.raw);
             }
             Tab::Rules => {
-                let traffic = &self.traffic;
-                self.rules_panel
-                    .ui(ui, &self.rules, &|| traffic.recent_packets(PREVIEW_PACKETS));
+                let recent = self.recent_packets();
+                self.rules_panel.ui(ui, &self.rules, &move || recent.clone());
             }
             Tab::Log => self.log.ui(ui, &self.raw),
             Tab::Stats => self.stats.stats_ui(ui),
-            Tab::Threats => super::threats::threats_ui(ui, &self.stats, &mut self.model.actions),
-            Tab::Blocklist => self.blocklist.ui(ui, &mut self.model),
+            Tab::Threats => self.stats.threats_ui(ui),
+            Tab::Blocklist => self.blocklist.ui(ui),
         });
-        self.model.actions.append(&mut self.traffic.actions);
-        self.apply_actions();
+        if self.state.tab != Tab::Blocklist {
+            // Expiries, finished kernel work and drift checks go on whichever tab is shown.
+            self.blocklist.poll();
+        }
+        for action in std::mem::take(&mut self.traffic.actions) {
+            match action {
+                TrafficAction::EditNewRule(spec) => {
+                    self.rules_panel.start_new_rule(spec);
+                    self.state.tab = Tab::Rules;
+                }
+                TrafficAction::Block { addr, secs, reason } => {
+                    self.block(addr, secs, &reason);
+                }
+            }
+        }
+        for (addr, secs, reason) in std::mem::take(&mut self.stats.blocks) {
+            self.block(addr, Some(secs), &reason);
+        }
+        for spec in self.stats.actions.drain(..) {
+            self.rules_panel.start_new_rule(spec);
+            self.state.tab = Tab::Rules;
+        }
         if self.engine.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(33));
         }
     }
 
-    /// Carries out the queued actions it can: new rules open in the rule editor. Block requests stay queued
-    /// until a block list is available (the status bar says so).
-    fn apply_actions(&mut self) {
-        let mut kept = Vec::new();
-        for action in std::mem::take(&mut self.model.actions) {
-            match action {
-                UiAction::EditNewRule(spec) => {
-                    self.rules_panel.start_new_rule(spec);
-                    self.state.tab = Tab::Rules;
-                }
-                block @ UiAction::Block { .. } => kept.push(block),
-            }
-        }
-        self.model.actions = kept;
+    fn block(&mut self, addr: std::net::IpAddr, secs: Option<u64>, reason: &str) {
+        let duration = secs.map(Duration::from_secs);
+        self.notice = Some(
+            match self.blocklist.add(&addr.to_string(), reason, duration, false) {
+                Ok(net) => format!("{net} added to the block list"),
+                Err(e) => e,
+            },
+        );
     }
 
-    /// The shared model: queued actions (tests, the block-list panel).
+    /// The block list panel (tests).
     #[must_use]
-    pub fn model(&self) -> &Model {
-        &self.model
+    pub fn blocklist(&self) -> &BlocklistPanel {
+        &self.blocklist
     }
 
     /// The traffic panel (tests).
@@ -364,11 +491,6 @@ impl App {
     #[must_use]
     pub fn tab(&self) -> Tab {
         self.state.tab
-    }
-
-    /// Opens the details pane on the first denied row as soon as one arrives (`--tab details`).
-    pub fn select_first_denied(&mut self) {
-        self.select_denied_pending = true;
     }
 
     /// Switches tab (`--tab`, tests).

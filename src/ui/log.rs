@@ -51,6 +51,11 @@ impl LogPanel {
         panel
     }
 
+    /// Sets the export path field (as typing it would).
+    pub fn set_export_path(&mut self, path: &std::path::Path) {
+        self.export.text = path.display().to_string();
+    }
+
     /// Re-reads the file (live entries are kept after it).
     pub fn reload(&mut self) {
         let live: Vec<Entry> = self.entries.drain(..).filter(|e| e.seq.is_some()).collect();

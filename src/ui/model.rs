@@ -1,5 +1,4 @@
-//! The app's shared model: the compact row store behind the traffic table, and the queue of `UiAction`s
-//! panels push for the app to carry out (block an address, open the rule editor on a new rule).
+//! The compact row store behind the traffic table.
 //!
 //! Rows are stored compactly: a `Row` is a fixed-size copy of the fields the table shows and the filter
 //! tests (under 100 bytes), with strings (interface, rule and host names) interned once in `Strings` and
@@ -9,15 +8,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
-
-use ipnet::IpNet;
 
 use crate::detect::{Alert, AlertKind};
 use crate::event::Event;
 use crate::filter::FilterSubject;
 use crate::packet::{Direction, IpProto, LinkType, Malformed, NetworkKind, PacketMeta, TcpFlags};
-use crate::rules::{Action, RuleSpec, Verdict};
+use crate::rules::{Action, Verdict};
 
 /// Id of an interned string; `0` means "none".
 pub type StrId = u32;
@@ -343,78 +339,6 @@ impl RowStore {
     pub fn bytes_per_row(&self) -> usize {
         let (_, string_bytes) = self.strings.usage();
         size_of::<Row>() + string_bytes / self.rows.len().max(1)
-    }
-}
-
-/// How long a block lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BlockDuration {
-    Permanent,
-    Minutes10,
-    Hour1,
-    Day1,
-}
-
-impl BlockDuration {
-    /// The choices in menu order.
-    pub const ALL: [Self; 4] = [Self::Permanent, Self::Minutes10, Self::Hour1, Self::Day1];
-
-    /// Menu text: `permanently`, `for 10 min`, `for 1 h`, `for 1 day`.
-    #[must_use]
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Permanent => "permanently",
-            Self::Minutes10 => "for 10 min",
-            Self::Hour1 => "for 1 h",
-            Self::Day1 => "for 1 day",
-        }
-    }
-
-    /// The duration, `None` for permanent.
-    #[must_use]
-    pub fn as_duration(self) -> Option<Duration> {
-        match self {
-            Self::Permanent => None,
-            Self::Minutes10 => Some(Duration::from_secs(600)),
-            Self::Hour1 => Some(Duration::from_secs(3600)),
-            Self::Day1 => Some(Duration::from_secs(86_400)),
-        }
-    }
-}
-
-/// Something a panel asks the app to do. Panels never act themselves: they push one of these and the app
-/// carries it out (through the block list / enforcer, or by opening the rule editor).
-#[derive(Debug, Clone, PartialEq)]
-pub enum UiAction {
-    /// Open the rule editor with this rule pre-filled.
-    EditNewRule(RuleSpec),
-    /// Put an address on the block list (kernel-enforced), for a while or for good.
-    Block {
-        addr: IpNet,
-        duration: BlockDuration,
-        /// Why, for the block list entry (e.g. `from the traffic table: tcp 203.0.113.7:4000 -> ..:22`).
-        reason: String,
-    },
-}
-
-/// What every panel may read and append to: the action queue and whether the block list is wired up.
-#[derive(Debug, Default)]
-pub struct Model {
-    /// Requests not yet carried out, oldest first. The app drains what it can act on; `Block` requests stay
-    /// queued until a block list is available.
-    pub actions: Vec<UiAction>,
-    /// A block list / enforcer is available to apply `UiAction::Block`.
-    pub blocklist_available: bool,
-}
-
-impl Model {
-    /// Queued block requests that wait for the block list.
-    #[must_use]
-    pub fn pending_blocks(&self) -> usize {
-        self.actions
-            .iter()
-            .filter(|a| matches!(a, UiAction::Block { .. }))
-            .count()
     }
 }
 

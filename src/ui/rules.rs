@@ -322,14 +322,7 @@ impl RulesPanel {
                 format!("The draft is invalid: {error}"),
             );
         }
-        if let Some((is_error, message)) = &self.message {
-            let color = if *is_error {
-                ui.visuals().error_fg_color
-            } else {
-                ui.visuals().text_color()
-            };
-            ui.colored_label(color, message);
-        }
+        super::widgets::status_message_ui(ui, self.message.as_ref());
         if let Some(file) = self.outside_change.clone() {
             ui.horizontal(|ui| {
                 ui.colored_label(
@@ -490,15 +483,6 @@ impl RulesPanel {
                                 self.selected = Some(index);
                             }
                             ui.label(hits.get(spec.name.as_str()).copied().unwrap_or(0).to_string());
-                            ui.vertical(|ui| {
-                                ui.label(describe(spec));
-                                for warning in self.check.warnings.get(&index).into_iter().flatten() {
-                                    ui.label(
-                                        RichText::new(format!("warning: {warning}"))
-                                            .color(ui.visuals().warn_fg_color),
-                                    );
-                                }
-                            });
                             ui.horizontal(|ui| {
                                 if ui
                                     .add_enabled(index > 0, egui::Button::new("Up").small())
@@ -522,6 +506,17 @@ impl RulesPanel {
                                 }
                                 if ui.small_button("Delete").clicked() {
                                     action = Some(RowAction::Delete(index));
+                                }
+                            });
+                            ui.vertical(|ui| {
+                                ui.add(
+                                    egui::Label::new(describe(spec)).wrap_mode(egui::TextWrapMode::Extend),
+                                );
+                                for warning in self.check.warnings.get(&index).into_iter().flatten() {
+                                    ui.label(
+                                        RichText::new(format!("warning: {warning}"))
+                                            .color(ui.visuals().warn_fg_color),
+                                    );
                                 }
                             });
                             ui.end_row();

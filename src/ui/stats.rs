@@ -1,6 +1,5 @@
 //! Statistics and threats: packets/s and bytes/s over time split by verdict, top talkers and ports, and
-//! the aggregates behind the threats view (`threats.rs`): detection alerts plus unsolicited inbound traffic
-//! grouped by source.
+//! detection alerts plus unsolicited inbound traffic grouped by source.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -10,7 +9,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use super::rules::action_color;
 use crate::event::Event;
 use crate::packet::Direction;
-use crate::rules::Action;
+use crate::rules::{Action, RuleSpec};
 
 /// Seconds of history kept for the plots.
 const HISTORY_SECS: usize = 300;
@@ -40,10 +39,12 @@ pub struct Threat {
 pub struct StatsPanel {
     seconds: VecDeque<Second>,
     talkers: HashMap<IpAddr, u64>,
-    /// Host names of talkers, learned from the events' passive DNS names.
-    names: HashMap<IpAddr, std::sync::Arc<str>>,
     ports: HashMap<u16, u64>,
     threats: HashMap<IpAddr, Threat>,
+    /// Rules the user asked for from the threats view (drained by the app).
+    pub actions: Vec<RuleSpec>,
+    /// One-click timed blocks asked for from the threats view: (source, seconds, reason).
+    pub blocks: Vec<(IpAddr, u64, String)>,
 }
 
 fn slot(action: Action) -> usize {
@@ -75,21 +76,13 @@ impl StatsPanel {
             }
             if let Some(src) = m.src_ip {
                 *self.talkers.entry(src).or_default() += u64::from(m.wire_len);
-                if let Some(name) = &e.src_name
-                    && !self.names.contains_key(&src)
-                {
-                    self.names.insert(src, std::sync::Arc::clone(name));
-                }
             }
             if let Some(port) = m.dst_port {
                 *self.ports.entry(port).or_default() += 1;
             }
-            // Unsolicited inbound: connection attempts to us (SYN without ACK), denied inbound packets, and
-            // anything that raised an alert.
-            let inbound = m.direction != Direction::Out;
-            let syn_to_us =
-                m.direction == Direction::In && m.tcp_flags.is_some_and(crate::packet::TcpFlags::is_syn_only);
-            let hostile = e.alert.is_some() || syn_to_us || (e.verdict.action == Action::Block && inbound);
+            // Unsolicited inbound: denied inbound packets, and anything that raised an alert.
+            let hostile =
+                e.alert.is_some() || (e.verdict.action == Action::Block && m.direction != Direction::Out);
             if hostile && let Some(src) = m.src_ip {
                 let t = self.threats.entry(src).or_insert_with(|| Threat {
                     first_micros: m.ts_micros,
@@ -111,10 +104,6 @@ impl StatsPanel {
             }
         }
         trim(&mut self.talkers);
-        if self.names.len() > MAX_TRACKED {
-            let talkers = &self.talkers;
-            self.names.retain(|ip, _| talkers.contains_key(ip));
-        }
         trim(&mut self.ports);
         if self.threats.len() > MAX_TRACKED {
             let mut by_last: Vec<(IpAddr, i64)> =
@@ -153,12 +142,10 @@ impl StatsPanel {
             ui.strong(title);
             Plot::new(title)
                 .height(160.0)
-                .x_axis_label("seconds")
                 .legend(Legend::default())
                 .allow_scroll(false)
                 .show(ui, |plot| {
-                    // Block last, so the red line is drawn on top.
-                    for (index, action) in [(2, Action::Log), (0, Action::Allow), (1, Action::Block)] {
+                    for (index, action) in [(0, Action::Allow), (1, Action::Block), (2, Action::Log)] {
                         plot.line(
                             Line::new(action.name(), PlotPoints::from(series(index, bytes)))
                                 .color(action_color(action, dark)),
@@ -167,16 +154,9 @@ impl StatsPanel {
                 });
         }
         ui.columns(2, |columns| {
-            let names = &self.names;
-            top_ui(
-                &mut columns[0],
-                "Top talkers (bytes)",
-                &self.talkers,
-                |ip| match names.get(&ip) {
-                    Some(name) => format!("{ip} ({name})"),
-                    None => ip.to_string(),
-                },
-            );
+            top_ui(&mut columns[0], "Top talkers (bytes)", &self.talkers, |ip| {
+                ip.to_string()
+            });
             top_ui(
                 &mut columns[1],
                 "Top destination ports (packets)",
@@ -184,6 +164,82 @@ impl StatsPanel {
                 |p| p.to_string(),
             );
         });
+    }
+
+    /// The threats view: alerts and unsolicited inbound traffic by source, with a one-click block rule.
+    pub fn threats_ui(&mut self, ui: &mut egui::Ui) {
+        let threats: Vec<(IpAddr, Threat)> = self
+            .threats()
+            .into_iter()
+            .map(|(ip, t)| (ip, t.clone()))
+            .collect();
+        if threats.is_empty() {
+            ui.label("No alerts and no denied inbound traffic yet.");
+            return;
+        }
+        egui::ScrollArea::vertical()
+            .auto_shrink([false; 2])
+            .show(ui, |ui| {
+                egui::Grid::new("threats")
+                    .striped(true)
+                    .num_columns(7)
+                    .show(ui, |ui| {
+                        for title in [
+                            "Source",
+                            "Packets",
+                            "Denied",
+                            "Alerts",
+                            "Ports touched",
+                            "First / last seen",
+                            "",
+                        ] {
+                            ui.strong(title);
+                        }
+                        ui.end_row();
+                        for (ip, t) in threats.iter().take(500) {
+                            ui.label(ip.to_string());
+                            ui.label(t.packets.to_string());
+                            ui.label(t.denied.to_string());
+                            ui.label(t.alerts.iter().copied().collect::<Vec<_>>().join(", "));
+                            let ports: Vec<String> =
+                                t.ports.iter().take(12).map(ToString::to_string).collect();
+                            let more = t.ports.len().saturating_sub(12);
+                            ui.label(if more > 0 {
+                                format!("{} (+{more})", ports.join(","))
+                            } else {
+                                ports.join(",")
+                            });
+                            let time = |us: i64| {
+                                crate::cli::output::iso_time(us)
+                                    .get(11..19)
+                                    .unwrap_or("")
+                                    .to_owned()
+                            };
+                            ui.label(format!("{} / {}", time(t.first_micros), time(t.last_micros)));
+                            let alerts = t.alerts.iter().copied().collect::<Vec<_>>().join(", ");
+                            if ui.button(format!("Block {ip} for 1 hour")).clicked() {
+                                self.blocks.push((
+                                    *ip,
+                                    3_600,
+                                    format!("threats view: {alerts} ({} packets)", t.packets),
+                                ));
+                            }
+                            if ui.button(format!("Block rule for {ip}")).clicked() {
+                                self.actions.push(RuleSpec {
+                                    name: format!("block {ip}"),
+                                    action: Action::Block,
+                                    src: vec![ip.to_string()],
+                                    comment: format!(
+                                        "from the threats view: {}",
+                                        t.alerts.iter().copied().collect::<Vec<_>>().join(", ")
+                                    ),
+                                    ..RuleSpec::default()
+                                });
+                            }
+                            ui.end_row();
+                        }
+                    });
+            });
     }
 }
 

@@ -10,10 +10,9 @@ use std::collections::VecDeque;
 
 use egui::RichText;
 use egui_extras::{Column, TableBuilder};
-use ipnet::IpNet;
 
 use super::details::details_ui;
-use super::model::{BlockDuration, Row, RowStore, RowSubject, UiAction};
+use super::model::{Row, RowStore, RowSubject};
 use super::widgets::{flags_text, names_text, time_text, verdict_rich_text};
 use crate::engine::RawStore;
 use crate::event::Event;
@@ -21,8 +20,18 @@ use crate::filter::Filter;
 use crate::packet::{IpProto, PacketMeta};
 use crate::rules::{Action, Protocol, RuleDirection, RuleSet, RuleSpec};
 
-/// Kept for callers of the first version: the traffic table's requests are `UiAction`s.
-pub type TrafficAction = UiAction;
+/// What the table asks the app to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrafficAction {
+    /// Open the rule editor with this rule pre-filled.
+    EditNewRule(RuleSpec),
+    /// Put this address on the block list (enforced in the kernel when possible), for `secs` or for good.
+    Block {
+        addr: std::net::IpAddr,
+        secs: Option<u64>,
+        reason: String,
+    },
+}
 
 /// Columns that can be sorted by clicking their header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +62,7 @@ pub struct TrafficPanel {
     scroll_to: Option<usize>,
     focus_filter: bool,
     /// Requests for the app, drained each frame.
-    pub actions: Vec<UiAction>,
+    pub actions: Vec<TrafficAction>,
 }
 
 impl Default for TrafficPanel {
@@ -526,21 +535,23 @@ impl TrafficPanel {
         match choice {
             MenuChoice::Rule(action, side) => {
                 if let Some(spec) = rule_from(&event, action, side) {
-                    self.actions.push(UiAction::EditNewRule(spec));
+                    self.actions.push(TrafficAction::EditNewRule(spec));
                 }
             }
-            MenuChoice::Block(side, duration) => {
-                let m = &event.meta;
-                let addr = match side {
-                    Side::Destination => m.dst_ip,
-                    Side::Source | Side::Flow => m.src_ip,
+            MenuChoice::Block(side, secs) => {
+                let addr = if side == Side::Destination {
+                    event.meta.dst_ip
+                } else {
+                    event.meta.src_ip
                 };
                 if let Some(addr) = addr {
-                    self.actions.push(UiAction::Block {
-                        addr: IpNet::from(addr),
-                        duration,
-                        reason: format!("from the traffic table: {}", flow_text(&event)),
-                    });
+                    let reason = format!(
+                        "from the traffic table: {} {} rule {}",
+                        event.meta.protocol_name(),
+                        event.verdict.action.name(),
+                        event.rule_label()
+                    );
+                    self.actions.push(TrafficAction::Block { addr, secs, reason });
                 }
             }
             MenuChoice::Copy => ui.ctx().copy_text(row_text(&event)),
@@ -549,27 +560,11 @@ impl TrafficPanel {
     }
 }
 
-/// `tcp 203.0.113.7:40000 -> 192.168.1.50:22`, for block reasons.
-fn flow_text(event: &Event) -> String {
-    let m = &event.meta;
-    let end = |ip: Option<std::net::IpAddr>, port: Option<u16>| match (ip, port) {
-        (Some(ip), Some(port)) => format!("{ip}:{port}"),
-        (Some(ip), None) => ip.to_string(),
-        _ => "?".to_owned(),
-    };
-    format!(
-        "{} {} -> {}",
-        m.protocol_name(),
-        end(m.src_ip, m.src_port),
-        end(m.dst_ip, m.dst_port)
-    )
-}
-
 /// The right-click menu's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MenuChoice {
     Rule(Action, Side),
-    Block(Side, BlockDuration),
+    Block(Side, Option<u64>),
     Copy,
     Select,
 }
@@ -583,20 +578,20 @@ enum Side {
 
 fn menu_ui(ui: &mut egui::Ui, row: &Row) -> Option<MenuChoice> {
     let mut choice = None;
-    for (side, title, addr) in [
-        (Side::Source, "Block source", row.src_ip),
-        (Side::Destination, "Block destination", row.dst_ip),
-    ] {
-        if addr.is_none() {
-            continue;
-        }
-        ui.menu_button(title, |ui| {
-            for duration in BlockDuration::ALL {
-                if ui.button(format!("{title} {}", duration.label())).clicked() {
-                    choice = Some(MenuChoice::Block(side, duration));
-                }
+    if row.src_ip.is_some() {
+        for (label, secs) in [
+            ("Block source", None),
+            ("Block source for 10 min", Some(600)),
+            ("Block source for 1 hour", Some(3_600)),
+            ("Block source for 1 day", Some(86_400)),
+        ] {
+            if ui.button(label).clicked() {
+                choice = Some(MenuChoice::Block(Side::Source, secs));
             }
-        });
+        }
+    }
+    if row.dst_ip.is_some() && ui.button("Block destination").clicked() {
+        choice = Some(MenuChoice::Block(Side::Destination, None));
     }
     ui.separator();
     if ui.button("Block rule for source").clicked() {

@@ -1,9 +1,21 @@
-//! Small display helpers shared by the panels: cell texts and verdict colours.
+//! Small widgets shared by the panels: status lines, table cell texts and verdict colours.
 
 use egui::{Color32, RichText};
 
 use super::model::Row;
 use crate::rules::Action;
+
+/// Shows a panel's status line: red for an error, normal text otherwise.
+pub fn status_message_ui(ui: &mut egui::Ui, message: Option<&(bool, String)>) {
+    if let Some((is_error, text)) = message {
+        let color = if *is_error {
+            ui.visuals().error_fg_color
+        } else {
+            ui.visuals().text_color()
+        };
+        ui.colored_label(color, text);
+    }
+}
 
 /// Colour of a verdict: block red, log amber, allow green (readable on both themes).
 #[must_use]

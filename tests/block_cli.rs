@@ -1,0 +1,190 @@
+//! `netwarden block / unblock / list / flush` through the real binary, run inside a network namespace this
+//! test creates (`ip netns exec`), so the host's firewall is never touched. Covers the kernel really
+//! dropping and then passing traffic, refusals (injection, loopback, own address), dry runs and missing
+//! privileges.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::netns::{Pair, is_root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
+
+fn nw(pair: &Pair, state: &Path, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", &pair.a, BIN])
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn block_list_unblock_flush_for_real() {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    let pair = Pair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let peer = pair.ip_b();
+    assert!(pair.ping_a_from_b(false));
+    let out = nw(
+        &pair,
+        dir.path(),
+        &["block", &peer, "--reason", "brute force", "--for", "1h"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("blocked {peer}/32 for 1h (brute force)")
+    );
+    assert!(!pair.ping_a_from_b(false), "the kernel drops the blocked peer");
+    let out = nw(&pair, dir.path(), &["list"]);
+    let listing = text(&out);
+    assert!(
+        listing.contains(&format!("{peer}/32"))
+            && listing.contains("enforced,")
+            && listing.contains("s left"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("brute force") && listing.contains("1 entries"),
+        "{listing}"
+    );
+    let saved = std::fs::read_to_string(dir.path().join("blocklist.ron")).unwrap();
+    assert!(
+        saved.contains("Enforced") && saved.contains("brute force"),
+        "{saved}"
+    );
+
+    let out = nw(&pair, dir.path(), &["unblock", &peer]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(pair.ping_a_from_b(false), "traffic flows again");
+    assert!(text(&nw(&pair, dir.path(), &["list"])).contains("0 entries"));
+    let history = std::fs::read_to_string(dir.path().join("history.ron")).unwrap();
+    assert!(
+        history.contains("Manual"),
+        "the ban history records the lift: {history}"
+    );
+
+    nw(&pair, dir.path(), &["block", &peer]);
+    let out = nw(&pair, dir.path(), &["flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(pair.ping_a_from_b(false), "flush lifts every block");
+    let save = Command::new("ip")
+        .args(["netns", "exec", &pair.a, "iptables-save"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&save.stdout).contains("NETWARDEN"));
+    assert!(
+        text(&nw(&pair, dir.path(), &["list"])).contains("NOT in the kernel"),
+        "the list says what is real"
+    );
+}
+
+#[test]
+fn refusals_and_dry_runs_change_nothing() {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    let pair = Pair::new();
+    let dir = tempfile::tempdir().unwrap();
+    for (addr, expect) in [
+        (
+            "1.2.3.4;reboot",
+            "bad address `1.2.3.4;reboot`: not an IP address or CIDR network",
+        ),
+        ("127.0.0.1", "refusing to block 127.0.0.1/32: it covers loopback"),
+        ("0.0.0.0/0", "a /0 prefix would block every address"),
+    ] {
+        let out = nw(&pair, dir.path(), &["block", addr]);
+        assert_eq!(out.status.code(), Some(2), "{addr}: {}", text(&out));
+        assert!(text(&out).contains(expect), "{addr}: {}", text(&out));
+    }
+    let own = nw(
+        &pair,
+        dir.path(),
+        &["block", &format!("10.{}.0.0/24", pair.subnet)],
+    );
+    assert_eq!(own.status.code(), Some(2));
+    assert!(
+        text(&own).contains(&format!("own address {}", pair.ip_a())),
+        "{}",
+        text(&own)
+    );
+    let out = nw(&pair, dir.path(), &["block", "--for", "soon", &pair.ip_b()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("bad duration `soon`"), "{}", text(&out));
+
+    let dry = nw(
+        &pair,
+        dir.path(),
+        &["block", &pair.ip_b(), "--for", "10m", "--dry-run"],
+    );
+    assert_eq!(dry.status.code(), Some(0));
+    let dry_text = text(&dry);
+    assert!(dry_text.contains("ipset restore -exist"), "{dry_text}");
+    assert!(
+        dry_text.contains(&format!("add netwarden4 {}/32 timeout 600", pair.ip_b())),
+        "{dry_text}"
+    );
+    assert!(dry_text.contains("iptables-restore --noflush -w 5"), "{dry_text}");
+    assert!(pair.ping_a_from_b(false), "refusals and dry runs block nothing");
+    let sets = Command::new("ip")
+        .args(["netns", "exec", &pair.a, "ipset", "list", "-n"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sets.stdout).contains("netwarden"));
+}
+
+#[test]
+fn without_privilege_nothing_is_done() {
+    assert!(
+        is_root(),
+        "needs root to drop to an unprivileged user; CI runs as root"
+    );
+    let pair = Pair::new();
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("chmod").arg("777").arg(dir.path()).status().unwrap();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+            BIN,
+            "block",
+        ])
+        .arg(pair.ip_b())
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs root or CAP_NET_ADMIN") && text(&out).contains("nothing was changed"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("blocklist.ron").exists());
+    assert!(pair.ping_a_from_b(false));
+}
