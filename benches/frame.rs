@@ -116,9 +116,14 @@ fn main() {
         ms(p95)
     );
     println!(
-        "memory per stored row: {} bytes measured (RSS growth {:.0} MiB for {rows} rows); size_of::<Event>() = {} bytes",
+        "memory per stored row: {} bytes measured (RSS growth {:.0} MiB for {rows} rows, includes the index list \
+         at 8 bytes/row); size_of::<Row>() = {} bytes + shared strings ({} distinct) = ~{} bytes; \
+         size_of::<Event>() = {} bytes for comparison",
         (after.saturating_sub(before)) / rows.max(1),
         (after.saturating_sub(before)) as f64 / 1_048_576.0,
+        std::mem::size_of::<netwarden::ui::model::Row>(),
+        panel.store().strings().usage().0,
+        panel.store().bytes_per_row(),
         std::mem::size_of::<Event>()
     );
 }

@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod blocklist;
+pub mod details;
 pub mod dialog;
 pub mod log;
+pub mod model;
 pub mod rules;
 pub mod stats;
 pub mod traffic;

@@ -93,7 +93,7 @@ fn filter_narrows_the_table_and_bad_syntax_is_explained() {
     assert_eq!(h.state().panel.counts().1, 31);
     type_filter(&mut h, "port:22 verdict:block");
     assert_eq!(h.state().panel.counts().1, 11);
-    assert!(h.state().panel.shown().all(|e| e.meta.dst_port == Some(22)));
+    assert!(h.state().panel.shown().all(|r| r.dst_port == Some(22)));
     assert!(h.query_by_label_contains("31 stored, 11 shown").is_some());
     type_filter(&mut h, "x");
     assert!(h.query_by_label_contains("unknown key").is_none());
@@ -252,4 +252,45 @@ fn log_viewer_filters_and_exports_the_view() {
             .all(|r| &r[col("src_ip")] == "10.0.0.9" && &r[col("rule")] == "no ssh")
     );
     assert!(h.query_by_label_contains("exported 10 records").is_some());
+}
+
+#[test]
+fn clicking_a_header_sorts_and_freezes() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Source").click();
+    h.run();
+    let panel = &h.state().panel;
+    assert!(panel.is_paused());
+    let sources: Vec<String> = panel.shown().map(|r| r.src_ip.unwrap().to_string()).collect();
+    assert_eq!(sources.first().map(String::as_str), Some("10.0.0.7"));
+    assert_eq!(sources.last().map(String::as_str), Some("203.0.113.7"));
+    // Clicking again reverses; the label carries the direction marker.
+    h.get_by_label("Source ^").click();
+    h.run();
+    let first = h.state().panel.shown().next().unwrap().src_ip.unwrap();
+    assert_eq!(first.to_string(), "203.0.113.7");
+    h.get_by_label_contains("Jump to live").click();
+    h.run();
+    assert!(!h.state().panel.is_paused());
+    assert_eq!(h.state().panel.shown().next().unwrap().seq, 1);
+}
+
+#[test]
+fn kernel_dropped_rows_say_so() {
+    let rules = RuleSet::from_ron(RULES).unwrap();
+    let mut e = event(1, "198.51.100.23", 443, &rules);
+    e.kernel_dropped = true;
+    let mut panel = TrafficPanel::new(10);
+    panel.push([e]);
+    let state = Panel {
+        panel,
+        rules,
+        raw: RawStore::new(1 << 20),
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
+    h.run();
+    assert!(h.query_by_label("allow, dropped by kernel").is_some());
 }

@@ -305,10 +305,7 @@ impl App {
     }
 
     fn recent_packets(&self) -> RecentPackets {
-        self.traffic
-            .recent(PREVIEW_PACKETS)
-            .map(|e| (e.meta.clone(), Arc::clone(&e.iface)))
-            .collect()
+        self.traffic.recent_packets(PREVIEW_PACKETS)
     }
 
     fn keyboard(&mut self, ctx: &egui::Context) {

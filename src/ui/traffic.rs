@@ -1,17 +1,23 @@
 //! The live traffic table: every captured packet with its verdict, virtual scrolling over up to a million
 //! stored rows, the engine's filter language, follow/pause, column sort, a row cap with oldest-first
-//! eviction, a details pane (layers, hex dump, why) and a right-click menu.
+//! eviction, the details pane (`details.rs`) and a right-click menu (block, make a rule, copy).
+//!
+//! Per frame the table costs O(new rows + visible rows): new rows are tested against the filter once when
+//! they arrive and appended to the index list `view`; the full list is rebuilt only when the filter or the
+//! sort changes.
 
 use std::collections::VecDeque;
 
 use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 
-use super::rules::action_color;
+use super::details::details_ui;
+use super::model::{Row, RowStore, RowSubject};
+use super::widgets::{flags_text, names_text, time_text, verdict_rich_text};
 use crate::engine::RawStore;
 use crate::event::Event;
 use crate::filter::Filter;
-use crate::packet::{self, IpProto};
+use crate::packet::{IpProto, PacketMeta};
 use crate::rules::{Action, Protocol, RuleDirection, RuleSet, RuleSpec};
 
 /// What the table asks the app to do.
@@ -41,21 +47,19 @@ pub enum SortColumn {
 
 /// The table's state.
 pub struct TrafficPanel {
-    rows: VecDeque<Event>,
-    /// Absolute index of `rows[0]`; grows as old rows are evicted.
-    first_index: u64,
-    /// Stored rows at most (oldest evicted first).
-    pub row_cap: usize,
-    evicted: u64,
+    store: RowStore,
     filter_text: String,
     filter: Filter,
     filter_error: Option<String>,
-    /// Absolute indices of the rows that pass the filter, in display order.
-    view: Vec<u64>,
+    /// Absolute indices of the rows that pass the filter, in display order. A deque, so evicting from the
+    /// front costs O(evicted), not a shift of a million entries.
+    view: VecDeque<u64>,
     sort: Option<(SortColumn, bool)>,
     /// While paused (or sorted), only the first `n` entries of `view` are shown; rows keep arriving.
     frozen_len: Option<usize>,
     selected: Option<u64>,
+    /// Scroll the table to this shown row on the next frame.
+    scroll_to: Option<usize>,
     focus_filter: bool,
     /// Requests for the app, drained each frame.
     pub actions: Vec<TrafficAction>,
@@ -72,17 +76,15 @@ impl TrafficPanel {
     #[must_use]
     pub fn new(row_cap: usize) -> Self {
         Self {
-            rows: VecDeque::new(),
-            first_index: 0,
-            row_cap: row_cap.max(1),
-            evicted: 0,
+            store: RowStore::new(row_cap),
             filter_text: String::new(),
             filter: Filter::default(),
             filter_error: None,
-            view: Vec::new(),
+            view: VecDeque::new(),
             sort: None,
             frozen_len: None,
             selected: None,
+            scroll_to: None,
             focus_filter: false,
             actions: Vec::new(),
         }
@@ -91,20 +93,19 @@ impl TrafficPanel {
     /// Stores new events (O(batch)); evicts the oldest past the cap.
     pub fn push(&mut self, events: impl IntoIterator<Item = Event>) {
         for event in events {
-            let index = self.first_index + self.rows.len() as u64;
+            let index = self.store.push(&event);
             if self.filter.matches(&event) {
-                self.view.push(index);
+                self.view.push_back(index);
             }
-            self.rows.push_back(event);
         }
-        let excess = self.rows.len().saturating_sub(self.row_cap);
-        if excess > 0 {
-            self.rows.drain(..excess);
-            self.first_index += excess as u64;
-            self.evicted += excess as u64;
-            let first = self.first_index;
+        let before = self.store.first_index();
+        let first = self.store.evict();
+        if first != before {
             if self.sort.is_some() {
                 self.view.retain(|i| *i >= first);
+                if let Some(n) = self.frozen_len.as_mut() {
+                    *n = (*n).min(self.view.len());
+                }
             } else {
                 let gone = self.view.partition_point(|i| *i < first);
                 self.view.drain(..gone);
@@ -115,10 +116,27 @@ impl TrafficPanel {
         }
     }
 
+    /// Changes the row cap (oldest rows go at the next batch).
+    pub fn set_row_cap(&mut self, cap: usize) {
+        self.store.set_cap(cap);
+    }
+
+    /// The row cap.
+    #[must_use]
+    pub fn row_cap(&self) -> usize {
+        self.store.cap()
+    }
+
+    /// The stored rows.
+    #[must_use]
+    pub fn store(&self) -> &RowStore {
+        &self.store
+    }
+
     /// Stored rows, rows passing the filter, rows evicted by the cap.
     #[must_use]
     pub fn counts(&self) -> (usize, usize, u64) {
-        (self.rows.len(), self.view.len(), self.evicted)
+        (self.store.len(), self.view.len(), self.store.evicted())
     }
 
     /// True while the view is frozen (paused or sorted).
@@ -146,7 +164,7 @@ impl TrafficPanel {
 
     /// Sets the filter text; on a syntax error the old filter stays and the error is shown.
     pub fn set_filter(&mut self, text: &str) {
-        self.filter_text = text.to_owned();
+        text.clone_into(&mut self.filter_text);
         match Filter::parse(text) {
             Ok(filter) => {
                 self.filter = filter;
@@ -169,14 +187,17 @@ impl TrafficPanel {
     }
 
     fn rebuild_view(&mut self) {
-        let first = self.first_index;
-        self.view = self
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| self.filter.matches(*e))
-            .map(|(i, _)| first + i as u64)
-            .collect();
+        let strings = self.store.strings();
+        let filter = &self.filter;
+        self.view = if filter.is_empty() {
+            (self.store.first_index()..self.store.end_index()).collect()
+        } else {
+            self.store
+                .iter()
+                .filter(|(_, row)| filter.matches(&RowSubject::new(row, strings)))
+                .map(|(i, _)| i)
+                .collect()
+        };
         if let Some((column, ascending)) = self.sort {
             self.sort_view(column, ascending);
         }
@@ -186,21 +207,20 @@ impl TrafficPanel {
     }
 
     fn sort_view(&mut self, column: SortColumn, ascending: bool) {
-        let rows = &self.rows;
-        let first = self.first_index;
-        let get = |i: &u64| usize::try_from(i - first).ok().and_then(|k| rows.get(k));
-        self.view.sort_by(|a, b| {
-            let (Some(x), Some(y)) = (get(a), get(b)) else {
+        let store = &self.store;
+        // A stable sort keeps arrival order among equal keys.
+        self.view.make_contiguous().sort_by(|a, b| {
+            let (Some(x), Some(y)) = (store.get(*a), store.get(*b)) else {
                 return std::cmp::Ordering::Equal;
             };
             let ordering = match column {
-                SortColumn::Time => x.meta.ts_micros.cmp(&y.meta.ts_micros),
-                SortColumn::Protocol => x.meta.protocol.cmp(&y.meta.protocol),
-                SortColumn::Source => x.meta.src_ip.cmp(&y.meta.src_ip),
-                SortColumn::Destination => x.meta.dst_ip.cmp(&y.meta.dst_ip),
-                SortColumn::DstPort => x.meta.dst_port.cmp(&y.meta.dst_port),
-                SortColumn::Length => x.meta.wire_len.cmp(&y.meta.wire_len),
-                SortColumn::Verdict => x.verdict.action.cmp(&y.verdict.action),
+                SortColumn::Time => x.ts_micros.cmp(&y.ts_micros),
+                SortColumn::Protocol => x.protocol.cmp(&y.protocol),
+                SortColumn::Source => x.src_ip.cmp(&y.src_ip),
+                SortColumn::Destination => x.dst_ip.cmp(&y.dst_ip),
+                SortColumn::DstPort => x.dst_port.cmp(&y.dst_port),
+                SortColumn::Length => x.wire_len.cmp(&y.wire_len),
+                SortColumn::Verdict => x.action.cmp(&y.action),
             };
             if ascending { ordering } else { ordering.reverse() }
         });
@@ -217,16 +237,32 @@ impl TrafficPanel {
         self.frozen_len = Some(self.view.len());
     }
 
-    fn row(&self, index: u64) -> Option<&Event> {
-        usize::try_from(index.checked_sub(self.first_index)?)
-            .ok()
-            .and_then(|k| self.rows.get(k))
+    /// The selected row, if still stored.
+    #[must_use]
+    pub fn selected(&self) -> Option<&Row> {
+        self.selected.and_then(|i| self.store.get(i))
     }
 
-    /// The selected event, if still stored.
+    /// The selected row as an `Event`, if still stored.
     #[must_use]
-    pub fn selected(&self) -> Option<&Event> {
-        self.selected.and_then(|i| self.row(i))
+    pub fn selected_event(&self) -> Option<Event> {
+        self.selected().map(|row| row.to_event(&self.store))
+    }
+
+    /// Selects the first shown row `wanted` accepts and pauses there, so it stays in view (the screenshot
+    /// script's `--tab details`). Returns false while there is no such row.
+    pub fn select_first_where(&mut self, wanted: impl Fn(&Row) -> bool) -> bool {
+        let found = self
+            .view
+            .iter()
+            .position(|i| self.store.get(*i).is_some_and(&wanted));
+        let Some(n) = found else { return false };
+        self.selected = self.view.get(n).copied();
+        self.scroll_to = Some(n);
+        if self.frozen_len.is_none() {
+            self.frozen_len = Some(self.view.len());
+        }
+        true
     }
 
     /// Selects the `n`-th shown row (tests and keyboard).
@@ -234,34 +270,56 @@ impl TrafficPanel {
         self.selected = self.view.get(n).copied();
     }
 
-    /// Events currently shown (filtered), oldest first, for exports and the what-if preview.
-    pub fn shown(&self) -> impl Iterator<Item = &Event> {
-        self.view.iter().filter_map(|i| self.row(*i))
+    /// Rows currently shown (filtered), in display order.
+    pub fn shown(&self) -> impl Iterator<Item = &Row> {
+        self.view.iter().filter_map(|i| self.store.get(*i))
     }
 
-    /// The most recent `n` stored events (any filter).
-    pub fn recent(&self, n: usize) -> impl Iterator<Item = &Event> {
-        self.rows.iter().skip(self.rows.len().saturating_sub(n))
+    /// Rows currently shown, as events (exports).
+    pub fn shown_events(&self) -> impl Iterator<Item = Event> {
+        self.shown().map(|row| row.to_event(&self.store))
+    }
+
+    /// The packet facts and interface of the most recent `n` stored rows (the rule editor's what-if).
+    #[must_use]
+    pub fn recent_packets(&self, n: usize) -> Vec<(PacketMeta, std::sync::Arc<str>)> {
+        let skip = self.store.len().saturating_sub(n);
+        self.store
+            .iter()
+            .skip(skip)
+            .map(|(_, row)| {
+                let iface = self
+                    .store
+                    .strings()
+                    .get(row.iface)
+                    .cloned()
+                    .unwrap_or_else(|| std::sync::Arc::from(""));
+                (row.meta(), iface)
+            })
+            .collect()
     }
 
     /// Shows the toolbar, the table and, for a selected row, the details pane.
     pub fn ui(&mut self, ui: &mut egui::Ui, rules: &RuleSet, raw: &RawStore) {
         self.toolbar_ui(ui);
-        let details_height = if self.selected().is_some() {
-            ui.available_height() * 0.42
+        let selected = self.selected_event();
+        let details_height = if selected.is_some() {
+            ui.available_height() * 0.45
         } else {
             0.0
         };
         let table_height = (ui.available_height() - details_height).max(120.0);
         ui.allocate_ui(egui::vec2(ui.available_width(), table_height), |ui| {
-            self.table_ui(ui)
+            self.table_ui(ui);
         });
-        if let Some(event) = self.selected().cloned() {
+        if let Some(event) = selected {
             ui.separator();
             egui::ScrollArea::vertical()
                 .id_salt("details")
                 .auto_shrink([false; 2])
-                .show(ui, |ui| details_ui(ui, &event, rules, raw));
+                .show(ui, |ui| {
+                    details_ui(ui, &event, rules, raw, self.store.alert_reason(event.seq));
+                });
         }
     }
 
@@ -272,8 +330,8 @@ impl TrafficPanel {
             let edit = ui
                 .add(
                     egui::TextEdit::singleline(&mut text)
-                        .hint_text("src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out")
-                        .desired_width(420.0),
+                        .hint_text("src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out host:example.com")
+                        .desired_width(460.0),
                 )
                 .labelled_by(label.id);
             if self.focus_filter {
@@ -296,14 +354,21 @@ impl TrafficPanel {
             let (stored, shown, evicted) = self.counts();
             ui.label(format!(
                 "{stored} stored, {shown} shown, {evicted} evicted (cap {})",
-                self.row_cap
+                self.store.cap()
             ));
         });
         if let Some(error) = &self.filter_error {
-            ui.colored_label(ui.visuals().error_fg_color, error);
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Filter not applied: {error}"),
+            );
         }
     }
 
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one column per statement, clearer in one place"
+    )]
     fn table_ui(&mut self, ui: &mut egui::Ui) {
         let shown = self.frozen_len.unwrap_or(self.view.len()).min(self.view.len());
         let follow = self.frozen_len.is_none();
@@ -314,23 +379,30 @@ impl TrafficPanel {
         let sort_state = self.sort;
         // Clicks select rows; selectable labels would swallow them for text selection.
         ui.style_mut().interaction.selectable_labels = false;
-        TableBuilder::new(ui)
+        let store = &self.store;
+        let view = &self.view;
+        let selected = self.selected;
+        let mut table = TableBuilder::new(ui);
+        if let Some(n) = self.scroll_to.take() {
+            table = table.scroll_to_row(n, Some(egui::Align::Center));
+        }
+        table
             .striped(true)
             .stick_to_bottom(follow)
             .sense(egui::Sense::click())
-            .column(Column::initial(150.0).at_least(90.0))
-            .column(Column::initial(40.0))
-            .column(Column::initial(55.0))
-            .column(Column::initial(55.0))
-            .column(Column::initial(180.0).at_least(80.0))
-            .column(Column::initial(55.0))
-            .column(Column::initial(180.0).at_least(80.0))
-            .column(Column::initial(55.0))
+            .column(Column::initial(118.0).at_least(90.0))
+            .column(Column::initial(32.0))
+            .column(Column::initial(44.0))
             .column(Column::initial(50.0))
-            .column(Column::initial(55.0))
-            .column(Column::initial(95.0))
-            .column(Column::initial(110.0))
-            .column(Column::remainder().at_least(80.0))
+            .column(Column::initial(170.0).at_least(80.0).clip(true))
+            .column(Column::initial(48.0))
+            .column(Column::initial(170.0).at_least(80.0).clip(true))
+            .column(Column::initial(48.0))
+            .column(Column::initial(42.0))
+            .column(Column::initial(46.0))
+            .column(Column::initial(96.0).clip(true))
+            .column(Column::initial(110.0).clip(true))
+            .column(Column::remainder().at_least(80.0).clip(true))
             .header(20.0, |mut header| {
                 let titles: [(&str, Option<SortColumn>); 13] = [
                     ("Time", Some(SortColumn::Time)),
@@ -361,7 +433,11 @@ impl TrafficPanel {
                         };
                         let text = RichText::new(format!("{title}{marker}")).strong();
                         if let Some(column) = column {
-                            if ui.add(egui::Button::new(text).frame(false)).clicked() {
+                            if ui
+                                .add(egui::Button::new(text).frame(false))
+                                .on_hover_text("Sort (click again to reverse)")
+                                .clicked()
+                            {
                                 sort_clicked = Some(column);
                             }
                         } else {
@@ -372,89 +448,65 @@ impl TrafficPanel {
             })
             .body(|body| {
                 body.rows(18.0, shown, |mut row| {
-                    let Some(&index) = self.view.get(row.index()) else {
+                    let Some(&index) = view.get(row.index()) else {
                         return;
                     };
-                    let Some(event) = self.row(index) else {
+                    let Some(r) = store.get(index) else {
                         return;
                     };
-                    row.set_selected(self.selected == Some(index));
-                    let m = &event.meta;
+                    row.set_selected(selected == Some(index));
                     row.col(|ui| {
-                        ui.label(
-                            crate::cli::output::iso_time(m.ts_micros)
-                                .get(11..26)
-                                .unwrap_or(""),
-                        );
+                        ui.label(time_text(r.ts_micros));
                     });
                     row.col(|ui| {
-                        ui.label(m.direction.name());
+                        ui.label(r.direction.name());
                     });
                     row.col(|ui| {
-                        ui.label(&*event.iface);
+                        ui.label(store.text(r.iface));
                     });
                     row.col(|ui| {
-                        ui.label(m.protocol_name());
+                        ui.label(r.meta().protocol_name());
                     });
                     row.col(|ui| {
-                        ui.label(m.src_ip.map(|ip| ip.to_string()).unwrap_or_default());
+                        ui.label(r.src_ip.map(|ip| ip.to_string()).unwrap_or_default());
                     });
                     row.col(|ui| {
-                        ui.label(m.src_port.map(|p| p.to_string()).unwrap_or_default());
+                        ui.label(r.src_port.map(|p| p.to_string()).unwrap_or_default());
                     });
                     row.col(|ui| {
-                        ui.label(m.dst_ip.map(|ip| ip.to_string()).unwrap_or_default());
+                        ui.label(r.dst_ip.map(|ip| ip.to_string()).unwrap_or_default());
                     });
                     row.col(|ui| {
-                        ui.label(m.dst_port.map(|p| p.to_string()).unwrap_or_default());
+                        ui.label(r.dst_port.map(|p| p.to_string()).unwrap_or_default());
                     });
                     row.col(|ui| {
-                        ui.label(m.wire_len.to_string());
+                        ui.label(r.wire_len.to_string());
                     });
                     row.col(|ui| {
-                        let text = match (m.tcp_flags, m.icmp_type_code) {
-                            (Some(f), _) => f.letters(),
-                            (None, Some((t, c))) => format!("{t}/{c}"),
-                            _ => String::new(),
-                        };
-                        ui.label(text);
+                        ui.label(flags_text(r));
                     });
                     row.col(|ui| {
-                        let mut text = event.verdict.action.name().to_owned();
-                        if event.kernel_dropped {
-                            text.push_str(" (kernel drop)");
+                        ui.label(verdict_rich_text(r, dark));
+                    });
+                    row.col(|ui| {
+                        let mut text = store.text(r.rule_name).to_owned();
+                        if text.is_empty() {
+                            text.push_str("default");
                         }
-                        if m.malformed.is_some() {
-                            text.push_str(" !");
-                        }
-                        ui.label(
-                            RichText::new(text)
-                                .color(action_color(event.verdict.action, dark))
-                                .strong(),
-                        );
-                    });
-                    row.col(|ui| {
-                        let mut text = event.rule_label().to_owned();
-                        if let Some(alert) = &event.alert {
-                            text = format!("{text} [{}]", alert.kind.name());
+                        if let Some(kind) = r.alert {
+                            text = format!("{text} [{}]", kind.name());
                         }
                         ui.label(text);
                     });
                     row.col(|ui| {
-                        let names = match (&event.src_name, &event.dst_name) {
-                            (Some(s), Some(d)) => format!("{s} -> {d}"),
-                            (Some(s), None) => s.to_string(),
-                            (None, Some(d)) => format!("-> {d}"),
-                            (None, None) => String::new(),
-                        };
-                        ui.label(names);
+                        ui.label(names_text(store.text(r.src_name), store.text(r.dst_name)));
                     });
                     let response = row.response();
                     if response.clicked() {
                         clicked = Some(index);
                     }
                     response.context_menu(|ui| {
-                        if let Some(choice) = menu_ui(ui) {
+                        if let Some(choice) = menu_ui(ui, r) {
                             menu_action = Some((index, choice));
                             ui.close();
                         }
@@ -477,10 +529,15 @@ impl TrafficPanel {
     }
 
     fn apply_menu(&mut self, ui: &egui::Ui, index: u64, choice: MenuChoice) {
-        let Some(event) = self.row(index).cloned() else {
+        let Some(event) = self.store.get(index).map(|row| row.to_event(&self.store)) else {
             return;
         };
         match choice {
+            MenuChoice::Rule(action, side) => {
+                if let Some(spec) = rule_from(&event, action, side) {
+                    self.actions.push(TrafficAction::EditNewRule(spec));
+                }
+            }
             MenuChoice::Block(side, secs) => {
                 let addr = if side == Side::Destination {
                     event.meta.dst_ip
@@ -497,11 +554,6 @@ impl TrafficPanel {
                     self.actions.push(TrafficAction::Block { addr, secs, reason });
                 }
             }
-            MenuChoice::Rule(action, side) => {
-                if let Some(spec) = rule_from(&event, action, side) {
-                    self.actions.push(TrafficAction::EditNewRule(spec));
-                }
-            }
             MenuChoice::Copy => ui.ctx().copy_text(row_text(&event)),
             MenuChoice::Select => self.selected = Some(index),
         }
@@ -511,8 +563,8 @@ impl TrafficPanel {
 /// The right-click menu's choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MenuChoice {
-    Block(Side, Option<u64>),
     Rule(Action, Side),
+    Block(Side, Option<u64>),
     Copy,
     Select,
 }
@@ -524,19 +576,21 @@ enum Side {
     Flow,
 }
 
-fn menu_ui(ui: &mut egui::Ui) -> Option<MenuChoice> {
+fn menu_ui(ui: &mut egui::Ui, row: &Row) -> Option<MenuChoice> {
     let mut choice = None;
-    for (label, secs) in [
-        ("Block source", None),
-        ("Block source for 10 min", Some(600)),
-        ("Block source for 1 hour", Some(3_600)),
-        ("Block source for 1 day", Some(86_400)),
-    ] {
-        if ui.button(label).clicked() {
-            choice = Some(MenuChoice::Block(Side::Source, secs));
+    if row.src_ip.is_some() {
+        for (label, secs) in [
+            ("Block source", None),
+            ("Block source for 10 min", Some(600)),
+            ("Block source for 1 hour", Some(3_600)),
+            ("Block source for 1 day", Some(86_400)),
+        ] {
+            if ui.button(label).clicked() {
+                choice = Some(MenuChoice::Block(Side::Source, secs));
+            }
         }
     }
-    if ui.button("Block destination").clicked() {
+    if row.dst_ip.is_some() && ui.button("Block destination").clicked() {
         choice = Some(MenuChoice::Block(Side::Destination, None));
     }
     ui.separator();
@@ -552,6 +606,7 @@ fn menu_ui(ui: &mut egui::Ui) -> Option<MenuChoice> {
     if ui.button("Allow rule for this flow").clicked() {
         choice = Some(MenuChoice::Rule(Action::Allow, Side::Flow));
     }
+    ui.separator();
     if ui.button("Show details").clicked() {
         choice = Some(MenuChoice::Select);
     }
@@ -619,62 +674,12 @@ pub fn row_text(event: &Event) -> String {
     String::from_utf8_lossy(&out).trim_end().to_owned()
 }
 
-/// The details pane: summary, why (each rule tried), every parsed layer and a hex dump.
-fn details_ui(ui: &mut egui::Ui, event: &Event, rules: &RuleSet, raw: &RawStore) {
-    ui.strong(row_text(event));
-    ui.columns(2, |columns| {
-        let left = &mut columns[0];
-        left.heading("Why this verdict");
-        let explanation = rules.explain(&event.meta, &event.iface);
-        for step in &explanation.steps {
-            let text = match &step.outcome {
-                crate::rules::StepOutcome::Matched => {
-                    format!("rule {} {:?}: MATCHED", step.rule.0 + 1, &*step.name)
-                }
-                crate::rules::StepOutcome::Skipped(reason) => {
-                    format!("rule {} {:?}: skipped, {reason}", step.rule.0 + 1, &*step.name)
-                }
-            };
-            left.label(text);
-        }
-        left.label(RichText::new(explanation.summary()).strong());
-        if let Some(alert) = &event.alert {
-            left.label(format!(
-                "Detection: {} from {} ({})",
-                alert.kind.name(),
-                alert.src_ip,
-                alert.reason
-            ));
-        }
-        let right = &mut columns[1];
-        match raw.get(event.seq) {
-            Some(frame) => {
-                right.heading("Layers");
-                for layer in packet::describe(frame.link, &frame.data) {
-                    egui::CollapsingHeader::new(&layer.name)
-                        .default_open(true)
-                        .show(right, |ui| {
-                            for (name, value) in &layer.fields {
-                                ui.label(format!("{name}: {value}"));
-                            }
-                        });
-                }
-                right.heading("Bytes");
-                right.label(RichText::new(packet::hex_dump(&frame.data)).monospace());
-            }
-            None => {
-                right.label("The raw bytes of this packet are no longer held (recent packets only).");
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::packet::{LinkType, PacketMeta};
+    use crate::packet::LinkType;
     use crate::rules::Verdict;
 
     pub(crate) fn event(seq: u64, src: &str, dport: u16, action: Action) -> Event {
@@ -704,7 +709,7 @@ mod tests {
         t.push((0..250).map(|i| event(i, "10.0.0.1", if i % 2 == 0 { 22 } else { 80 }, Action::Allow)));
         assert_eq!(t.counts(), (100, 50, 150));
         assert_eq!(t.shown().next().unwrap().seq, 150);
-        assert!(t.shown().all(|e| e.meta.dst_port == Some(22)));
+        assert!(t.shown().all(|r| r.dst_port == Some(22)));
     }
 
     #[test]
