@@ -475,7 +475,7 @@ impl RulesPanel {
                             {
                                 action = Some(RowAction::Toggle(index));
                             }
-                            let color = action_color(spec.action, ui.visuals().dark_mode);
+                            let color = super::widgets::verdict_color(spec.action, ui.visuals().dark_mode);
                             let title =
                                 RichText::new(format!("{} {}", spec.action.name().to_uppercase(), spec.name))
                                     .color(color);
@@ -614,19 +614,6 @@ fn unique_name(file: &RuleFile, base: &str) -> String {
         .map(|n| format!("{base} ({n})"))
         .find(|candidate| !file.rules.iter().any(|r| &r.name == candidate))
         .unwrap_or_else(|| format!("{base} copy"))
-}
-
-/// Verdict colours shared by the editor and the traffic table: block red, log amber, allow green.
-#[must_use]
-pub fn action_color(action: Action, dark_mode: bool) -> Color32 {
-    match (action, dark_mode) {
-        (Action::Block, true) => Color32::from_rgb(255, 110, 100),
-        (Action::Block, false) => Color32::from_rgb(190, 30, 30),
-        (Action::Log, true) => Color32::from_rgb(255, 190, 70),
-        (Action::Log, false) => Color32::from_rgb(160, 100, 0),
-        (Action::Allow, true) => Color32::from_rgb(110, 210, 120),
-        (Action::Allow, false) => Color32::from_rgb(20, 120, 40),
-    }
 }
 
 /// One line describing what a rule matches: `in tcp 10.0.0.0/8 -> any :22`.

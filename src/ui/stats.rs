@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::rules::action_color;
+use super::widgets::verdict_color;
 use crate::event::Event;
 use crate::packet::Direction;
 use crate::rules::{Action, RuleSpec};
@@ -148,7 +148,7 @@ impl StatsPanel {
                     for (index, action) in [(0, Action::Allow), (1, Action::Block), (2, Action::Log)] {
                         plot.line(
                             Line::new(action.name(), PlotPoints::from(series(index, bytes)))
-                                .color(action_color(action, dark)),
+                                .color(verdict_color(action, dark)),
                         );
                     }
                 });
