@@ -28,7 +28,12 @@ shoot() { # TAB WAIT [CLICK_Y]
         app=$!
         sleep "$2"
         if [ -n "${3:-}" ]; then
-            xdotool mousemove 400 "$3" click 1
+            # Pause first (Space): rows that move every frame do not take clicks (a known issue).
+            xdotool key space
+            sleep 0.5
+            xdotool mousemove 400 "$3"
+            sleep 0.4
+            xdotool click 1
             sleep 1.5
         fi
         import -window root "docs/$1.png"

@@ -373,7 +373,7 @@ impl TrafficPanel {
         let shown = self.frozen_len.unwrap_or(self.view.len()).min(self.view.len());
         let follow = self.frozen_len.is_none();
         let dark = ui.visuals().dark_mode;
-        let mut clicked: Option<u64> = None;
+        let mut clicked: Option<(u64, usize)> = None;
         let mut sort_clicked: Option<SortColumn> = None;
         let mut menu_action: Option<(u64, MenuChoice)> = None;
         let sort_state = self.sort;
@@ -502,8 +502,10 @@ impl TrafficPanel {
                         ui.label(names_text(store.text(r.src_name), store.text(r.dst_name)));
                     });
                     let response = row.response();
-                    if response.clicked() {
-                        clicked = Some(index);
+                    // Select on press, not on click: while following, rows move between press and release,
+                    // so a click would rarely land on one row.
+                    if response.hovered() && response.ctx.input(|i| i.pointer.primary_pressed()) {
+                        clicked = Some((index, row.index()));
                     }
                     response.context_menu(|ui| {
                         if let Some(choice) = menu_ui(ui, r) {
@@ -513,12 +515,18 @@ impl TrafficPanel {
                     });
                 });
             });
-        if let Some(index) = clicked {
+        if let Some((index, position)) = clicked {
+            // The details pane takes part of the height: keep the selected row in view.
+            self.scroll_to = Some(position);
             self.selected = if self.selected == Some(index) {
                 None
             } else {
                 Some(index)
             };
+            // Selecting a row pauses following so it stays in view; "Jump to live" resumes.
+            if self.selected.is_some() && !self.is_paused() {
+                self.toggle_pause();
+            }
         }
         if let Some(column) = sort_clicked {
             self.sort_by(column);
