@@ -24,3 +24,5 @@ impl CliError {
 
 /// Result of a CLI subcommand.
 pub type CliResult = Result<(), CliError>;
+
+pub mod enforce;

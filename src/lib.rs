@@ -5,8 +5,10 @@
 //! `gui`) and the headless CLI are two thin front ends over it.
 
 pub mod audit;
+pub mod blocklist;
 pub mod cli;
 pub mod detect;
+pub mod enforce;
 pub mod event;
 pub mod packet;
 pub mod rules;
