@@ -262,8 +262,12 @@ impl CommandRunner for SystemRunner {
         };
         let stdout = join(out_reader);
         let stderr = join(err_reader);
-        // `ip netns exec` exits 255 when it cannot exec the program; report that as a missing program.
-        if self.netns.is_some() && status.code() == Some(255) && stderr.contains("No such file or directory")
+        // `ip netns exec` prints `exec of "PROG" failed: No such file or directory` when the program is
+        // missing; report that as a missing program.
+        if self.netns.is_some()
+            && !status.success()
+            && stderr.starts_with("exec of \"")
+            && stderr.contains("No such file or directory")
         {
             return Err(EnforceError::Missing {
                 program: shown.program,
