@@ -2,6 +2,9 @@
 //! host's root namespace): traffic really stops and really flows again; reconcile, drift, atomicity,
 //! concurrency, refusals and failure reporting.
 
+// Helpers outside `#[test]` fns unwrap too: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,9 @@
 //! `nodad`) test addresses, removed again in `Drop` (also when the test panics). Traffic in tests stays
 //! between these two namespaces. Plus small flow checks (ping, TCP connect) run inside them.
 
+// Test helpers: a failed setup step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
