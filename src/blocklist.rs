@@ -123,12 +123,13 @@ impl BlockEntry {
         self.expires.is_some_and(|at| at <= now)
     }
 
-    /// Whole seconds left until expiry at `now` (at least 1 while not expired); `None` = no expiry.
+    /// Seconds left until expiry at `now`, rounded up (at least 1) so a kernel timeout never ends before
+    /// the entry expires; `None` = no expiry.
     #[must_use]
     pub fn remaining_secs(&self, now: DateTime<Utc>) -> Option<u64> {
         let at = self.expires?;
-        let secs = (at - now).num_seconds().max(1);
-        Some(u64::try_from(secs).unwrap_or(1))
+        let millis = (at - now).num_milliseconds().max(1);
+        Some(u64::try_from(millis).unwrap_or(1).div_ceil(1000))
     }
 }
 
@@ -456,9 +457,9 @@ mod tests {
             parse_net("192.0.2.1").unwrap(),
             "",
             now,
-            Some(now + chrono::Duration::milliseconds(300)),
+            Some(now + chrono::Duration::milliseconds(1_300)),
         );
-        assert_eq!(entry.remaining_secs(now), Some(1));
+        assert_eq!(entry.remaining_secs(now), Some(2));
         assert!(!entry.is_expired(now));
     }
 }

@@ -25,9 +25,9 @@ impl CliError {
 /// Result of a CLI subcommand.
 pub type CliResult = Result<(), CliError>;
 
-pub mod block;
 pub mod capture;
 pub mod check;
+pub mod enforce;
 pub mod output;
 
 use crate::rules::RuleSet;

@@ -26,14 +26,18 @@ enum Command {
     Check(cli::check::CheckArgs),
     /// List the interfaces you can capture on.
     Interfaces,
-    /// Block an address or network in the kernel (ipset + our own iptables chain).
-    Block(cli::block::BlockArgs),
-    /// Remove an address or network from the kernel block list.
-    Unblock(cli::block::UnblockArgs),
-    /// Show the block list next to what the kernel really holds.
-    List(cli::block::ListArgs),
-    /// Remove every netwarden chain, jump and set from the kernel.
-    Flush(cli::block::FlushArgs),
+    /// Block an address or network in the kernel (ipset + our own iptables chains).
+    Block(cli::enforce::BlockArgs),
+    /// Remove an address or network from the block list and the kernel.
+    Unblock(cli::enforce::UnblockArgs),
+    /// Show the block list next to what the kernel really holds (--csv / --text to export it).
+    List(cli::enforce::ListArgs),
+    /// Block every address of a text (one per line) or CSV file, all or nothing.
+    Import(cli::enforce::ImportArgs),
+    /// Show the ban history (--csv to export it).
+    History(cli::enforce::HistoryArgs),
+    /// Unblock everything and remove every netwarden chain, jump and set from the kernel.
+    Flush(cli::enforce::FlushArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,10 +66,12 @@ fn main() -> ExitCode {
         Some(Command::Replay(replay)) => cli::capture::replay(&replay),
         Some(Command::Check(check)) => cli::check::check(&check),
         Some(Command::Interfaces) => cli::capture::interfaces(),
-        Some(Command::Block(args)) => cli::block::block(&args),
-        Some(Command::Unblock(args)) => cli::block::unblock(&args),
-        Some(Command::List(args)) => cli::block::list(&args),
-        Some(Command::Flush(args)) => cli::block::flush(&args),
+        Some(Command::Block(args)) => cli::enforce::run_block(&args, &mut std::io::stdout()),
+        Some(Command::Unblock(args)) => cli::enforce::run_unblock(&args, &mut std::io::stdout()),
+        Some(Command::List(args)) => cli::enforce::run_list(&args, &mut std::io::stdout()),
+        Some(Command::Import(args)) => cli::enforce::run_import(&args, &mut std::io::stdout()),
+        Some(Command::History(args)) => cli::enforce::run_history(&args, &mut std::io::stdout()),
+        Some(Command::Flush(args)) => cli::enforce::run_flush(&args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,6 +13,7 @@ pub mod traffic;
 pub mod widgets;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::anyhow;
 
@@ -42,6 +43,10 @@ pub struct GuiArgs {
     /// Directory of the block list and ban history (default: as `netwarden block`).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Remove netwarden's chains and sets from the kernel when the window closes (the list is kept and
+    /// enforced again at the next start).
+    #[arg(long)]
+    pub remove_on_exit: bool,
 }
 
 /// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
@@ -105,9 +110,15 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 .storage
                 .and_then(|s| eframe::get_value(s, app::STATE_KEY))
                 .unwrap_or_default();
+            let runner: Arc<dyn crate::enforce::runner::CommandRunner> =
+                Arc::new(crate::enforce::runner::SystemRunner::new());
+            let protected = crate::enforce::Protected::detect(
+                runner.as_ref(),
+                std::env::var("SSH_CONNECTION").ok().as_deref(),
+            );
             let enforcer = if args.no_enforce {
                 Err("monitor-only mode (--no-enforce)".to_owned())
-            } else if !crate::enforce::has_net_admin() {
+            } else if crate::enforce::check_privileges().is_err() {
                 Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
             } else if which("iptables-restore").is_none() || which("ipset").is_none() {
                 Err(
@@ -115,9 +126,7 @@ pub fn run(args: &GuiArgs) -> CliResult {
                         .to_owned(),
                 )
             } else {
-                Ok(crate::enforce::Enforcer::new(Box::new(
-                    crate::enforce::SystemRunner::default(),
-                )))
+                Ok(runner)
             };
             let options = app::AppOptions {
                 rules_path: args.rules.clone(),
@@ -127,8 +136,10 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 state_dir: args
                     .state_dir
                     .clone()
-                    .unwrap_or_else(crate::cli::block::default_state_dir),
+                    .unwrap_or_else(crate::cli::enforce::default_user_state_dir),
                 enforcer,
+                protected,
+                remove_on_exit: args.remove_on_exit,
             };
             let mut app = app::App::new(state, options);
             if let Some(tab) = tab {

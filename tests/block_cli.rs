@@ -49,15 +49,15 @@ fn block_list_unblock_flush_for_real() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        format!("blocked {peer}/32 for 1h (brute force)")
+        format!("blocked {peer}/32 for 1h (brute force): enforced")
     );
     assert!(!pair.ping_a_from_b(false), "the kernel drops the blocked peer");
     let out = nw(&pair, dir.path(), &["list"]);
     let listing = text(&out);
     assert!(
         listing.contains(&format!("{peer}/32"))
-            && listing.contains("enforced,")
-            && listing.contains("s left"),
+            && listing.contains("\tenforced\t")
+            && listing.contains("s left)"),
         "{listing}"
     );
     assert!(
@@ -90,8 +90,12 @@ fn block_list_unblock_flush_for_real() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&save.stdout).contains("NETWARDEN"));
     assert!(
-        text(&nw(&pair, dir.path(), &["list"])).contains("NOT in the kernel"),
-        "the list says what is real"
+        text(&nw(&pair, dir.path(), &["list"])).contains("0 entries"),
+        "flush unblocks everything"
+    );
+    assert!(
+        text(&nw(&pair, dir.path(), &["history"])).contains("lifted"),
+        "the history keeps the lifted bans"
     );
 }
 
@@ -108,7 +112,10 @@ fn refusals_and_dry_runs_change_nothing() {
             "1.2.3.4;reboot",
             "bad address `1.2.3.4;reboot`: not an IP address or CIDR network",
         ),
-        ("127.0.0.1", "refusing to block 127.0.0.1/32: it covers loopback"),
+        (
+            "127.0.0.1",
+            "refusing to block 127.0.0.1/32: it covers the loopback",
+        ),
         ("0.0.0.0/0", "a /0 prefix would block every address"),
     ] {
         let out = nw(&pair, dir.path(), &["block", addr]);
@@ -181,7 +188,8 @@ fn without_privilege_nothing_is_done() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("needs root or CAP_NET_ADMIN") && text(&out).contains("nothing was changed"),
+        text(&out).contains("needs root or the CAP_NET_ADMIN capability")
+            && text(&out).contains("nothing was changed"),
         "{}",
         text(&out)
     );

@@ -1,183 +1,482 @@
-//! Kernel enforcement for real, inside network namespaces this test creates (all iptables/ipset work runs
-//! in namespace `a` through `ip netns exec`; the host's tables are never touched): ping flows, blocking the
-//! peer stops it, unblocking lets it through again; the same for a CIDR, for IPv6 and for an entry with an
-//! expiry that the kernel lifts by itself; rules of other tools are left exactly as they were; `flush`
-//! removes every trace; 100 concurrent block requests give one entry per address.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! End-to-end enforcement on the real kernel, inside network namespaces the tests create (never the
+//! host's root namespace): traffic really stops and really flows again; reconcile, drift, atomicity,
+//! concurrency, refusals and failure reporting.
+
+// Helpers outside `#[test]` fns unwrap too: a failed step should stop the test loudly.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::netns::{Pair, is_root, sh};
+use common::nspair::NetnsPair;
 use ipnet::IpNet;
-use netwarden::enforce::{Enforcer, SystemRunner};
+use netwarden::blocklist::EntryState;
+use netwarden::enforce::runner::{Cmd, CommandRunner, SystemRunner};
+use netwarden::enforce::{
+    BlockRequest, EnforceConfig, EnforceError, Enforcer, KernelRule, RuleDirection, parse_addr,
+};
 
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
+fn config(dir: &Path) -> EnforceConfig {
+    EnforceConfig {
+        state_dir: Some(dir.to_owned()),
+        ssh_connection: None,
+        ..EnforceConfig::default()
+    }
 }
 
-fn enforcer(pair: &Pair) -> Enforcer {
-    Enforcer::new(Box::new(SystemRunner::in_netns(&pair.a)))
+fn open(pair: &NetnsPair, dir: &Path) -> Enforcer {
+    Enforcer::open(Arc::new(SystemRunner::in_netns(&pair.a)), config(dir)).unwrap()
 }
 
-fn save(pair: &Pair, tool: &str) -> String {
-    String::from_utf8(sh(&["ip", "netns", "exec", &pair.a, tool]).stdout).unwrap()
+fn req(addr: &str) -> BlockRequest {
+    BlockRequest::parse(addr, "test", None, false).unwrap()
 }
 
-/// The tables as `iptables-save` prints them, without counters and comments (which change with traffic).
-fn foreign_rules(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.contains("NETWARDEN"))
-        .map(|l| l.split(" [").next().unwrap_or(l).to_owned())
-        .collect()
+fn out(ns: &str, args: &[&str]) -> String {
+    let output = NetnsPair::exec(ns, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Members of our sets in namespace `ns`, from `ipset save`.
+fn kernel_members(ns: &str) -> BTreeSet<IpNet> {
+    netwarden::enforce::ipset::parse_save(&out(ns, &["ipset", "save"])).members()
+}
+
+fn list_members(enforcer: &Enforcer) -> BTreeSet<IpNet> {
+    enforcer.entries().iter().map(|e| e.net).collect()
 }
 
 #[test]
-fn block_and_unblock_stop_and_restore_traffic() {
+fn block_and_unblock_peer_ipv4_ipv6_and_cidr() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _listener = pair.listen_in_b("::", 7001);
+    let enforcer = open(&pair, dir.path());
+    assert!(pair.ping_from_a(&pair.b4) && pair.tcp_from_a(&pair.b4, 7001));
+
+    let entry = enforcer.block(req(&pair.b4)).unwrap();
+    assert_eq!(entry.state, EntryState::Enforced);
+    assert!(!pair.ping_from_a(&pair.b4));
+    assert!(!pair.tcp_from_a(&pair.b4, 7001));
+    assert!(pair.ping_from_a(&pair.b6), "IPv6 untouched by an IPv4 block");
+    assert!(enforcer.unblock(parse_addr(&pair.b4).unwrap()).unwrap());
+    assert!(pair.ping_from_a(&pair.b4) && pair.tcp_from_a(&pair.b4, 7001));
+
+    // A CIDR covering the peer but not our own address.
+    let cidr = format!("{}/31", pair.b4);
+    enforcer.block(req(&cidr)).unwrap();
+    assert!(!pair.ping_from_a(&pair.b4));
+    enforcer.unblock(parse_addr(&cidr).unwrap()).unwrap();
+    assert!(pair.ping_from_a(&pair.b4));
+
+    enforcer.block(req(&pair.b6)).unwrap();
+    assert!(!pair.ping_from_a(&pair.b6));
+    assert!(!pair.tcp_from_a(&pair.b6, 7001));
+    assert!(pair.ping_from_a(&pair.b4));
+    enforcer.unblock(parse_addr(&pair.b6).unwrap()).unwrap();
+    assert!(pair.ping_from_a(&pair.b6) && pair.tcp_from_a(&pair.b6, 7001));
+    assert!(kernel_members(&pair.a).is_empty());
+    assert_eq!(enforcer.history().len(), 3);
+}
+
+#[test]
+fn port_specific_kernel_rule() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _l1 = pair.listen_in_b("::", 7101);
+    let _l2 = pair.listen_in_b("::", 7102);
+    let enforcer = open(&pair, dir.path());
+    let rule = KernelRule {
+        name: "no 7101".to_owned(),
+        direction: RuleDirection::Out,
+        protocol: Some(6),
+        src: vec![],
+        dst: vec![parse_addr(&pair.b4).unwrap(), parse_addr(&pair.b6).unwrap()],
+        dst_ports: vec![(7101, 7101)],
+        src_ports: vec![],
+    };
+    enforcer.set_kernel_rules(std::slice::from_ref(&rule)).unwrap();
+    for addr in [&pair.b4, &pair.b6] {
+        assert!(!pair.tcp_from_a(addr, 7101), "{addr}:7101 should be blocked");
+        assert!(pair.tcp_from_a(addr, 7102), "{addr}:7102 should flow");
+        assert!(pair.ping_from_a(addr));
+    }
+    assert!(enforcer.check_drift().unwrap().problems.is_empty());
+    enforcer.set_kernel_rules(&[]).unwrap();
+    assert!(pair.tcp_from_a(&pair.b4, 7101) && pair.tcp_from_a(&pair.b6, 7101));
+}
+
+#[test]
+fn kernel_lifts_expired_ban_without_netwarden() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let enforcer = open(&pair, dir.path());
+    let request = BlockRequest::parse(&pair.b4, "short", Some(Duration::from_secs(2)), false).unwrap();
+    enforcer.block(request).unwrap();
+    assert!(!pair.ping_from_a(&pair.b4));
+    drop(enforcer);
+    // Nobody calls tick: the ipset timeout alone must lift the ban (bounded wait, not a timing assertion).
+    let mut lifted = false;
+    for _ in 0..40 {
+        if kernel_members(&pair.a).is_empty() {
+            lifted = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(lifted, "kernel kept the entry");
+    assert!(pair.ping_from_a(&pair.b4));
+    // Restart: the expired entry is dropped from the list and the history says why.
+    let enforcer = open(&pair, dir.path());
+    assert!(enforcer.entries().is_empty());
+    let history = enforcer.history();
+    let record = history.iter().next().unwrap();
+    assert_eq!(record.lifted_by, Some(netwarden::blocklist::LiftReason::Expired));
+}
+
+#[test]
+fn reconcile_at_start_and_drift_repair() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let enforcer = open(&pair, dir.path());
+    enforcer.block(req(&pair.b4)).unwrap();
+    enforcer.block(req("192.0.2.10")).unwrap();
+    enforcer.block(req("2001:db8::/48")).unwrap();
+    let wanted = list_members(&enforcer);
+    drop(enforcer);
+
+    // Tamper: remove an entry and a jump, add a stray entry of ours.
+    out(&pair.a, &["ipset", "del", "netwarden4", &pair.b4]);
+    out(&pair.a, &["iptables", "-D", "INPUT", "-j", "NETWARDEN"]);
+    out(&pair.a, &["ipset", "add", "netwarden4", "198.51.100.1"]);
+    assert!(pair.ping_from_a(&pair.b4));
+
+    let enforcer = open(&pair, dir.path());
+    assert_eq!(kernel_members(&pair.a), wanted);
+    assert!(enforcer.entries().iter().all(|e| e.state == EntryState::Enforced));
+    assert!(!pair.ping_from_a(&pair.b4));
+    assert!(out(&pair.a, &["iptables-save", "-t", "filter"]).contains("-A INPUT -j NETWARDEN\n"));
+
+    // Drift while running: chain flushed, entry deleted.
+    out(&pair.a, &["iptables", "-F", "NETWARDEN"]);
+    out(&pair.a, &["ipset", "del", "netwarden6", "2001:db8::/48"]);
+    assert!(pair.ping_from_a(&pair.b4));
+    let report = enforcer.check_drift().unwrap();
     assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
+        report
+            .problems
+            .contains(&"entry 2001:db8::/48 missing from netwarden6".to_owned()),
+        "{report:?}"
     );
-    let pair = Pair::new();
-    let e = enforcer(&pair);
-    // Another tool's rule in the same table must survive everything we do.
-    assert!(Pair::exec_ok(
+    assert!(
+        report
+            .problems
+            .contains(&"iptables: chain NETWARDEN has 0 rules, expected 2".to_owned()),
+        "{report:?}"
+    );
+    assert!(!pair.ping_from_a(&pair.b4));
+    assert_eq!(enforcer.check_drift().unwrap().problems, Vec::<String>::new());
+    assert_eq!(kernel_members(&pair.a), wanted);
+
+    // Set destroyed under us: reported and rebuilt.
+    out(&pair.a, &["iptables", "-F", "NETWARDEN"]);
+    out(&pair.a, &["ipset", "destroy", "netwarden4"]);
+    let report = enforcer.check_drift().unwrap();
+    assert!(
+        report.problems.contains(&"set netwarden4 is missing".to_owned()),
+        "{report:?}"
+    );
+    assert_eq!(kernel_members(&pair.a), wanted);
+}
+
+#[test]
+fn failed_batch_applies_nothing_and_names_the_entry() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let enforcer = open(&pair, dir.path());
+    // Swap in a set that holds only two entries so the kernel rejects the third add of the batch.
+    out(
         &pair.a,
         &[
-            "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9999", "-j", "ACCEPT"
-        ]
-    ));
-    let before = foreign_rules(&save(&pair, "iptables-save"));
-    assert!(pair.ping_a_from_b(false), "traffic flows before any block");
-
-    e.block(&[(net(&format!("{}/32", pair.ip_b())), None)]).unwrap();
-    assert!(!pair.ping_a_from_b(false), "blocked peer cannot ping");
-    assert_eq!(
-        e.kernel_entries().unwrap(),
-        vec![(net(&format!("{}/32", pair.ip_b())), None)]
+            "ipset", "create", "nwsmall", "hash:net", "family", "inet", "maxelem", "2", "timeout", "0",
+        ],
     );
-    assert!(e.chains_intact());
-
-    e.unblock(&[net(&format!("{}/32", pair.ip_b()))]).unwrap();
-    assert!(pair.ping_a_from_b(false), "unblocked peer can ping again");
-
-    e.block(&[(net(&format!("10.{}.0.0/24", pair.subnet)), None)])
-        .unwrap();
-    assert!(!pair.ping_a_from_b(false), "a CIDR covering the peer blocks it");
-    e.unblock(&[net(&format!("10.{}.0.0/24", pair.subnet))]).unwrap();
-    assert!(pair.ping_a_from_b(false));
-
-    assert!(pair.ping_a_from_b(true), "IPv6 flows");
-    e.block(&[(net(&format!("{}/128", pair.ip6_b())), None)]).unwrap();
-    assert!(!pair.ping_a_from_b(true), "IPv6 peer blocked");
-    assert!(pair.ping_a_from_b(false), "IPv4 unaffected by an IPv6 entry");
-    e.unblock(&[net(&format!("{}/128", pair.ip6_b()))]).unwrap();
-    assert!(pair.ping_a_from_b(true));
-
-    assert_eq!(
-        foreign_rules(&save(&pair, "iptables-save")),
-        before,
-        "other rules untouched"
+    out(&pair.a, &["ipset", "swap", "nwsmall", "netwarden4"]);
+    let requests: Vec<BlockRequest> = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]
+        .iter()
+        .map(|a| req(a))
+        .collect();
+    let err = enforcer.block_many(&requests).unwrap_err();
+    assert!(
+        matches!(err, EnforceError::BatchEntry { ref entry, .. } if entry == "192.0.2.3/32"),
+        "{err}"
     );
-    e.flush().unwrap();
-    assert!(!save(&pair, "iptables-save").contains("NETWARDEN"));
-    assert!(!save(&pair, "ip6tables-save").contains("NETWARDEN"));
-    let sets =
-        String::from_utf8(sh(&["ip", "netns", "exec", &pair.a, "ipset", "list", "-n"]).stdout).unwrap();
-    assert!(!sets.contains("netwarden"), "sets destroyed: {sets}");
-    assert_eq!(
-        foreign_rules(&save(&pair, "iptables-save")),
-        before,
-        "other rules untouched by flush"
-    );
+    assert!(err.to_string().contains("Hash is full"), "{err}");
+    assert!(kernel_members(&pair.a).is_empty());
+    assert!(enforcer.entries().is_empty());
+    // A bad address in a batch is refused before anything runs.
+    let inputs = ["192.0.2.1", "1.2.3.4;reboot"];
+    let parsed: Result<Vec<_>, _> = inputs
+        .iter()
+        .map(|a| BlockRequest::parse(a, "", None, false))
+        .collect();
+    assert!(matches!(parsed, Err(EnforceError::BadAddress { ref input, .. }) if input == "1.2.3.4;reboot"));
 }
 
 #[test]
-fn an_entry_with_an_expiry_is_lifted_by_the_kernel() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
-    let pair = Pair::new();
-    let e = enforcer(&pair);
-    e.block(&[(net(&format!("{}/32", pair.ip_b())), Some(2))])
-        .unwrap();
-    assert!(!pair.ping_a_from_b(false));
-    let entries = e.kernel_entries().unwrap();
-    assert_eq!(entries.len(), 1);
-    assert!(
-        entries[0].1.is_some_and(|t| t <= 2),
-        "the kernel holds a timeout: {entries:?}"
-    );
-    std::thread::sleep(Duration::from_millis(3_000));
-    assert!(
-        pair.ping_a_from_b(false),
-        "the ban lifted without netwarden doing anything"
-    );
-    assert!(e.kernel_entries().unwrap().is_empty());
-    e.flush().unwrap();
-}
-
-#[test]
-fn drift_is_repaired_by_setup() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
-    let pair = Pair::new();
-    let e = enforcer(&pair);
-    e.block(&[(net(&format!("{}/32", pair.ip_b())), None)]).unwrap();
-    // Someone deletes our jump and flushes our chain.
-    assert!(Pair::exec_ok(
-        &pair.a,
-        &["iptables", "-D", "INPUT", "-j", "NETWARDEN"]
-    ));
-    assert!(Pair::exec_ok(&pair.a, &["iptables", "-F", "NETWARDEN"]));
-    assert!(pair.ping_a_from_b(false), "the kernel no longer drops");
-    assert!(!e.chains_intact(), "drift is detected");
-    e.ensure_setup().unwrap();
-    assert!(e.chains_intact());
-    assert!(!pair.ping_a_from_b(false), "repaired: dropped again");
-    let jumps = save(&pair, "iptables-save")
-        .matches("-A INPUT -j NETWARDEN")
-        .count();
-    assert_eq!(jumps, 1, "setup never duplicates the jump");
-    e.flush().unwrap();
-}
-
-#[test]
-fn concurrent_requests_give_one_entry_per_address() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
-    let pair = Pair::new();
-    let e = Arc::new(enforcer(&pair));
-    let threads: Vec<_> = (0..4)
+fn concurrent_blocks_give_one_entry_per_address() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let enforcer = Arc::new(open(&pair, dir.path()));
+    let addrs: Vec<String> = (1..=25).map(|i| format!("198.51.100.{i}")).collect();
+    let handles: Vec<_> = (0..4)
         .map(|t| {
-            let e = Arc::clone(&e);
+            let enforcer = Arc::clone(&enforcer);
+            let addrs = addrs.clone();
             std::thread::Builder::new()
-                .name(format!("blocker-{t}"))
+                .name(format!("block-{t}"))
                 .spawn(move || {
-                    for i in 0..25u8 {
-                        // Every thread blocks the same 25 addresses: 100 requests in all.
-                        e.block(&[(net(&format!("198.18.0.{i}/32")), None)]).unwrap();
+                    for addr in &addrs {
+                        enforcer.block(req(addr)).unwrap();
                     }
-                    let _ = t;
                 })
                 .unwrap()
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    for handle in handles {
+        handle.join().unwrap();
     }
-    let entries = e.kernel_entries().unwrap();
-    assert_eq!(entries.len(), 25, "{entries:?}");
-    let jumps = save(&pair, "iptables-save")
-        .matches("-A INPUT -j NETWARDEN")
-        .count();
-    assert_eq!(jumps, 1);
-    e.flush().unwrap();
+    let listing = out(&pair.a, &["ipset", "list", "netwarden4"]);
+    assert!(listing.contains("Number of entries: 25\n"), "{listing}");
+    let expected: BTreeSet<IpNet> = addrs.iter().map(|a| parse_addr(a).unwrap()).collect();
+    assert_eq!(kernel_members(&pair.a), expected);
+    assert_eq!(list_members(&enforcer), expected);
+    assert_eq!(enforcer.history().len(), 25);
+}
+
+#[test]
+fn protected_addresses_are_refused_unless_forced() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = format!("{}.3", pair.b4.rsplit_once('.').unwrap().0);
+    out(&pair.a, &["ip", "route", "add", "default", "via", &gateway]);
+    let mut cfg = config(dir.path());
+    cfg.ssh_connection = Some(format!("{} 50000 {} 22", "10.250.0.9", pair.a4));
+    let enforcer = Enforcer::open(Arc::new(SystemRunner::in_netns(&pair.a)), cfg).unwrap();
+    for (addr, why) in [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        (pair.a4.as_str(), "own address"),
+        (pair.a6.as_str(), "own address"),
+        (gateway.as_str(), "default gateway"),
+        ("10.250.0.9", "current SSH peer"),
+    ] {
+        let err = enforcer.block(req(addr)).unwrap_err();
+        assert!(
+            matches!(err, EnforceError::Refused { why: ref w, .. } if w.starts_with(why)),
+            "{addr}: {err}"
+        );
+    }
+    for bad in ["1.2.3.4;reboot", "999.1.1.1", "", "example.com"] {
+        assert!(
+            matches!(
+                BlockRequest::parse(bad, "", None, false),
+                Err(EnforceError::BadAddress { .. })
+            ),
+            "{bad}"
+        );
+    }
+    assert!(kernel_members(&pair.a).is_empty());
+    let forced = BlockRequest::parse(&gateway, "forced", None, true).unwrap();
+    assert_eq!(enforcer.block(forced).unwrap().state, EntryState::Enforced);
+}
+
+#[test]
+fn missing_iptables_is_monitor_only() {
+    let pair = NetnsPair::new();
+    let runner = SystemRunner::in_netns(&pair.a).with_program("iptables", "netwarden-test-no-iptables");
+    let err = Enforcer::open(Arc::new(runner), config(tempfile::tempdir().unwrap().path()))
+        .err()
+        .unwrap();
+    assert!(matches!(err, EnforceError::MonitorOnly { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("monitor-only mode: `netwarden-test-no-iptables` is not installed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn held_xtables_lock_is_reported_with_command_and_stderr() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("xtables.lock");
+    std::fs::write(&lock, "").unwrap();
+    let lock_str = lock.to_str().unwrap();
+    // The legacy backend takes the xtables lock (iptables-nft does not need one); hold it elsewhere.
+    let mut holder = std::process::Command::new("flock")
+        .args(["-x", lock_str, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let runner = SystemRunner::in_netns(&pair.a)
+        .with_program("iptables-restore", "iptables-legacy-restore")
+        .with_program("ip6tables-restore", "ip6tables-legacy-restore")
+        .with_program("iptables-save", "iptables-legacy-save")
+        .with_program("ip6tables-save", "ip6tables-legacy-save")
+        .with_env("XTABLES_LOCKFILE", lock_str);
+    let mut cfg = config(dir.path());
+    cfg.lock_wait_secs = 1;
+    let result = Enforcer::open(Arc::new(runner), cfg);
+    holder.kill().ok();
+    holder.wait().ok();
+    let err = result.err().unwrap();
+    match &err {
+        EnforceError::Command { command, stderr, .. } => {
+            assert_eq!(command, "iptables-legacy-restore --noflush -w 1");
+            assert!(stderr.contains("xtables lock"), "{stderr}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn hanging_command_is_killed_and_reported() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let runner = SystemRunner::in_netns(&pair.a).with_timeout(Duration::from_millis(500));
+    let err = runner.run(&Cmd::new("sleep", &["100"])).unwrap_err();
+    assert!(
+        matches!(err, EnforceError::Timeout { ref command, .. } if command == "sleep 100"),
+        "{err}"
+    );
+    let script = dir.path().join("hang.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 100\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let runner = SystemRunner::in_netns(&pair.a)
+        .with_timeout(Duration::from_millis(500))
+        .with_program("iptables-save", script.to_str().unwrap());
+    let err = Enforcer::open(Arc::new(runner), config(dir.path()))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, EnforceError::Timeout { ref command, .. } if command.ends_with("hang.sh -t filter")),
+        "{err}"
+    );
+}
+
+/// `iptables-save` output without comments, counters and our own lines.
+fn foreign_rules(ns: &str, tool: &str) -> String {
+    out(ns, &[tool])
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.contains("NETWARDEN") && !l.contains("netwarden"))
+        .map(|l| {
+            if l.starts_with(':') {
+                l.split(" [").next().unwrap_or(l)
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    out(
+        &pair.a,
+        &["iptables", "-A", "INPUT", "-s", "192.0.2.99", "-j", "ACCEPT"],
+    );
+    out(&pair.a, &["iptables", "-N", "OTHERTOOL"]);
+    out(
+        &pair.a,
+        &[
+            "iptables",
+            "-A",
+            "OTHERTOOL",
+            "-p",
+            "tcp",
+            "--dport",
+            "9999",
+            "-j",
+            "REJECT",
+        ],
+    );
+    out(&pair.a, &["iptables", "-A", "OUTPUT", "-j", "OTHERTOOL"]);
+    out(
+        &pair.a,
+        &["ip6tables", "-A", "INPUT", "-s", "2001:db8::99", "-j", "ACCEPT"],
+    );
+    out(&pair.a, &["ipset", "create", "othertool", "hash:ip"]);
+    let before4 = foreign_rules(&pair.a, "iptables-save");
+    let before6 = foreign_rules(&pair.a, "ip6tables-save");
+
+    let enforcer = open(&pair, dir.path());
+    enforcer.block(req(&pair.b4)).unwrap();
+    enforcer.block(req(&pair.b6)).unwrap();
+    let rule = KernelRule {
+        name: "r".to_owned(),
+        direction: RuleDirection::In,
+        protocol: Some(17),
+        src: vec![],
+        dst: vec![],
+        dst_ports: vec![(53, 53)],
+        src_ports: vec![],
+    };
+    enforcer.set_kernel_rules(&[rule]).unwrap();
+    assert_eq!(foreign_rules(&pair.a, "iptables-save"), before4);
+    assert_eq!(foreign_rules(&pair.a, "ip6tables-save"), before6);
+    let saved = out(&pair.a, &["iptables-save", "-t", "filter"]);
+    assert!(
+        saved.contains(
+            "-A INPUT -j NETWARDEN\n-A INPUT -j NETWARDEN-IN\n-A INPUT -s 192.0.2.99/32 -j ACCEPT\n"
+        ),
+        "{saved}"
+    );
+
+    enforcer.unblock_all().unwrap();
+    enforcer.flush_kernel().unwrap();
+    for tool in ["iptables-save", "ip6tables-save"] {
+        let text = out(&pair.a, &[tool]);
+        assert!(!text.contains("NETWARDEN"), "{text}");
+    }
+    assert_eq!(out(&pair.a, &["ipset", "list", "-n"]), "othertool\n");
+    assert_eq!(foreign_rules(&pair.a, "iptables-save"), before4);
+    assert_eq!(foreign_rules(&pair.a, "ip6tables-save"), before6);
+    assert!(pair.ping_from_a(&pair.b4), "{}", out(&pair.a, &["iptables-save"]));
+    // Neighbour discovery may need a retry after the peer was unreachable.
+    assert!(
+        (0..3).any(|_| pair.ping_from_a(&pair.b6)),
+        "{}",
+        out(&pair.a, &["ip6tables-save"])
+    );
+}
+
+#[test]
+fn state_persists_across_restarts() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let enforcer = open(&pair, dir.path());
+    enforcer
+        .block(BlockRequest::parse(&pair.b4, "kept", Some(Duration::from_secs(3600)), false).unwrap())
+        .unwrap();
+    drop(enforcer);
+    let enforcer = open(&pair, dir.path());
+    let entries = enforcer.entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].reason, "kept");
+    assert_eq!(entries[0].state, EntryState::Enforced);
+    assert!(entries[0].expires.is_some());
+    assert!(dir.path().join("blocklist.ron").exists() && dir.path().join("history.ron").exists());
 }

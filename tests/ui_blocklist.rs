@@ -1,89 +1,227 @@
-//! The block list panel driven through egui_kittest with a real enforcer inside a network namespace this
-//! test creates: "Add to block list" makes the kernel drop the peer, "Unenforce" lets it through, the state
-//! shown is the kernel's. Without an enforcer the panel says why and shows the commands.
+//! The block list panel and the whole app driven through egui_kittest with a real enforcer inside network
+//! namespaces this test creates (every iptables/ipset command runs there through `ip netns exec`, never in
+//! the host's namespace): "Add to block list" makes the kernel drop the peer, "Unblock" lets it through,
+//! a broad CIDR is rolled back unless kept, drift is repaired, `enforce: true` rules from `rules.ron` reach
+//! the kernel. Without an enforcer the panel says why and still keeps, imports and exports the list.
 #![cfg(feature = "gui")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::netns::{Pair, is_root};
+use common::netns::is_root;
+use common::nspair::NetnsPair;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
+use ipnet::IpNet;
 use netwarden::blocklist::EntryState;
-use netwarden::enforce::{Enforcer, Protected, SystemRunner};
+use netwarden::enforce::Protected;
+use netwarden::enforce::runner::{CommandRunner, SystemRunner};
+use netwarden::ui::app::{App, AppOptions, State};
 use netwarden::ui::blocklist::BlocklistPanel;
 
 fn type_into(h: &mut Harness<'static, BlocklistPanel>, label: &str, text: &str) {
     h.get_by_label(label).focus();
-    h.run();
+    h.run_steps(2);
     h.get_by_label(label).type_text(text);
-    h.run();
+    h.run_steps(2);
 }
 
+/// Steps until the worker has answered every job (at most 20 s). Steps, not `run`: the spinner and the
+/// confirmation countdown keep repainting.
 fn settle(h: &mut Harness<'static, BlocklistPanel>) {
     let start = Instant::now();
-    h.run();
+    h.run_steps(2);
     while h.state().busy() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(50));
         h.step();
     }
-    h.run();
+    h.run_steps(2);
+}
+
+/// Steps until `done` holds (at most `secs`); returns whether it did.
+fn step_until(
+    h: &mut Harness<'static, BlocklistPanel>,
+    secs: u64,
+    done: impl Fn(&BlocklistPanel) -> bool,
+) -> bool {
+    let start = Instant::now();
+    while !done(h.state()) && start.elapsed() < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_millis(100));
+        h.step();
+    }
+    done(h.state())
+}
+
+fn netns_runner(pair: &NetnsPair) -> Arc<dyn CommandRunner> {
+    Arc::new(SystemRunner::in_netns(&pair.a))
+}
+
+fn flush(pair: &NetnsPair) {
+    NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-F"]);
 }
 
 #[test]
-fn one_click_enforce_and_unenforce_in_the_kernel() {
+fn one_click_block_unblock_confirm_and_drift_in_the_kernel() {
     assert!(
         is_root(),
         "enforcement tests need root (network namespaces); CI runs as root"
     );
-    let pair = Pair::new();
+    let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let protected = Protected {
-        own: vec![pair.ip_a().parse().unwrap()],
-        ..Protected::default()
+        addrs: vec![(pair.a4.parse().unwrap(), "own address".into())],
     };
-    let panel = BlocklistPanel::new(
-        dir.path().to_path_buf(),
-        Ok(Enforcer::new(Box::new(SystemRunner::in_netns(&pair.a)))),
-        protected,
-    );
+    let panel = BlocklistPanel::new(dir.path().to_path_buf(), Ok(netns_runner(&pair)), protected);
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1200.0, 700.0))
+        .with_size(egui::vec2(1400.0, 800.0))
         .build_ui_state(|ui, p: &mut BlocklistPanel| p.ui(ui), panel);
-    assert!(pair.ping_a_from_b(false));
-    type_into(&mut h, "Address or CIDR:", &pair.ip_b());
+    settle(&mut h);
+    assert!(h.state().unavailable().is_none(), "{:?}", h.state().unavailable());
+    assert!(pair.ping_from_a(&pair.b4));
+
+    // Block the peer with one click: the kernel drops it and the panel shows the kernel's state.
+    type_into(&mut h, "Address or CIDR:", &pair.b4);
     type_into(&mut h, "Reason:", "test ban");
     h.get_by_label("Add to block list").click();
     settle(&mut h);
-    let net = format!("{}/32", pair.ip_b()).parse().unwrap();
+    let net: IpNet = format!("{}/32", pair.b4).parse().unwrap();
     assert_eq!(h.state().list().get(&net).unwrap().state, EntryState::Enforced);
     assert!(h.query_by_label("enforced").is_some());
-    assert!(!pair.ping_a_from_b(false), "the kernel drops the peer");
+    assert!(!pair.ping_from_a(&pair.b4), "the kernel drops the peer");
     assert!(
         h.state()
             .kernel_blocked()
             .load()
-            .contains(pair.ip_b().parse().unwrap())
+            .contains(pair.b4.parse().unwrap())
     );
 
-    h.get_by_label("Unenforce").click();
+    // Drift: someone deletes our jump from INPUT and OUTPUT; the panel repairs it within 10 s and says so.
+    for hook in ["INPUT", "OUTPUT"] {
+        NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-D", hook, "-j", "NETWARDEN"]);
+    }
+    assert!(pair.ping_from_a(&pair.b4), "without the jump traffic flows");
+    assert!(
+        step_until(&mut h, 12, |p| p
+            .message()
+            .is_some_and(|m| m.contains("drift repaired"))),
+        "{:?}",
+        h.state().message()
+    );
+    assert!(!pair.ping_from_a(&pair.b4), "repaired: dropped again");
+
+    // Unblock with one click: traffic flows again and the entry is gone from list and kernel.
+    h.get_by_label("Unblock").click();
     settle(&mut h);
-    assert_eq!(h.state().list().get(&net).unwrap().state, EntryState::NotEnforced);
-    assert!(pair.ping_a_from_b(false), "traffic flows again");
+    assert!(h.state().list().is_empty());
+    assert!(pair.ping_from_a(&pair.b4), "traffic flows again");
+    assert!(
+        !h.state()
+            .kernel_blocked()
+            .load()
+            .contains(pair.b4.parse().unwrap())
+    );
 
     // Our own address is refused with the reason.
-    let own = pair.ip_a();
-    let refused = h.state_mut().add(&own, "oops", None, false).unwrap_err();
-    assert!(refused.contains("this host's own address"), "{refused}");
-    Enforcer::new(Box::new(SystemRunner::in_netns(&pair.a)))
-        .flush()
-        .unwrap();
+    let refused = h.state_mut().add(&pair.a4, "oops", None, false).unwrap_err();
+    assert!(refused.contains("own address"), "{refused}");
+
+    // A /8 could cut the user off: applied, then rolled back when not kept in time.
+    h.state_mut().set_confirm_timeout(Duration::from_secs(2));
+    let broad = format!("{}/8", pair.b4);
+    h.state_mut().add(&broad, "broad", None, true).unwrap();
+    settle(&mut h);
+    assert!(h.state().pending().is_some());
+    assert!(h.query_by_label("Keep this change").is_some());
+    assert!(!pair.ping_from_a(&pair.b4), "the /8 is applied at once");
+    assert!(
+        step_until(&mut h, 15, |p| p.pending().is_none() && p.list().is_empty()),
+        "rolled back: {:?}",
+        h.state().list()
+    );
+    assert!(h.state().message().unwrap().contains("rolled back"));
+    assert!(pair.ping_from_a(&pair.b4), "the roll-back let traffic through");
+
+    // The same change, kept: it stays after the deadline.
+    h.state_mut().add(&broad, "broad", None, true).unwrap();
+    settle(&mut h);
+    h.get_by_label("Keep this change").click();
+    settle(&mut h);
+    std::thread::sleep(Duration::from_secs(3));
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().list().len(), 1);
+    assert!(!pair.ping_from_a(&pair.b4), "kept");
+    h.get_by_label("Unblock all").click();
+    settle(&mut h);
+    assert!(h.state().list().is_empty());
+    assert!(pair.ping_from_a(&pair.b4));
+    flush(&pair);
 }
 
 #[test]
-fn without_enforcement_the_panel_says_why_and_shows_the_commands() {
+fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit() {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    let pair = NetnsPair::new();
+    let _listener = pair.listen_in_b(&pair.b4, 9000);
+    let _other = pair.listen_in_b(&pair.b4, 9001);
+    assert!(pair.tcp_from_a(&pair.b4, 9000));
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.ron");
+    std::fs::write(
+        &rules,
+        r#"(default_policy: Allow, rules: [
+            (name: "no-9000", action: Block, direction: Out, protocol: Tcp, dst_ports: ["9000"], enforce: true),
+        ])"#,
+    )
+    .unwrap();
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap");
+    let options = AppOptions {
+        rules_path: rules,
+        demo_file: demo,
+        iface: None,
+        demo: true,
+        state_dir: dir.path().join("state"),
+        enforcer: Ok(netns_runner(&pair)),
+        protected: Protected::default(),
+        remove_on_exit: true,
+    };
+    let app = App::new(State::default(), options);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut App| app.frame_ui(ui), app);
+    let in_kernel = || {
+        let out = NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-S", "NETWARDEN-OUT"]);
+        String::from_utf8_lossy(&out.stdout).contains("--dport 9000")
+            || String::from_utf8_lossy(&out.stdout).contains("--dports 9000")
+    };
+    let start = Instant::now();
+    while !in_kernel() && start.elapsed() < Duration::from_secs(20) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(in_kernel(), "the enforce: true rule is in our chain");
+    assert!(
+        !pair.tcp_from_a(&pair.b4, 9000),
+        "port 9000 is dropped by the kernel"
+    );
+    assert!(pair.tcp_from_a(&pair.b4, 9001), "other ports still work");
+    // Closing the app with remove-on-exit takes our rules out again.
+    drop(h);
+    assert!(!in_kernel());
+    assert!(
+        pair.tcp_from_a(&pair.b4, 9000),
+        "after exit port 9000 works again"
+    );
+}
+
+#[test]
+fn without_enforcement_the_list_is_kept_imported_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let panel = BlocklistPanel::new(
         dir.path().to_path_buf(),
@@ -91,17 +229,11 @@ fn without_enforcement_the_panel_says_why_and_shows_the_commands() {
         Protected::default(),
     );
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1200.0, 700.0))
+        .with_size(egui::vec2(1400.0, 800.0))
         .build_ui_state(|ui, p: &mut BlocklistPanel| p.ui(ui), panel);
     h.run();
     assert!(
         h.query_by_label_contains("Kernel enforcement unavailable: no CAP_NET_ADMIN")
-            .is_some()
-    );
-    h.get_by_label_contains("Commands that would run").click();
-    h.run();
-    assert!(
-        h.query_by_label_contains("add netwarden4 203.0.113.7/32 timeout 600")
             .is_some()
     );
     h.state_mut()
@@ -116,10 +248,52 @@ fn without_enforcement_the_panel_says_why_and_shows_the_commands() {
         .clone();
     assert_eq!(entry.state, EntryState::NotEnforced);
     assert!(entry.expires.is_some());
-    // The list persists.
     assert!(
         std::fs::read_to_string(dir.path().join("blocklist.ron"))
             .unwrap()
             .contains("198.51.100.9/32")
     );
+    // Loopback is refused even here.
+    assert!(h.state_mut().add("127.0.0.1", "", None, false).is_err());
+
+    // Import a text list (one bad line means nothing is imported), then export CSV and the history.
+    let import = dir.path().join("in.txt");
+    let export = dir.path().join("out.csv");
+    let history = dir.path().join("history.csv");
+    std::fs::write(
+        &import,
+        "203.0.113.0/24 # scanners\n2001:db8::/48\nnot-an-address\n",
+    )
+    .unwrap();
+    h.state_mut().set_paths(
+        import.to_str().unwrap(),
+        export.to_str().unwrap(),
+        history.to_str().unwrap(),
+    );
+    h.run();
+    h.get_by_label("Import").click();
+    h.run();
+    assert!(
+        h.state().message().unwrap().contains("line 3"),
+        "{:?}",
+        h.state().message()
+    );
+    assert_eq!(h.state().list().len(), 1);
+    std::fs::write(&import, "203.0.113.0/24 # scanners\n2001:db8::/48\n").unwrap();
+    h.get_by_label("Import").click();
+    h.run();
+    assert_eq!(h.state().list().len(), 3);
+    h.get_by_label("Export").click();
+    h.run();
+    let csv = std::fs::read_to_string(&export).unwrap();
+    assert!(csv.starts_with("address,reason,added,expires"), "{csv}");
+    assert!(csv.contains("203.0.113.0/24,scanners,"), "{csv}");
+    assert!(csv.contains("2001:db8::/48,imported,"), "{csv}");
+    h.get_all_by_label("Unblock").next().unwrap().click();
+    h.run();
+    h.get_by_label("Export history").click();
+    h.run();
+    let records = std::fs::read_to_string(&history).unwrap();
+    assert!(records.contains("198.51.100.9/32"), "{records}");
+    assert_eq!(h.state().list().len(), 2);
 }

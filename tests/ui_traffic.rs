@@ -171,6 +171,8 @@ fn whole_app_falls_back_to_demo_and_fills_the_table() {
         demo: false,
         state_dir: dir.path().join("state"),
         enforcer: Err("disabled in this test".into()),
+        protected: netwarden::enforce::Protected::default(),
+        remove_on_exit: false,
     };
     let app = App::new(State::default(), options);
     let mut h = Harness::builder()

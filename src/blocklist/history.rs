@@ -78,7 +78,7 @@ impl BanHistory {
     }
 
     /// Records, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &BanRecord> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &BanRecord> {
         self.records.iter()
     }
 

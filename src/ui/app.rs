@@ -113,8 +113,12 @@ pub struct AppOptions {
     pub demo: bool,
     /// Where the block list and ban history live.
     pub state_dir: PathBuf,
-    /// The kernel enforcer, or why there is none (no privilege, tools missing).
-    pub enforcer: Result<crate::enforce::Enforcer, String>,
+    /// Runs the kernel commands, or why there is no enforcement (no privilege, tools missing).
+    pub enforcer: Result<Arc<dyn crate::enforce::runner::CommandRunner>, String>,
+    /// Addresses never blocked without "force" (this host, gateways, SSH peer; loopback always).
+    pub protected: crate::enforce::Protected,
+    /// Remove our kernel rules when the app exits.
+    pub remove_on_exit: bool,
 }
 
 /// The whole app.
@@ -134,6 +138,8 @@ pub struct App {
     notice: Option<String>,
     interfaces: Vec<String>,
     last_stats: StatsSnapshot,
+    /// The rule set whose `enforce: true` rules were last sent to the kernel.
+    applied_rules: Option<Arc<RuleSet>>,
 }
 
 impl App {
@@ -148,6 +154,8 @@ impl App {
             demo,
             state_dir,
             enforcer,
+            protected,
+            remove_on_exit,
         } = options;
         let mut notice = None;
         let (watcher, set) = match RuleWatcher::open(&rules_path) {
@@ -179,11 +187,13 @@ impl App {
             rules_panel,
             log: LogPanel::new(log_path),
             stats: StatsPanel::default(),
-            blocklist: BlocklistPanel::new(state_dir, enforcer, crate::enforce::Protected::from_system()),
+            blocklist: BlocklistPanel::new(state_dir, enforcer, protected),
+            applied_rules: None,
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
         };
+        app.blocklist.remove_on_exit = remove_on_exit;
         app.refresh_interfaces();
         if demo {
             app.start_demo("demo mode requested".into(), watcher);
@@ -222,6 +232,10 @@ impl App {
         live.filter = (!bpf.is_empty()).then(|| bpf.to_owned());
         let mut config = self.base_config(SourceSpec::Live(live), watcher);
         config.local_addrs = LocalAddrs::from_system();
+        // Only real traffic may feed auto-block (never the demo capture).
+        let (alerts, alert_rx) = crossbeam_channel::bounded(1_024);
+        config.alert_sink = Some(alerts);
+        self.blocklist.set_alerts(Some(alert_rx));
         match Engine::spawn(config) {
             Ok(engine) => {
                 self.engine = Some(engine);
@@ -252,8 +266,9 @@ impl App {
                 .into_iter()
                 .flatten(),
         );
-        // The demo must not fill the user's real audit log with made-up traffic.
+        // The demo must not fill the user's real audit log with made-up traffic, nor ban its addresses.
         config.audit = None;
+        self.blocklist.set_alerts(None);
         match Engine::spawn(config) {
             Ok(engine) => {
                 self.engine = Some(engine);
@@ -438,6 +453,7 @@ impl App {
             Tab::Threats => self.stats.threats_ui(ui),
             Tab::Blocklist => self.blocklist.ui(ui),
         });
+        self.sync_kernel_rules();
         if self.state.tab != Tab::Blocklist {
             // Expiries, finished kernel work and drift checks go on whichever tab is shown.
             self.blocklist.poll();
@@ -463,6 +479,32 @@ impl App {
         if self.engine.is_some() {
             ui.ctx().request_repaint_after(Duration::from_millis(33));
         }
+    }
+
+    /// Sends the Block rules marked `enforce: true` to the kernel whenever the rules in force change (editor
+    /// save, hand edit picked up by the watcher).
+    fn sync_kernel_rules(&mut self) {
+        let current = self.rules.load_full();
+        if self
+            .applied_rules
+            .as_ref()
+            .is_some_and(|applied| Arc::ptr_eq(applied, &current))
+        {
+            return;
+        }
+        let (rules, errors) = crate::enforce::iptables::kernel_rules_of(&current);
+        let before = self
+            .applied_rules
+            .as_ref()
+            .map(|applied| crate::enforce::iptables::kernel_rules_of(applied).0)
+            .unwrap_or_default();
+        if rules != before {
+            self.blocklist.set_kernel_rules(rules);
+        }
+        if let Some(first) = errors.first() {
+            self.notice = Some(format!("not enforced in the kernel: {first}"));
+        }
+        self.applied_rules = Some(current);
     }
 
     fn block(&mut self, addr: std::net::IpAddr, secs: Option<u64>, reason: &str) {
@@ -508,6 +550,9 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         self.stop();
+        if self.blocklist.remove_on_exit {
+            self.blocklist.remove_from_kernel(Duration::from_secs(10));
+        }
     }
 }
 

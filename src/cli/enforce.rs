@@ -1,0 +1,489 @@
+//! CLI subcommands over the enforcer: `block`, `unblock`, `list`, `flush`. Each checks privileges before
+//! changing anything, and `--dry-run` prints the exact commands instead of running them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::anyhow;
+
+use super::{CliError, CliResult};
+use crate::blocklist::{BLOCKLIST_FILE, BlockList, EntryState, parse_duration};
+use crate::enforce::runner::{Cmd, CommandRunner, RecordingRunner, SystemRunner};
+use crate::enforce::{self, BlockRequest, EnforceConfig, EnforceError, Enforcer};
+
+/// Options shared by the enforcement subcommands.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EnforceOpts {
+    /// Print the exact commands instead of running them (no root needed, nothing saved).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the block list is kept (default: /var/lib/netwarden as root, else
+    /// $XDG_STATE_HOME/netwarden or ~/.local/state/netwarden).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `netwarden block ADDR [--reason R] [--for DURATION] [--force]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BlockArgs {
+    /// IP address or CIDR network (IPv4 or IPv6).
+    pub addr: String,
+    /// Why it is blocked.
+    #[arg(long, default_value = "blocked by user")]
+    pub reason: String,
+    /// Ban length: 30s, 10m, 2h, 1d (default: until unblocked).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Block even loopback, own addresses, the default gateway or the SSH peer.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
+/// `netwarden unblock ADDR`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UnblockArgs {
+    /// IP address or CIDR network, as it was blocked.
+    pub addr: String,
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
+/// `netwarden list`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ListArgs {
+    /// Print CSV (address,reason,added,expires) instead of a table.
+    #[arg(long, conflicts_with = "text")]
+    pub csv: bool,
+    /// Print plain text (one address per line, reason as a comment), ready for `netwarden import`.
+    #[arg(long)]
+    pub text: bool,
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
+/// `netwarden import FILE`: blocks every address of a plain text list (one per line, `#` comments) or a
+/// CSV export (`address,reason,added,expires`), as one all-or-nothing batch.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    /// The file; `.csv` files are read as CSV, anything else as plain text.
+    pub file: PathBuf,
+    /// Reason for entries that have none in the file.
+    #[arg(long, default_value = "imported")]
+    pub reason: String,
+    /// Ban length for entries without an expiry in the file (30s, 10m, 2h, 1d); default: until unblocked.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Block even loopback, own addresses, the default gateway or the SSH peer.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
+/// `netwarden history`: every ban (who, when, why, how long, lifted when and how).
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
+/// `netwarden flush`: unblock everything and remove every trace of netwarden from the kernel.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlushArgs {
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
+/// The default state directory for a user (`euid`), from `XDG_STATE_HOME` / `HOME`.
+#[must_use]
+pub fn default_state_dir(euid: Option<u32>, xdg_state_home: Option<&str>, home: Option<&str>) -> PathBuf {
+    if euid == Some(0) {
+        return PathBuf::from("/var/lib/netwarden");
+    }
+    match (xdg_state_home.filter(|v| !v.is_empty()), home) {
+        (Some(xdg), _) => Path::new(xdg).join("netwarden"),
+        (None, Some(home)) => Path::new(home).join(".local/state/netwarden"),
+        (None, None) => PathBuf::from(".netwarden"),
+    }
+}
+
+/// The default state directory of the user running this process.
+#[must_use]
+pub fn default_user_state_dir() -> PathBuf {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = enforce::parse_privileges(&status).euid;
+    let xdg = std::env::var("XDG_STATE_HOME").ok();
+    let home = std::env::var("HOME").ok();
+    default_state_dir(euid, xdg.as_deref(), home.as_deref())
+}
+
+fn state_dir(opts: &EnforceOpts) -> PathBuf {
+    opts.state_dir.clone().unwrap_or_else(default_user_state_dir)
+}
+
+/// Maps an enforcement error to an exit code: bad input (2) or runtime (1).
+#[must_use]
+pub fn cli_error(err: EnforceError) -> CliError {
+    match err {
+        EnforceError::BadAddress { .. } | EnforceError::Refused { .. } | EnforceError::BadRule { .. } => {
+            CliError::BadInput(anyhow!(err))
+        }
+        other => CliError::Runtime(anyhow!(other)),
+    }
+}
+
+fn io_error(err: std::io::Error) -> CliError {
+    CliError::Runtime(anyhow!("writing output: {err}"))
+}
+
+/// Opens the enforcer for a subcommand: a recording runner for `--dry-run`, else checks privileges first
+/// (nothing is changed without them) and uses the real runner.
+fn open(opts: &EnforceOpts) -> Result<(Enforcer, Option<Arc<RecordingRunner>>), CliError> {
+    let config = EnforceConfig {
+        state_dir: Some(state_dir(opts)),
+        ..EnforceConfig::default()
+    };
+    if opts.dry_run {
+        let recorder = Arc::new(RecordingRunner::dry_run());
+        let enforcer = Enforcer::open(recorder.clone(), config).map_err(cli_error)?;
+        return Ok((enforcer, Some(recorder)));
+    }
+    enforce::check_privileges().map_err(cli_error)?;
+    let enforcer = Enforcer::open(Arc::new(SystemRunner::new()), config).map_err(cli_error)?;
+    Ok((enforcer, None))
+}
+
+/// Refuses protected addresses (loopback, own, gateway, SSH peer) before anything is opened or changed;
+/// the facts are read from this host even for `--dry-run`.
+fn refuse_protected(requests: &[BlockRequest]) -> CliResult {
+    if requests.iter().all(|r| r.force) {
+        return Ok(());
+    }
+    let ssh = std::env::var("SSH_CONNECTION").ok();
+    let protected = enforce::Protected::detect(&SystemRunner::new(), ssh.as_deref());
+    for request in requests.iter().filter(|r| !r.force) {
+        if let Some(why) = protected.refusal(&request.net) {
+            return Err(cli_error(EnforceError::Refused {
+                addr: request.net,
+                why,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// Prints recorded commands, a restore script as a here-document.
+fn print_commands(commands: &[Cmd], out: &mut dyn Write) -> std::io::Result<()> {
+    for cmd in commands {
+        match &cmd.stdin {
+            Some(script) => {
+                writeln!(out, "{} <<'EOF'", cmd.display())?;
+                write!(out, "{script}")?;
+                writeln!(out, "EOF")?;
+            }
+            None => writeln!(out, "{}", cmd.display())?,
+        }
+    }
+    Ok(())
+}
+
+fn finish_dry_run(recorder: Option<&Arc<RecordingRunner>>, out: &mut dyn Write) -> CliResult {
+    if let Some(recorder) = recorder {
+        writeln!(out, "# dry run: these commands would run").map_err(io_error)?;
+        print_commands(&recorder.commands(), out).map_err(io_error)?;
+    }
+    Ok(())
+}
+
+/// Runs `netwarden block`.
+///
+/// # Errors
+/// `BadInput` for a bad address, duration or a refused protected address; `Runtime` otherwise.
+pub fn run_block(args: &BlockArgs, out: &mut dyn Write) -> CliResult {
+    // Validate all input before touching anything.
+    let duration = match &args.duration {
+        Some(text) => Some(parse_duration(text).map_err(|e| CliError::BadInput(anyhow!(e)))?),
+        None => None,
+    };
+    let request = BlockRequest::parse(&args.addr, &args.reason, duration, args.force).map_err(cli_error)?;
+    refuse_protected(std::slice::from_ref(&request))?;
+    let (enforcer, recorder) = open(&args.opts)?;
+    let entry = enforcer.block(request).map_err(cli_error)?;
+    finish_dry_run(recorder.as_ref(), out)?;
+    let how_long = args
+        .duration
+        .as_deref()
+        .map_or_else(|| "until unblocked".to_owned(), |d| format!("for {d}"));
+    writeln!(
+        out,
+        "blocked {} {how_long} ({}): {}",
+        entry.net,
+        entry.reason,
+        entry.state.label()
+    )
+    .map_err(io_error)
+}
+
+/// Runs `netwarden unblock`.
+///
+/// # Errors
+/// `BadInput` for a bad address; `Runtime` when it was not blocked or a command failed.
+pub fn run_unblock(args: &UnblockArgs, out: &mut dyn Write) -> CliResult {
+    let net = enforce::parse_addr(&args.addr).map_err(cli_error)?;
+    let (enforcer, recorder) = open(&args.opts)?;
+    let removed = enforcer.unblock(net).map_err(cli_error)?;
+    finish_dry_run(recorder.as_ref(), out)?;
+    if removed {
+        writeln!(out, "unblocked {net}").map_err(io_error)
+    } else {
+        Err(CliError::Runtime(anyhow!("{net} was not in the block list")))
+    }
+}
+
+/// Runs `netwarden list`: the saved list; with privileges, each entry's state is checked against the
+/// kernel sets (read-only).
+///
+/// # Errors
+/// `Runtime` when the saved list cannot be read.
+pub fn run_list(args: &ListArgs, out: &mut dyn Write) -> CliResult {
+    let path = state_dir(&args.opts).join(BLOCKLIST_FILE);
+    let mut list = BlockList::load(&path).map_err(|e| CliError::BadInput(anyhow!(e)))?;
+    let mut strays = Vec::new();
+    let checked = !args.opts.dry_run && enforce::check_privileges().is_ok();
+    if checked {
+        let members = SystemRunner::new()
+            .run(&Cmd::new("ipset", &["save"]))
+            .map(|o| enforce::ipset::parse_save(&o.stdout).members());
+        for entry in list.iter_mut() {
+            entry.state = match &members {
+                Ok(members) if members.contains(&entry.net) => EntryState::Enforced,
+                Ok(_) => EntryState::NotEnforced,
+                Err(err) => EntryState::Failed(err.to_string()),
+            };
+        }
+        if let Ok(members) = &members {
+            strays = members
+                .iter()
+                .filter(|n| list.get(n).is_none())
+                .copied()
+                .collect();
+        }
+    }
+    if args.csv {
+        return crate::blocklist::io::export_csv(&list, out).map_err(|e| CliError::Runtime(anyhow!(e)));
+    }
+    if args.text {
+        return crate::blocklist::io::export_text(&list, out).map_err(io_error);
+    }
+    for entry in list.iter() {
+        let expires = entry.expires.map_or_else(
+            || "never".to_owned(),
+            |t| {
+                format!(
+                    "{} ({} s left)",
+                    t.to_rfc3339(),
+                    (t - chrono::Utc::now()).num_seconds().max(0)
+                )
+            },
+        );
+        writeln!(
+            out,
+            "{}\t{}\texpires {}\t{}",
+            entry.net,
+            entry.state.label(),
+            expires,
+            entry.reason
+        )
+        .map_err(io_error)?;
+    }
+    for net in &strays {
+        writeln!(
+            out,
+            "{net}\tin the kernel, not on the list (stray: removed at next start or drift check)"
+        )
+        .map_err(io_error)?;
+    }
+    if !checked {
+        writeln!(
+            out,
+            "# kernel state not checked (needs root or CAP_NET_ADMIN); states are the last ones saved"
+        )
+        .map_err(io_error)?;
+    }
+    writeln!(out, "{} entries", list.len()).map_err(io_error)
+}
+
+/// Runs `netwarden import`: parses the whole file first (a bad line names its number and nothing is
+/// blocked), then blocks every entry as one batch.
+///
+/// # Errors
+/// `BadInput` for an unreadable file, a bad line, a bad duration or a refused address; `Runtime` when the
+/// kernel rejected the batch (nothing applied then).
+pub fn run_import(args: &ImportArgs, out: &mut dyn Write) -> CliResult {
+    let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{}: {e}", args.file.display()));
+    let duration = match &args.duration {
+        Some(text) => Some(parse_duration(text).map_err(|e| CliError::BadInput(anyhow!(e)))?),
+        None => None,
+    };
+    let text = std::fs::read_to_string(&args.file).map_err(|e| bad(&e))?;
+    let is_csv = args
+        .file
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
+    let imported = if is_csv {
+        crate::blocklist::io::import_csv(text.as_bytes())
+    } else {
+        crate::blocklist::io::import_text(&text)
+    }
+    .map_err(|e| bad(&e))?;
+    let now = chrono::Utc::now();
+    let requests: Vec<BlockRequest> = imported
+        .into_iter()
+        .filter(|e| e.expires.is_none_or(|at| at > now))
+        .map(|e| BlockRequest {
+            net: e.net,
+            reason: e.reason.unwrap_or_else(|| args.reason.clone()),
+            duration: e.expires.and_then(|at| (at - now).to_std().ok()).or(duration),
+            force: args.force,
+        })
+        .collect();
+    refuse_protected(&requests)?;
+    let (enforcer, recorder) = open(&args.opts)?;
+    let added = enforcer.block_many(&requests).map_err(cli_error)?;
+    finish_dry_run(recorder.as_ref(), out)?;
+    writeln!(
+        out,
+        "imported {} entries from {}",
+        added.len(),
+        args.file.display()
+    )
+    .map_err(io_error)
+}
+
+/// Runs `netwarden history`: the ban history from the state directory (read-only).
+///
+/// # Errors
+/// `BadInput` when the saved history is broken.
+pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> CliResult {
+    let path = state_dir(&args.opts).join(crate::blocklist::HISTORY_FILE);
+    let history = crate::blocklist::BanHistory::load(&path, crate::blocklist::BanHistory::DEFAULT_CAPACITY)
+        .map_err(|e| CliError::BadInput(anyhow!(e)))?;
+    if args.csv {
+        return history.export_csv(out).map_err(|e| CliError::Runtime(anyhow!(e)));
+    }
+    for record in history.iter() {
+        let length = record
+            .ban_secs
+            .map_or_else(|| "until removed".to_owned(), |s| format!("{s} s"));
+        let lifted = match (record.lifted_at, &record.lifted_by) {
+            (Some(at), Some(by)) => format!("lifted {} ({by:?})", at.to_rfc3339()),
+            (Some(at), None) => format!("lifted {}", at.to_rfc3339()),
+            _ => "active".to_owned(),
+        };
+        writeln!(
+            out,
+            "{}\t{}\tbanned {}\t{length}\t{lifted}",
+            record.net,
+            record.reason,
+            record.banned_at.to_rfc3339()
+        )
+        .map_err(io_error)?;
+    }
+    writeln!(out, "{} records", history.len()).map_err(io_error)
+}
+
+/// Runs `netwarden flush`: unblocks everything and removes our chains, jumps and sets (IPv4 and IPv6).
+///
+/// # Errors
+/// `Runtime` when a command failed.
+pub fn run_flush(args: &FlushArgs, out: &mut dyn Write) -> CliResult {
+    let (enforcer, recorder) = open(&args.opts)?;
+    let removed = enforcer.unblock_all().map_err(cli_error)?;
+    enforcer.flush_kernel().map_err(cli_error)?;
+    finish_dry_run(recorder.as_ref(), out)?;
+    writeln!(
+        out,
+        "flushed: {removed} entries removed, netwarden chains and sets deleted"
+    )
+    .map_err(io_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dir_defaults() {
+        assert_eq!(
+            default_state_dir(Some(0), Some("/x"), Some("/h")),
+            PathBuf::from("/var/lib/netwarden")
+        );
+        assert_eq!(
+            default_state_dir(Some(1000), Some("/x"), Some("/h")),
+            PathBuf::from("/x/netwarden")
+        );
+        assert_eq!(
+            default_state_dir(Some(1000), None, Some("/h")),
+            PathBuf::from("/h/.local/state/netwarden")
+        );
+    }
+
+    fn opts(dir: &Path) -> EnforceOpts {
+        EnforceOpts {
+            dry_run: true,
+            state_dir: Some(dir.to_owned()),
+        }
+    }
+
+    #[test]
+    fn block_dry_run_prints_commands_and_saves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BlockArgs {
+            addr: "192.0.2.7".to_owned(),
+            reason: "x".to_owned(),
+            duration: Some("10m".to_owned()),
+            force: false,
+            opts: opts(dir.path()),
+        };
+        let mut out = Vec::new();
+        run_block(&args, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("ipset restore -exist <<'EOF'\nadd netwarden4 192.0.2.7/32 timeout 600\nEOF\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("iptables-restore --noflush -w 5 <<'EOF'\n*filter\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("blocked 192.0.2.7/32 for 10m (x): not enforced\n"),
+            "{text}"
+        );
+        assert!(!dir.path().join(BLOCKLIST_FILE).exists());
+    }
+
+    #[test]
+    fn bad_input_exit_code_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = BlockArgs {
+            addr: "1.2.3.4;reboot".to_owned(),
+            reason: String::new(),
+            duration: None,
+            force: false,
+            opts: opts(dir.path()),
+        };
+        let err = run_block(&args, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.exit_code(), std::process::ExitCode::from(2));
+        args.addr = "192.0.2.1".to_owned();
+        args.duration = Some("10 minutes".to_owned());
+        let err = run_block(&args, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.exit_code(), std::process::ExitCode::from(2));
+    }
+}

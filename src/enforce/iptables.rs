@@ -1,0 +1,625 @@
+//! Pure builders and parsers for iptables/ip6tables: our chain layout, `iptables-restore` scripts, kernel
+//! rules as iptables lines, and the parts of `iptables-save` output we need to reconcile. No I/O here.
+//!
+//! Layout in the `filter` table, per family: `NETWARDEN` (block-list set matches and `Any`-direction
+//! rules) is jumped to from `INPUT`, `OUTPUT` and `FORWARD`; `NETWARDEN-IN` (inbound rules) from `INPUT`;
+//! `NETWARDEN-OUT` (outbound rules) from `OUTPUT`. The jumps are inserted first in each built-in chain. A
+//! `:CHAIN` line in `iptables-restore --noflush` flushes that chain, so each apply rewrites our chains in
+//! one transaction and leaves every other chain alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use super::{EnforceError, Family};
+
+/// Our main chain (block list and `Any` rules).
+pub const CHAIN: &str = "NETWARDEN";
+/// Our chain for inbound rules.
+pub const CHAIN_IN: &str = "NETWARDEN-IN";
+/// Our chain for outbound rules.
+pub const CHAIN_OUT: &str = "NETWARDEN-OUT";
+/// All our chains.
+pub const CHAINS: [&str; 3] = [CHAIN, CHAIN_IN, CHAIN_OUT];
+/// The (built-in chain, our chain) jumps we keep, in the order they should appear.
+pub const JUMPS: [(&str, &str); 5] = [
+    ("INPUT", CHAIN),
+    ("INPUT", CHAIN_IN),
+    ("OUTPUT", CHAIN),
+    ("OUTPUT", CHAIN_OUT),
+    ("FORWARD", CHAIN),
+];
+
+/// Which iptables implementation is installed (`iptables --version` says `(nf_tables)` or `(legacy)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Backend {
+    /// iptables-nft: the iptables syntax on nf_tables.
+    Nft,
+    /// The classic x_tables backend.
+    Legacy,
+    /// Neither marker was printed (old versions, dry run).
+    Unknown,
+}
+
+/// Reads the backend from `iptables --version` output.
+#[must_use]
+pub fn parse_backend(version_output: &str) -> Backend {
+    if version_output.contains("(nf_tables)") {
+        Backend::Nft
+    } else if version_output.contains("(legacy)") {
+        Backend::Legacy
+    } else {
+        Backend::Unknown
+    }
+}
+
+/// Traffic direction of a kernel rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleDirection {
+    /// Packets to this host (`INPUT`).
+    In,
+    /// Packets from this host (`OUTPUT`).
+    Out,
+    /// Both, plus forwarded traffic.
+    Any,
+}
+
+/// A Block rule to put into the kernel as DROP lines; the lead converts `rules.ron` rules with
+/// `enforce: true` into this. Empty `src`/`dst`/port lists mean "any".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelRule {
+    /// Rule name, kept in an iptables comment (sanitised to `[A-Za-z0-9_.:-]`).
+    pub name: String,
+    /// Which traffic it applies to.
+    pub direction: RuleDirection,
+    /// IP protocol number (6 = TCP, 17 = UDP, 1 = ICMP, 58 = ICMPv6); `None` = any.
+    pub protocol: Option<u8>,
+    /// Source networks.
+    pub src: Vec<IpNet>,
+    /// Destination networks.
+    pub dst: Vec<IpNet>,
+    /// Destination port ranges (inclusive); need protocol TCP, UDP, SCTP, DCCP or UDPLite.
+    pub dst_ports: Vec<(u16, u16)>,
+    /// Source port ranges (inclusive); same protocol rule as `dst_ports`.
+    pub src_ports: Vec<(u16, u16)>,
+}
+
+impl KernelRule {
+    /// True when the rule would drop all traffic of a direction (no address, port or protocol limits):
+    /// such a change needs confirmation, it can cut the user off.
+    #[must_use]
+    pub fn matches_all_traffic(&self) -> bool {
+        self.protocol.is_none()
+            && self.src.is_empty()
+            && self.dst.is_empty()
+            && self.dst_ports.is_empty()
+            && self.src_ports.is_empty()
+    }
+}
+
+/// Protocols that `-m multiport` accepts, by number and iptables name.
+fn port_protocol_name(protocol: u8) -> Option<&'static str> {
+    match protocol {
+        6 => Some("tcp"),
+        17 => Some("udp"),
+        33 => Some("dccp"),
+        132 => Some("sctp"),
+        136 => Some("udplite"),
+        _ => None,
+    }
+}
+
+/// Makes a rule name safe for an unquoted iptables comment.
+fn comment_for(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .take(200)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("netwarden:{cleaned}")
+}
+
+/// Splits port ranges into `multiport` lists of at most 15 slots (a range takes two).
+fn port_chunks(ports: &[(u16, u16)]) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut slots = 0;
+    for &(low, high) in ports {
+        let (low, high) = (low.min(high), low.max(high));
+        let (text, cost) = if low == high {
+            (low.to_string(), 1)
+        } else {
+            (format!("{low}:{high}"), 2)
+        };
+        if slots + cost > 15 {
+            chunks.push(current.join(","));
+            current.clear();
+            slots = 0;
+        }
+        current.push(text);
+        slots += cost;
+    }
+    if !current.is_empty() {
+        chunks.push(current.join(","));
+    }
+    chunks
+}
+
+/// Checks a rule before anything is generated.
+///
+/// # Errors
+/// `BadRule` when ports are given without a port protocol.
+pub fn validate_rule(rule: &KernelRule) -> Result<(), EnforceError> {
+    let has_ports = !rule.dst_ports.is_empty() || !rule.src_ports.is_empty();
+    if has_ports && rule.protocol.and_then(port_protocol_name).is_none() {
+        return Err(EnforceError::BadRule {
+            name: rule.name.clone(),
+            reason: "ports need protocol TCP (6), UDP (17), SCTP (132), DCCP (33) or UDPLite (136)"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The `iptables-restore` lines (`-A CHAIN ...`) for one rule in one family; empty when its addresses are
+/// all of the other family.
+///
+/// # Errors
+/// `BadRule` (see `validate_rule`).
+pub fn rule_lines(rule: &KernelRule, family: Family) -> Result<Vec<String>, EnforceError> {
+    validate_rule(rule)?;
+    let of_family = |nets: &[IpNet]| -> Option<Vec<Option<IpNet>>> {
+        if nets.is_empty() {
+            return Some(vec![None]);
+        }
+        let kept: Vec<Option<IpNet>> = nets
+            .iter()
+            .filter(|n| Family::of(n) == family)
+            .map(|n| Some(*n))
+            .collect();
+        (!kept.is_empty()).then_some(kept)
+    };
+    let (Some(srcs), Some(dsts)) = (of_family(&rule.src), of_family(&rule.dst)) else {
+        return Ok(Vec::new());
+    };
+    let chain = match rule.direction {
+        RuleDirection::In => CHAIN_IN,
+        RuleDirection::Out => CHAIN_OUT,
+        RuleDirection::Any => CHAIN,
+    };
+    let protocol = rule
+        .protocol
+        .map(|p| port_protocol_name(p).map_or_else(|| p.to_string(), str::to_owned));
+    let optional_chunks = |ports: &[(u16, u16)]| -> Vec<Option<String>> {
+        if ports.is_empty() {
+            vec![None]
+        } else {
+            port_chunks(ports).into_iter().map(Some).collect()
+        }
+    };
+    let sport_chunks = optional_chunks(&rule.src_ports);
+    let dport_chunks = optional_chunks(&rule.dst_ports);
+    let comment = comment_for(&rule.name);
+    let mut lines = Vec::new();
+    for src in &srcs {
+        for dst in &dsts {
+            for sports in &sport_chunks {
+                for dports in &dport_chunks {
+                    let mut line = format!("-A {chain}");
+                    if let Some(protocol) = &protocol {
+                        line.push_str(&format!(" -p {protocol}"));
+                    }
+                    if let Some(src) = src {
+                        line.push_str(&format!(" -s {src}"));
+                    }
+                    if let Some(dst) = dst {
+                        line.push_str(&format!(" -d {dst}"));
+                    }
+                    if let Some(sports) = sports {
+                        line.push_str(&format!(" -m multiport --sports {sports}"));
+                    }
+                    if let Some(dports) = dports {
+                        line.push_str(&format!(" -m multiport --dports {dports}"));
+                    }
+                    line.push_str(&format!(" -m comment --comment {comment} -j DROP"));
+                    lines.push(line);
+                }
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// The two lines that drop traffic from and to the block-list set of `family`.
+#[must_use]
+pub fn set_lines(family: Family) -> [String; 2] {
+    let set = family.set_name();
+    [
+        format!("-A {CHAIN} -m set --match-set {set} src -j DROP"),
+        format!("-A {CHAIN} -m set --match-set {set} dst -j DROP"),
+    ]
+}
+
+/// What `iptables-save -t filter` says about our chains.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainState {
+    /// Our chains that exist.
+    pub chains: BTreeSet<String>,
+    /// How many times each (built-in, ours) plain jump exists.
+    pub jumps: BTreeMap<(String, String), usize>,
+    /// Lines (as saved) of other chains that reference one of our chains, to delete on flush.
+    pub references: Vec<String>,
+    /// Rule lines in each of our chains, as saved.
+    pub rules: BTreeMap<String, Vec<String>>,
+}
+
+impl ChainState {
+    /// Number of rules in our chain `chain` (0 when missing).
+    #[must_use]
+    pub fn rule_count(&self, chain: &str) -> usize {
+        self.rules.get(chain).map_or(0, Vec::len)
+    }
+}
+
+/// Parses the `filter` table of `iptables-save` output, keeping what concerns our chains.
+#[must_use]
+pub fn parse_save(text: &str) -> ChainState {
+    let mut state = ChainState::default();
+    let mut in_filter = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(table) = line.strip_prefix('*') {
+            in_filter = table == "filter";
+            continue;
+        }
+        if !in_filter {
+            continue;
+        }
+        if let Some(chain_line) = line.strip_prefix(':') {
+            let name = chain_line.split_whitespace().next().unwrap_or_default();
+            if CHAINS.contains(&name) {
+                state.chains.insert(name.to_owned());
+            }
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        if words.next() != Some("-A") {
+            continue;
+        }
+        let Some(chain) = words.next() else { continue };
+        if CHAINS.contains(&chain) {
+            state
+                .rules
+                .entry(chain.to_owned())
+                .or_default()
+                .push(line.to_owned());
+            continue;
+        }
+        let rest: Vec<&str> = words.collect();
+        if let [flag, target] = rest.as_slice()
+            && (*flag == "-j" || *flag == "-g")
+            && CHAINS.contains(target)
+        {
+            *state
+                .jumps
+                .entry((chain.to_owned(), (*target).to_owned()))
+                .or_default() += 1;
+        }
+        let jumps_to_ours = rest.windows(2).any(
+            |w| matches!(w, [flag, target] if (*flag == "-j" || *flag == "-g") && CHAINS.contains(target)),
+        );
+        if jumps_to_ours {
+            state.references.push(line.to_owned());
+        }
+    }
+    state
+}
+
+/// The `iptables-restore --noflush` script that (re)writes our chains for `family` with the block-list set
+/// rules plus `rule_lines`, and adds missing jumps / removes duplicate ones given the current `state`.
+#[must_use]
+pub fn restore_script(family: Family, state: &ChainState, rule_lines: &[String]) -> String {
+    let mut script = String::from("*filter\n");
+    for chain in CHAINS {
+        script.push_str(&format!(":{chain} - [0:0]\n"));
+    }
+    for line in set_lines(family) {
+        script.push_str(&line);
+        script.push('\n');
+    }
+    for line in rule_lines {
+        script.push_str(line);
+        script.push('\n');
+    }
+    // Insert missing jumps in reverse so the final order at the top of each chain follows `JUMPS`.
+    for (builtin, ours) in JUMPS.iter().rev() {
+        let count = state
+            .jumps
+            .get(&((*builtin).to_owned(), (*ours).to_owned()))
+            .copied()
+            .unwrap_or(0);
+        if count == 0 {
+            script.push_str(&format!("-I {builtin} 1 -j {ours}\n"));
+        }
+        for _ in 1..count {
+            script.push_str(&format!("-D {builtin} -j {ours}\n"));
+        }
+    }
+    script.push_str("COMMIT\n");
+    script
+}
+
+/// The script that removes every reference to our chains and then the chains themselves; `None` when
+/// nothing of ours is there.
+#[must_use]
+pub fn flush_script(state: &ChainState) -> Option<String> {
+    if state.chains.is_empty() && state.references.is_empty() {
+        return None;
+    }
+    let mut script = String::from("*filter\n");
+    for line in &state.references {
+        if let Some(spec) = line.strip_prefix("-A ") {
+            script.push_str(&format!("-D {spec}\n"));
+        }
+    }
+    for chain in &state.chains {
+        script.push_str(&format!("-F {chain}\n"));
+    }
+    for chain in &state.chains {
+        script.push_str(&format!("-X {chain}\n"));
+    }
+    script.push_str("COMMIT\n");
+    Some(script)
+}
+
+/// Problems of our chains compared with what we want (`expected_rules` lines per chain, from
+/// `set_lines` and `rule_lines`); empty = no drift.
+#[must_use]
+pub fn chain_drift(
+    family: Family,
+    state: &ChainState,
+    expected_rules: &BTreeMap<&str, usize>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let tool = family.iptables();
+    for chain in CHAINS {
+        if !state.chains.contains(chain) {
+            problems.push(format!("{tool}: chain {chain} is missing"));
+            continue;
+        }
+        let want = expected_rules.get(chain).copied().unwrap_or(0);
+        let have = state.rule_count(chain);
+        if want != have {
+            problems.push(format!("{tool}: chain {chain} has {have} rules, expected {want}"));
+        }
+    }
+    for line in set_lines(family) {
+        if state.chains.contains(CHAIN) && !state.rules.get(CHAIN).is_some_and(|rules| rules.contains(&line))
+        {
+            problems.push(format!("{tool}: rule `{line}` is missing"));
+        }
+    }
+    for (builtin, ours) in JUMPS {
+        let count = state
+            .jumps
+            .get(&(builtin.to_owned(), ours.to_owned()))
+            .copied()
+            .unwrap_or(0);
+        if count != 1 {
+            problems.push(format!(
+                "{tool}: {count} jumps from {builtin} to {ours}, expected 1"
+            ));
+        }
+    }
+    problems
+}
+
+/// A script appending one `-s NET -j DROP` rule per network of `family` to chain `chain` (the plain-rules
+/// path, for comparison benchmarks; the block list itself uses ipset).
+#[must_use]
+pub fn address_rules_script(chain: &str, family: Family, nets: &[IpNet]) -> String {
+    let mut script = format!("*filter\n:{chain} - [0:0]\n");
+    for net in nets.iter().filter(|n| Family::of(n) == family) {
+        script.push_str(&format!("-A {chain} -s {net} -j DROP\n"));
+    }
+    script.push_str("COMMIT\n");
+    script
+}
+
+/// The kernel rules for one `rules.ron` rule: enabled Block rules with `enforce: true` only (others give
+/// none). Ports with protocol "any" become a TCP and a UDP rule, because iptables matches ports per
+/// protocol, and that is what the monitor's matcher means by a port.
+///
+/// # Errors
+/// `BadRule` for a rule the kernel cannot express exactly (an interface limit): putting in a broader rule
+/// than the user wrote would block more than they asked.
+pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, EnforceError> {
+    use crate::rules::{Action, Protocol};
+    if !rule.enforce || !rule.enabled || rule.action != Action::Block {
+        return Ok(Vec::new());
+    }
+    if rule.interface.is_some() {
+        return Err(EnforceError::BadRule {
+            name: rule.name.to_string(),
+            reason: "`interface` cannot be enforced in the kernel yet; remove it or `enforce`".to_owned(),
+        });
+    }
+    let direction = match rule.direction {
+        crate::rules::RuleDirection::In => RuleDirection::In,
+        crate::rules::RuleDirection::Out => RuleDirection::Out,
+        crate::rules::RuleDirection::Any => RuleDirection::Any,
+    };
+    let ports = |list: &[crate::rules::PortRange]| list.iter().map(|p| (p.lo, p.hi)).collect::<Vec<_>>();
+    let (src_ports, dst_ports) = (ports(&rule.src_ports), ports(&rule.dst_ports));
+    let protocols: Vec<Option<u8>> = match rule.protocol {
+        Protocol::Any if src_ports.is_empty() && dst_ports.is_empty() => vec![None],
+        Protocol::Any => vec![Some(6), Some(17)],
+        Protocol::Tcp => vec![Some(6)],
+        Protocol::Udp => vec![Some(17)],
+        Protocol::Icmp => vec![Some(1)],
+        Protocol::Icmpv6 => vec![Some(58)],
+        Protocol::Number(n) => vec![Some(n)],
+    };
+    let rules = protocols
+        .into_iter()
+        .map(|protocol| KernelRule {
+            name: rule.name.to_string(),
+            direction,
+            protocol,
+            src: rule.src.clone(),
+            dst: rule.dst.clone(),
+            dst_ports: dst_ports.clone(),
+            src_ports: src_ports.clone(),
+        })
+        .collect::<Vec<_>>();
+    rules.iter().try_for_each(validate_rule)?;
+    Ok(rules)
+}
+
+/// The kernel rules of a whole rule set, in order, with the rules that cannot be enforced reported apart.
+#[must_use]
+pub fn kernel_rules_of(set: &crate::rules::RuleSet) -> (Vec<KernelRule>, Vec<EnforceError>) {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for rule in set.rules() {
+        match kernel_rules_for(rule) {
+            Ok(more) => rules.extend(more),
+            Err(e) => errors.push(e),
+        }
+    }
+    (rules, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(text: &str) -> IpNet {
+        text.parse().unwrap()
+    }
+
+    fn rule() -> KernelRule {
+        KernelRule {
+            name: "no ssh; reboot".to_owned(),
+            direction: RuleDirection::In,
+            protocol: Some(6),
+            src: vec![net("10.0.0.0/8"), net("fd00::/8")],
+            dst: vec![],
+            dst_ports: vec![(22, 22), (8000, 8080)],
+            src_ports: vec![],
+        }
+    }
+
+    #[test]
+    fn backend_detection() {
+        assert_eq!(parse_backend("iptables v1.8.9 (nf_tables)\n"), Backend::Nft);
+        assert_eq!(parse_backend("iptables v1.8.7 (legacy)\n"), Backend::Legacy);
+        assert_eq!(parse_backend(""), Backend::Unknown);
+    }
+
+    #[test]
+    fn rule_lines_split_by_family() {
+        assert_eq!(
+            rule_lines(&rule(), Family::V4).unwrap(),
+            vec![
+                "-A NETWARDEN-IN -p tcp -s 10.0.0.0/8 -m multiport --dports 22,8000:8080 -m comment --comment netwarden:no_ssh__reboot -j DROP"
+            ]
+        );
+        assert_eq!(
+            rule_lines(&rule(), Family::V6).unwrap(),
+            vec![
+                "-A NETWARDEN-IN -p tcp -s fd00::/8 -m multiport --dports 22,8000:8080 -m comment --comment netwarden:no_ssh__reboot -j DROP"
+            ]
+        );
+        let v6_only = KernelRule {
+            src: vec![net("fd00::/8")],
+            ..rule()
+        };
+        assert!(rule_lines(&v6_only, Family::V4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn ports_need_port_protocol_and_chunk_at_15() {
+        let bad = KernelRule {
+            protocol: Some(1),
+            ..rule()
+        };
+        assert!(matches!(
+            rule_lines(&bad, Family::V4),
+            Err(EnforceError::BadRule { .. })
+        ));
+        let many: Vec<(u16, u16)> = (1..=20).map(|p| (p, p)).collect();
+        let wide = KernelRule {
+            src: vec![],
+            dst_ports: many,
+            direction: RuleDirection::Any,
+            protocol: Some(17),
+            ..rule()
+        };
+        let lines = rule_lines(&wide, Family::V4).unwrap();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with(
+                "-A NETWARDEN -p udp -m multiport --dports 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15 "
+            )
+        );
+        assert!(lines[1].contains("--dports 16,17,18,19,20 "));
+        assert!(
+            KernelRule {
+                protocol: None,
+                src: vec![],
+                dst_ports: vec![],
+                ..rule()
+            }
+            .matches_all_traffic()
+        );
+    }
+
+    const SAVED: &str = "# Generated by iptables-save\n*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NETWARDEN\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NETWARDEN - [0:0]\n:OTHER - [0:0]\n-A INPUT -j NETWARDEN\n-A INPUT -j NETWARDEN\n-A INPUT -s 1.2.3.4/32 -j NETWARDEN\n-A INPUT -p tcp -j OTHER\n-A NETWARDEN -m set --match-set netwarden4 src -j DROP\nCOMMIT\n";
+
+    #[test]
+    fn parse_save_and_scripts() {
+        let state = parse_save(SAVED);
+        assert_eq!(state.chains, BTreeSet::from(["NETWARDEN".to_owned()]));
+        assert_eq!(
+            state.jumps.get(&("INPUT".to_owned(), "NETWARDEN".to_owned())),
+            Some(&2)
+        );
+        assert_eq!(state.references.len(), 3);
+        assert_eq!(state.rule_count(CHAIN), 1);
+        let script = restore_script(Family::V4, &state, &[]);
+        assert_eq!(
+            script,
+            "*filter\n:NETWARDEN - [0:0]\n:NETWARDEN-IN - [0:0]\n:NETWARDEN-OUT - [0:0]\n\
+             -A NETWARDEN -m set --match-set netwarden4 src -j DROP\n-A NETWARDEN -m set --match-set netwarden4 dst -j DROP\n\
+             -I FORWARD 1 -j NETWARDEN\n-I OUTPUT 1 -j NETWARDEN-OUT\n-I OUTPUT 1 -j NETWARDEN\n-I INPUT 1 -j NETWARDEN-IN\n\
+             -D INPUT -j NETWARDEN\nCOMMIT\n"
+        );
+        assert_eq!(
+            flush_script(&state).unwrap(),
+            "*filter\n-D INPUT -j NETWARDEN\n-D INPUT -j NETWARDEN\n-D INPUT -s 1.2.3.4/32 -j NETWARDEN\n-F NETWARDEN\n-X NETWARDEN\nCOMMIT\n"
+        );
+        assert_eq!(flush_script(&ChainState::default()), None);
+        let want = BTreeMap::from([(CHAIN, 2)]);
+        let problems = chain_drift(Family::V4, &state, &want);
+        assert!(
+            problems.contains(&"iptables: chain NETWARDEN-IN is missing".to_owned()),
+            "{problems:?}"
+        );
+        assert!(
+            problems.contains(&"iptables: 2 jumps from INPUT to NETWARDEN, expected 1".to_owned()),
+            "{problems:?}"
+        );
+        assert!(
+            problems.contains(&"iptables: chain NETWARDEN has 1 rules, expected 2".to_owned()),
+            "{problems:?}"
+        );
+    }
+}
