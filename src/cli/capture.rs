@@ -54,6 +54,8 @@ pub struct RunArgs {
     pub snaplen: i32,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub guard: super::enforce::GuardArgs,
 }
 
 /// `netwarden replay`.
@@ -116,7 +118,22 @@ pub fn run(args: &RunArgs) -> CliResult {
     } else {
         Deliver::Notable
     };
-    let engine = Engine::spawn(config).map_err(capture_error)?;
+    let guard = if args.guard.wanted() {
+        let (guard, alerts) = super::enforce::Guard::start(&args.guard, &config.rules.load())?;
+        if args.guard.auto_block.is_some() {
+            config.alert_sink = Some(alerts);
+        }
+        Some(guard)
+    } else {
+        None
+    };
+    let engine = match Engine::spawn(config) {
+        Ok(engine) => engine,
+        Err(e) => {
+            guard.into_iter().for_each(super::enforce::Guard::stop);
+            return Err(capture_error(e));
+        }
+    };
     let stopper = engine.stopper();
     // A second Ctrl-C while stopping has nothing more to do; a failure to install the handler only means
     // Ctrl-C kills the process the default way.
@@ -125,6 +142,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     let result = print_events(&engine, &args.output);
     let stats = engine.stats.snapshot();
     let end = engine.shutdown();
+    guard.into_iter().for_each(super::enforce::Guard::stop);
     eprintln!(
         "netwarden: {} packets, {} denied, {} alerts; kernel dropped {}, interface dropped {}",
         stats.packets, stats.blocked, stats.alerts, stats.kernel_dropped, stats.kernel_if_dropped

@@ -414,6 +414,151 @@ pub fn run_flush(args: &FlushArgs, out: &mut dyn Write) -> CliResult {
     .map_err(io_error)
 }
 
+/// Kernel enforcement while `netwarden run` captures: the block list reconciled at start, `enforce: true`
+/// rules in the kernel, expired bans lifted, drift repaired, and (opt-in) auto-block.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GuardArgs {
+    /// Enforce while capturing: reconcile the kernel with the block list at start, put the Block rules
+    /// marked `enforce: true` into the kernel, lift expired bans and repair drift every 5 s.
+    #[arg(long)]
+    pub enforce: bool,
+    /// Ban the sources of detection alerts (port scan, flood, repeated denies), fail2ban style: the first
+    /// ban lasts FIRST_BAN (default 10m) and each repeat doubles it, up to 7 days. Implies --enforce.
+    #[arg(long, value_name = "FIRST_BAN", num_args = 0..=1, default_missing_value = "10m")]
+    pub auto_block: Option<String>,
+    /// Never auto-block this address or network (repeatable). Loopback, this host, the default gateway
+    /// and the SSH peer are never auto-blocked anyway.
+    #[arg(long = "allow", value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// Remove netwarden's chains and sets from the kernel when the command stops (the list is kept).
+    #[arg(long)]
+    pub remove_on_exit: bool,
+    /// Where the block list is kept (default as for `netwarden block`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl GuardArgs {
+    /// True when any enforcement was asked for.
+    #[must_use]
+    pub fn wanted(&self) -> bool {
+        self.enforce || self.auto_block.is_some()
+    }
+}
+
+/// The running enforcement thread of `netwarden run`; `stop` ends it (and removes our rules when asked).
+pub struct Guard {
+    stop: crossbeam_channel::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Guard {
+    /// Checks the options and privileges, opens the enforcer (reconciling the kernel), applies the kernel
+    /// rules of `rules` and starts the thread. Alerts sent to the returned sender feed auto-block.
+    ///
+    /// # Errors
+    /// `BadInput` for a bad duration, allow entry or rule that cannot be enforced; `Runtime` without
+    /// privileges or when the kernel cannot be reconciled. Nothing is changed on a bad input.
+    pub fn start(
+        args: &GuardArgs,
+        rules: &crate::rules::RuleSet,
+    ) -> Result<(Self, crossbeam_channel::Sender<crate::detect::Alert>), CliError> {
+        let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{e}"));
+        let auto = match &args.auto_block {
+            Some(first) => {
+                let base_ban = parse_duration(first).map_err(|e| bad(&e))?;
+                let allow = args
+                    .allow
+                    .iter()
+                    .map(|a| crate::blocklist::parse_net(a).map_err(|e| bad(&e)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(enforce::autoblock::AutoBlockConfig {
+                    base_ban,
+                    allow,
+                    ..enforce::autoblock::AutoBlockConfig::default()
+                })
+            }
+            None => None,
+        };
+        let (kernel_rules, errors) = enforce::iptables::kernel_rules_of(rules);
+        if let Some(first) = errors.into_iter().next() {
+            return Err(cli_error(first));
+        }
+        enforce::check_privileges().map_err(cli_error)?;
+        let config = EnforceConfig {
+            state_dir: Some(state_dir(&EnforceOpts {
+                dry_run: false,
+                state_dir: args.state_dir.clone(),
+            })),
+            ..EnforceConfig::default()
+        };
+        let enforcer = Enforcer::open(Arc::new(SystemRunner::new()), config).map_err(cli_error)?;
+        enforcer.set_kernel_rules(&kernel_rules).map_err(cli_error)?;
+        eprintln!(
+            "netwarden: enforcing {} block list entries and {} kernel rules ({:?} iptables){}",
+            enforcer.entries().len(),
+            kernel_rules.len(),
+            enforcer.backend(),
+            if auto.is_some() { ", auto-block on" } else { "" }
+        );
+        let mut blocker =
+            auto.map(|config| enforce::autoblock::AutoBlocker::new(config, enforcer.protected()));
+        let (alert_tx, alert_rx) = crossbeam_channel::bounded::<crate::detect::Alert>(1_024);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let remove_on_exit = args.remove_on_exit;
+        let thread = std::thread::Builder::new()
+            .name("enforce".into())
+            .spawn(move || {
+                let tick = crossbeam_channel::tick(std::time::Duration::from_secs(5));
+                loop {
+                    crossbeam_channel::select! {
+                        recv(alert_rx) -> alert => {
+                            let (Ok(alert), Some(blocker)) = (alert, blocker.as_mut()) else { continue };
+                            let Some(request) = blocker.observe(&alert) else { continue };
+                            let net = request.net;
+                            // A longer ban already in force is not shortened by a repeat alert.
+                            if enforcer.entries().iter().any(|e| e.net == net && e.expires.is_none()) {
+                                continue;
+                            }
+                            match enforcer.block(request) {
+                                Ok(entry) => eprintln!("netwarden: auto-blocked {} ({})", entry.net, entry.reason),
+                                Err(err) => eprintln!("netwarden: auto-block of {net} failed: {err}"),
+                            }
+                        }
+                        recv(tick) -> _ => match enforcer.check_drift() {
+                            Ok(report) if report.problems.is_empty() => {}
+                            Ok(report) => eprintln!("netwarden: drift repaired: {}", report.problems.join("; ")),
+                            Err(err) => eprintln!("netwarden: drift check failed: {err}"),
+                        },
+                        recv(stop_rx) -> _ => break,
+                    }
+                }
+                if remove_on_exit {
+                    match enforcer.flush_kernel() {
+                        Ok(()) => eprintln!("netwarden: removed netwarden's rules from the kernel"),
+                        Err(err) => eprintln!("netwarden: removing our rules failed: {err}"),
+                    }
+                }
+            })
+            .map_err(|e| CliError::Runtime(anyhow!("cannot start the enforcement thread: {e}")))?;
+        Ok((
+            Self {
+                stop: stop_tx,
+                thread: Some(thread),
+            },
+            alert_tx,
+        ))
+    }
+
+    /// Stops the thread and waits for it (and for the removal of our rules, when asked).
+    pub fn stop(mut self) {
+        self.stop.send(()).ok();
+        if let Some(thread) = self.thread.take() {
+            thread.join().ok();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

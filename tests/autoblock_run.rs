@@ -1,0 +1,200 @@
+//! `netwarden run --auto-block` for real, fail2ban style: inside namespaces this test creates, the peer
+//! port-scans the host, detection raises an alert, the peer is banned in the host's kernel (its pings stop),
+//! an `enforce: true` rule from `rules.ron` is in the kernel, and `--remove-on-exit` leaves no trace after
+//! Ctrl-C. All traffic stays between the two namespaces.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::netns::is_root;
+use common::nspair::NetnsPair;
+
+const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
+
+/// Streams the child's stderr lines into a channel so the test can wait for one.
+fn stderr_lines(child: &mut Child) -> Receiver<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("stderr".into())
+        .spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .unwrap();
+    rx
+}
+
+/// Waits up to `secs` for a line containing `needle`; returns every line seen.
+fn wait_for(lines: &Receiver<String>, needle: &str, secs: u64) -> (bool, String) {
+    let start = Instant::now();
+    let mut seen = String::new();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(needle) {
+                return (true, seen);
+            }
+        }
+    }
+    (false, seen)
+}
+
+fn ping_from_b(pair: &NetnsPair) -> bool {
+    NetnsPair::exec(&pair.b, &["ping", "-c", "1", "-W", "1", "-n", &pair.a4])
+        .status
+        .success()
+}
+
+fn kernel(pair: &NetnsPair) -> String {
+    let out = NetnsPair::exec(&pair.a, &["iptables-save"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.ron");
+    std::fs::write(
+        &rules,
+        r#"(default_policy: Allow, rules: [
+            (name: "no telnet", action: Block, direction: In, protocol: Tcp, dst_ports: ["23"], enforce: true),
+        ])"#,
+    )
+    .unwrap();
+    assert!(ping_from_b(&pair));
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            BIN,
+            "run",
+            "--iface",
+            &pair.veth_a,
+            "--no-log",
+        ])
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--auto-block", "1m", "--remove-on-exit", "--state-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let (started, seen) = wait_for(&lines, "capturing on", 20);
+    assert!(started, "{seen}");
+    assert!(
+        seen.contains("auto-block on") && seen.contains("1 kernel rules"),
+        "{seen}"
+    );
+    assert!(kernel(&pair).contains("--dports 23"), "{}", kernel(&pair));
+
+    // The peer connects to 40 closed ports of the host: a port scan (threshold 20 in 10 s).
+    let scan = format!(
+        "import socket\nfor p in range(2000, 2040):\n  s=socket.socket()\n  s.settimeout(0.3)\n  \
+         try: s.connect(('{}', p))\n  except OSError: pass\n  s.close()\n",
+        pair.a4
+    );
+    NetnsPair::exec(&pair.b, &["python3", "-c", &scan]);
+    let (banned, seen) = wait_for(&lines, &format!("auto-blocked {}/32", pair.b4), 15);
+    assert!(banned, "{seen}");
+    assert!(seen.contains("port-scan"), "{seen}");
+    assert!(!ping_from_b(&pair), "the scanner is dropped by the host's kernel");
+    let saved = std::fs::read_to_string(dir.path().join("blocklist.ron")).unwrap();
+    assert!(
+        saved.contains(&pair.b4) && saved.contains("auto: port-scan"),
+        "{saved}"
+    );
+
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            child.kill().ok();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{rest}");
+    assert!(
+        rest.contains("removed netwarden's rules from the kernel"),
+        "{rest}"
+    );
+    assert!(!kernel(&pair).contains("NETWARDEN"), "{}", kernel(&pair));
+    assert!(ping_from_b(&pair), "after exit the peer gets through again");
+    // The ban is still on the list: the next `run --enforce` puts it back.
+    let mut list = String::new();
+    Command::new("ip")
+        .args(["netns", "exec", &pair.a, BIN, "list", "--state-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut list)
+        .unwrap();
+    assert!(list.contains(&format!("{}/32", pair.b4)), "{list}");
+}
+
+#[test]
+fn auto_block_options_are_checked_before_anything_changes() {
+    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.ron");
+    std::fs::write(&rules, "(default_policy: Allow, rules: [])").unwrap();
+    for (flag, value, expect) in [
+        ("--auto-block", "soon", "bad duration `soon`"),
+        ("--allow", "10.0.0.0/8;reboot", "bad address"),
+    ] {
+        let mut args = vec!["run", "--iface", &pair.veth_a, "--no-log", "--state-dir"];
+        let state = dir.path().to_str().unwrap();
+        args.push(state);
+        if flag == "--allow" {
+            args.extend(["--auto-block", "--allow", value]);
+        } else {
+            args.extend([flag, value]);
+        }
+        let out = Command::new("ip")
+            .args(["netns", "exec", &pair.a, BIN])
+            .args(&args)
+            .arg("--rules")
+            .arg(&rules)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(text.contains(expect), "{text}");
+        assert!(!kernel(&pair).contains("NETWARDEN"), "nothing was changed");
+    }
+}
