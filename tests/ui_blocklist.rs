@@ -297,3 +297,56 @@ fn without_enforcement_the_list_is_kept_imported_and_exported() {
     assert!(records.contains("198.51.100.9/32"), "{records}");
     assert_eq!(h.state().list().len(), 2);
 }
+
+#[test]
+fn hanging_or_missing_iptables_never_freezes_the_panel() {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hang.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 100\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let hanging: Arc<dyn CommandRunner> = Arc::new(
+        SystemRunner::in_netns(&pair.a)
+            .with_timeout(Duration::from_secs(2))
+            .with_program("iptables-save", script.to_str().unwrap()),
+    );
+    let panel = BlocklistPanel::new(dir.path().join("a"), Ok(hanging), Protected::default());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, p: &mut BlocklistPanel| p.ui(ui), panel);
+    // While iptables-save hangs on the worker, frames keep coming and the user can still add entries.
+    h.step();
+    assert!(h.state().busy());
+    h.state_mut().add("198.51.100.7", "queued", None, false).unwrap();
+    for _ in 0..5 {
+        h.step();
+    }
+    assert!(
+        step_until(&mut h, 20, |p| p.unavailable().is_some()),
+        "the hanging command is killed and reported"
+    );
+    let why = h.state().unavailable().unwrap().to_owned();
+    assert!(why.contains("timed out after 2s and was killed"), "{why}");
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("Kernel enforcement unavailable")
+            .is_some()
+    );
+
+    let missing: Arc<dyn CommandRunner> =
+        Arc::new(SystemRunner::in_netns(&pair.a).with_program("iptables", "netwarden-test-no-iptables"));
+    let panel = BlocklistPanel::new(dir.path().join("b"), Ok(missing), Protected::default());
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, p: &mut BlocklistPanel| p.ui(ui), panel);
+    assert!(step_until(&mut h, 20, |p| p.unavailable().is_some()));
+    let why = h.state().unavailable().unwrap().to_owned();
+    assert!(
+        why.starts_with("monitor-only mode: `netwarden-test-no-iptables` is not installed"),
+        "{why}"
+    );
+}

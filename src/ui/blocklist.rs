@@ -80,6 +80,8 @@ pub struct BlocklistPanel {
     unavailable: Option<String>,
     /// Jobs sent and not answered yet.
     outstanding: usize,
+    /// Block requests sent and not answered yet: kept on the list if the worker gives up.
+    unanswered: Vec<BlockRequest>,
     in_flight: BTreeSet<IpNet>,
     kernel_blocked: Arc<ArcSwap<KernelBlocked>>,
     protected: Protected,
@@ -131,6 +133,7 @@ impl BlocklistPanel {
             done: None,
             unavailable: None,
             outstanding: 0,
+            unanswered: Vec::new(),
             in_flight: BTreeSet::new(),
             kernel_blocked: Arc::new(ArcSwap::from_pointee(KernelBlocked::default())),
             protected,
@@ -264,6 +267,9 @@ impl BlocklistPanel {
         let Some(jobs) = &self.jobs else {
             return;
         };
+        if let Job::Block(requests) = &job {
+            self.unanswered.extend(requests.iter().cloned());
+        }
         if jobs.send(job).is_err() {
             self.unavailable = Some("the enforcement thread stopped".into());
             self.jobs = None;
@@ -380,6 +386,7 @@ impl BlocklistPanel {
             for net in &done.nets {
                 self.in_flight.remove(net);
             }
+            self.unanswered.retain(|r| !done.nets.contains(&r.net));
             if let Some(why) = done.unavailable {
                 self.unavailable = Some(why);
                 self.jobs = None;
@@ -387,6 +394,20 @@ impl BlocklistPanel {
                 self.outstanding = 0;
                 self.in_flight.clear();
                 self.mark_not_enforced();
+                // What the user asked for while the enforcer was starting is kept, not lost.
+                let now = Utc::now();
+                for r in std::mem::take(&mut self.unanswered) {
+                    let expires = r
+                        .duration
+                        .and_then(|d| chrono::Duration::from_std(d).ok())
+                        .map(|d| now + d);
+                    let mut entry = BlockEntry::new(r.net, &r.reason, now, expires);
+                    entry.state = EntryState::NotEnforced;
+                    self.list.insert(entry);
+                    self.history
+                        .record_ban(r.net, &r.reason, now, r.duration.map(|d| d.as_secs()));
+                }
+                self.save_local();
                 break;
             }
             self.list = done.entries;
