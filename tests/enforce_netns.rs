@@ -60,16 +60,20 @@ fn block_and_unblock_peer_ipv4_ipv6_and_cidr() {
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let _listener = pair.listen_in_b("::", 7001);
+    let _echo = pair.udp_echo_in_b(&pair.b4, 7002);
     let enforcer = open(&pair, dir.path());
     assert!(pair.ping_from_a(&pair.b4) && pair.tcp_from_a(&pair.b4, 7001));
+    assert!(pair.udp_from_a(&pair.b4, 7002), "UDP flows before the block");
 
     let entry = enforcer.block(req(&pair.b4)).unwrap();
     assert_eq!(entry.state, EntryState::Enforced);
     assert!(!pair.ping_from_a(&pair.b4));
     assert!(!pair.tcp_from_a(&pair.b4, 7001));
+    assert!(!pair.udp_from_a(&pair.b4, 7002), "UDP is dropped too");
     assert!(pair.ping_from_a(&pair.b6), "IPv6 untouched by an IPv4 block");
     assert!(enforcer.unblock(parse_addr(&pair.b4).unwrap()).unwrap());
     assert!(pair.ping_from_a(&pair.b4) && pair.tcp_from_a(&pair.b4, 7001));
+    assert!(pair.udp_from_a(&pair.b4, 7002), "UDP flows again");
 
     // A CIDR covering the peer but not our own address.
     let cidr = format!("{}/31", pair.b4);
@@ -94,6 +98,8 @@ fn port_specific_kernel_rule() {
     let dir = tempfile::tempdir().unwrap();
     let _l1 = pair.listen_in_b("::", 7101);
     let _l2 = pair.listen_in_b("::", 7102);
+    let _u1 = pair.udp_echo_in_b(&pair.b4, 7101);
+    let _u2 = pair.udp_echo_in_b(&pair.b4, 7103);
     let enforcer = open(&pair, dir.path());
     let rule = KernelRule {
         name: "no 7101".to_owned(),
@@ -110,8 +116,23 @@ fn port_specific_kernel_rule() {
         assert!(pair.tcp_from_a(addr, 7102), "{addr}:7102 should flow");
         assert!(pair.ping_from_a(addr));
     }
+    assert!(
+        pair.udp_from_a(&pair.b4, 7101),
+        "the TCP rule leaves UDP 7101 alone"
+    );
     assert!(enforcer.check_drift().unwrap().problems.is_empty());
+    let udp_rule = KernelRule {
+        name: "no udp 7103".to_owned(),
+        protocol: Some(17),
+        dst_ports: vec![(7103, 7103)],
+        ..rule.clone()
+    };
+    enforcer.set_kernel_rules(&[rule.clone(), udp_rule]).unwrap();
+    assert!(!pair.udp_from_a(&pair.b4, 7103), "UDP 7103 is dropped");
+    assert!(pair.udp_from_a(&pair.b4, 7101));
+    assert!(!pair.tcp_from_a(&pair.b4, 7101), "the first rule is still there");
     enforcer.set_kernel_rules(&[]).unwrap();
+    assert!(pair.udp_from_a(&pair.b4, 7103));
     assert!(pair.tcp_from_a(&pair.b4, 7101) && pair.tcp_from_a(&pair.b6, 7101));
 }
 

@@ -119,7 +119,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         Deliver::Notable
     };
     let guard = if args.guard.wanted() {
-        let (guard, alerts) = super::enforce::Guard::start(&args.guard, &config.rules.load())?;
+        let (guard, alerts) = super::enforce::Guard::start(&args.guard, &config.rules)?;
         if args.guard.auto_block.is_some() {
             config.alert_sink = Some(alerts);
         }

@@ -461,8 +461,11 @@ impl Guard {
     /// privileges or when the kernel cannot be reconciled. Nothing is changed on a bad input.
     pub fn start(
         args: &GuardArgs,
-        rules: &crate::rules::RuleSet,
+        shared: &crate::rules::SharedRules,
     ) -> Result<(Self, crossbeam_channel::Sender<crate::detect::Alert>), CliError> {
+        let shared = Arc::clone(shared);
+        let mut last_rules = shared.load_full();
+        let rules = &*last_rules;
         let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{e}"));
         let auto = match &args.auto_block {
             Some(first) => {
@@ -480,7 +483,7 @@ impl Guard {
             }
             None => None,
         };
-        let (kernel_rules, errors) = enforce::iptables::kernel_rules_of(rules);
+        let (mut kernel_rules, errors) = enforce::iptables::kernel_rules_of(rules);
         if let Some(first) = errors.into_iter().next() {
             return Err(cli_error(first));
         }
@@ -525,11 +528,32 @@ impl Guard {
                                 Err(err) => eprintln!("netwarden: auto-block of {net} failed: {err}"),
                             }
                         }
-                        recv(tick) -> _ => match enforcer.check_drift() {
-                            Ok(report) if report.problems.is_empty() => {}
-                            Ok(report) => eprintln!("netwarden: drift repaired: {}", report.problems.join("; ")),
-                            Err(err) => eprintln!("netwarden: drift check failed: {err}"),
-                        },
+                        recv(tick) -> _ => {
+                            // A reloaded rules file (the engine's watcher swapped it) updates the kernel rules.
+                            let current = shared.load_full();
+                            if !Arc::ptr_eq(&current, &last_rules) {
+                                let (rules, errors) = enforce::iptables::kernel_rules_of(&current);
+                                if let Some(err) = errors.first() {
+                                    eprintln!("netwarden: rules reloaded, kernel rules kept as they were: {err}");
+                                } else if rules != kernel_rules {
+                                    match enforcer.set_kernel_rules(&rules) {
+                                        Ok(()) => {
+                                            eprintln!("netwarden: {} kernel rules after reload", rules.len());
+                                            kernel_rules = rules;
+                                        }
+                                        Err(err) => eprintln!("netwarden: kernel rules not updated: {err}"),
+                                    }
+                                }
+                                last_rules = current;
+                            }
+                            match enforcer.check_drift() {
+                                Ok(report) if report.problems.is_empty() => {}
+                                Ok(report) => {
+                                    eprintln!("netwarden: drift repaired: {}", report.problems.join("; "));
+                                }
+                                Err(err) => eprintln!("netwarden: drift check failed: {err}"),
+                            }
+                        }
                         recv(stop_rx) -> _ => break,
                     }
                 }

@@ -128,6 +128,36 @@ impl NetnsPair {
         Listener { child }
     }
 
+    /// Starts a UDP echo server in B on `addr:port` and waits until it is bound.
+    pub fn udp_echo_in_b(&self, addr: &str, port: u16) -> Listener {
+        let script = format!(
+            "import socket\nfam=socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET\n\
+             s=socket.socket(fam,socket.SOCK_DGRAM)\ns.bind(('{addr}',{port}))\nprint('ready',flush=True)\n\
+             while True:\n  d,a=s.recvfrom(2048)\n  s.sendto(d,a)\n"
+        );
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.b, "python3", "-c", &script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Listener { child }
+    }
+
+    /// True when a UDP datagram from A to `addr:port` is echoed back within a second.
+    pub fn udp_from_a(&self, addr: &str, port: u16) -> bool {
+        let script = format!(
+            "import socket\nfam=socket.AF_INET6 if ':' in '{addr}' else socket.AF_INET\n\
+             s=socket.socket(fam,socket.SOCK_DGRAM)\ns.settimeout(1)\ns.sendto(b'nw',('{addr}',{port}))\n\
+             assert s.recvfrom(64)[0]==b'nw'\n"
+        );
+        Self::exec(&self.a, &["python3", "-c", &script]).status.success()
+    }
+
     /// True when a TCP connect from A to `addr:port` succeeds within a second.
     pub fn tcp_from_a(&self, addr: &str, port: u16) -> bool {
         let script =
