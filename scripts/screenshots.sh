@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the real app under Xvfb in demo mode and writes a PNG of each panel to docs/.
-# Usage: scripts/screenshots.sh [BINARY]   (default target/release/netwarden)
+# Usage: [ONLY="tab ..."] scripts/screenshots.sh [BINARY]   (default target/release/netwarden)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-target/release/netwarden}
@@ -21,10 +21,26 @@ cat > "$STATE/blocklist.ron" <<'RON'
     (net: "2001:db8:bad::/48", reason: "imported from a feed", added: "2025-11-25T05:59:00Z", expires: None, state: NotEnforced),
 ])
 RON
+# The block list is shown enforced for real, inside a private network namespace (root only); elsewhere
+# the app runs with --no-enforce so the host's firewall is never touched.
+NETNS=()
+ENFORCE=--no-enforce
+if [ "$(id -u)" = 0 ] && command -v iptables >/dev/null && command -v ipset >/dev/null; then
+    ns=nwshot$$
+    ip netns add "$ns"
+    trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+    NETNS=(ip netns exec "$ns")
+    ENFORCE=--remove-on-exit
+    # One lifted ban for the history view.
+    "${NETNS[@]}" "$BIN" block 192.0.2.99 --reason "tried the admin page" --state-dir "$STATE" >/dev/null
+    "${NETNS[@]}" "$BIN" unblock 192.0.2.99 --state-dir "$STATE" >/dev/null
+fi
 shoot() { # TAB WAIT [CLICK_Y]
     local tab=$1 wait=$2 click=${3:-}
-    xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
-        "$0" gui --demo --no-enforce --state-dir "$4" --rules rules.ron --tab "$1" >/dev/null 2>&1 &
+    # ONLY="blocklist rules" limits the run to some tabs.
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $tab "* ]]; then return; fi
+    NW_WRAP="${NETNS[*]}" NW_ENFORCE=$ENFORCE xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
+        $NW_WRAP "$0" gui --demo $NW_ENFORCE --state-dir "$4" --rules rules.ron --tab "$1" >/dev/null 2>&1 &
         app=$!
         sleep "$2"
         if [ -n "${3:-}" ]; then

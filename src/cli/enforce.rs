@@ -498,7 +498,7 @@ impl Guard {
         let enforcer = Enforcer::open(Arc::new(SystemRunner::new()), config).map_err(cli_error)?;
         enforcer.set_kernel_rules(&kernel_rules).map_err(cli_error)?;
         eprintln!(
-            "netwarden: enforcing {} block list entries and {} kernel rules ({:?} iptables){}",
+            "netwarden: enforcing {} block list entries and {} kernel rules ({}){}",
             enforcer.entries().len(),
             kernel_rules.len(),
             enforcer.backend(),

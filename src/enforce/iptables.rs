@@ -42,6 +42,16 @@ pub enum Backend {
     Unknown,
 }
 
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Nft => "iptables-nft",
+            Self::Legacy => "iptables-legacy",
+            Self::Unknown => "iptables",
+        })
+    }
+}
+
 /// Reads the backend from `iptables --version` output.
 #[must_use]
 pub fn parse_backend(version_output: &str) -> Backend {

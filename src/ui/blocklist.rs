@@ -680,22 +680,33 @@ impl BlocklistPanel {
             }
             ui.checkbox(&mut self.remove_on_exit, "Remove kernel rules on exit");
         });
-        ui.horizontal_wrapped(|ui| {
+        egui::Grid::new("blocklist-files").num_columns(2).show(ui, |ui| {
             self.import
                 .ui(ui, "Import list:", DialogKind::Open, ("Lists", &["txt", "csv"]));
-            if ui.button("Import").clicked() {
+            if ui
+                .button("Import")
+                .on_hover_text("One address or CIDR per line (# comments), or a CSV export. All or nothing.")
+                .clicked()
+            {
                 self.import_file();
             }
+            ui.end_row();
             self.export
                 .ui(ui, "Export list:", DialogKind::Save, ("Lists", &["csv", "txt"]));
-            if ui.button("Export").clicked() {
+            if ui
+                .button("Export")
+                .on_hover_text("CSV for a .csv name, else plain text (one address per line)")
+                .clicked()
+            {
                 self.export_file(false);
             }
+            ui.end_row();
             self.history_export
                 .ui(ui, "Ban history:", DialogKind::Save, ("CSV", &["csv"]));
             if ui.button("Export history").clicked() {
                 self.export_file(true);
             }
+            ui.end_row();
         });
         ui.horizontal(|ui| {
             if ui
@@ -769,20 +780,34 @@ impl BlocklistPanel {
                     });
                 if !self.history.is_empty() {
                     ui.add_space(8.0);
-                    ui.collapsing(format!("Ban history ({} records)", self.history.len()), |ui| {
-                        for record in self.history.iter().rev().take(200) {
-                            let lifted = record.lifted_at.map_or_else(
-                                || "active".to_owned(),
-                                |at| format!("lifted {}", at.format("%Y-%m-%d %H:%M:%S")),
-                            );
-                            ui.label(format!(
-                                "{}  {}  banned {}  {lifted}",
-                                record.net,
-                                record.reason,
-                                record.banned_at.format("%Y-%m-%d %H:%M:%S")
-                            ));
-                        }
-                    });
+                    egui::CollapsingHeader::new(format!("Ban history ({} records)", self.history.len()))
+                        .id_salt("ban-history")
+                        .default_open(true)
+                        .show(ui, |ui| {
+                            egui::Grid::new("ban-history-grid").striped(true).show(ui, |ui| {
+                                for title in ["Address", "Reason", "Banned", "For", "Ended"] {
+                                    ui.strong(title);
+                                }
+                                ui.end_row();
+                                for record in self.history.iter().rev().take(200) {
+                                    ui.label(record.net.to_string());
+                                    ui.label(&record.reason);
+                                    ui.label(record.banned_at.format("%Y-%m-%d %H:%M:%S").to_string());
+                                    ui.label(record.ban_secs.map_or_else(
+                                        || "until removed".to_owned(),
+                                        |s| human_secs(s).trim_start_matches("in ").to_owned(),
+                                    ));
+                                    ui.label(match (record.lifted_at, &record.lifted_by) {
+                                        (Some(at), Some(by)) => {
+                                            format!("{} ({by:?})", at.format("%Y-%m-%d %H:%M:%S"))
+                                        }
+                                        (Some(at), None) => at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                                        _ => "active".to_owned(),
+                                    });
+                                    ui.end_row();
+                                }
+                            });
+                        });
                 }
             });
         if let Some(net) = unblock {
@@ -994,7 +1019,7 @@ fn spawn_worker(
                 unavailable: None,
             };
             let opened = format!(
-                "kernel reconciled with the saved list ({:?})",
+                "kernel reconciled with the saved list ({})",
                 worker.enforcer.backend()
             );
             if done_tx
