@@ -331,18 +331,26 @@ impl BlocklistPanel {
         if self.jobs.is_some() {
             self.send(Job::Block(vec![request]), vec![net]);
         } else {
-            let now = Utc::now();
-            let expires = duration
+            self.keep_unenforced(vec![request]);
+        }
+        Ok(net)
+    }
+
+    /// Puts requests on the list without enforcing them (monitor-only mode) and saves it.
+    fn keep_unenforced(&mut self, requests: Vec<BlockRequest>) {
+        let now = Utc::now();
+        for r in requests {
+            let expires = r
+                .duration
                 .and_then(|d| chrono::Duration::from_std(d).ok())
                 .map(|d| now + d);
-            let mut entry = BlockEntry::new(net, &request.reason, now, expires);
+            let mut entry = BlockEntry::new(r.net, &r.reason, now, expires);
             entry.state = EntryState::NotEnforced;
             self.list.insert(entry);
             self.history
-                .record_ban(net, &request.reason, now, duration.map(|d| d.as_secs()));
-            self.save_local();
+                .record_ban(r.net, &r.reason, now, r.duration.map(|d| d.as_secs()));
         }
-        Ok(net)
+        self.save_local();
     }
 
     /// Removes an entry from the list and the kernel.
@@ -395,19 +403,8 @@ impl BlocklistPanel {
                 self.in_flight.clear();
                 self.mark_not_enforced();
                 // What the user asked for while the enforcer was starting is kept, not lost.
-                let now = Utc::now();
-                for r in std::mem::take(&mut self.unanswered) {
-                    let expires = r
-                        .duration
-                        .and_then(|d| chrono::Duration::from_std(d).ok())
-                        .map(|d| now + d);
-                    let mut entry = BlockEntry::new(r.net, &r.reason, now, expires);
-                    entry.state = EntryState::NotEnforced;
-                    self.list.insert(entry);
-                    self.history
-                        .record_ban(r.net, &r.reason, now, r.duration.map(|d| d.as_secs()));
-                }
-                self.save_local();
+                let unanswered = std::mem::take(&mut self.unanswered);
+                self.keep_unenforced(unanswered);
                 break;
             }
             self.list = done.entries;
@@ -473,18 +470,7 @@ impl BlocklistPanel {
             let nets = requests.iter().map(|r| r.net).collect();
             self.send(Job::Block(requests), nets);
         } else {
-            for r in requests {
-                let expires = r
-                    .duration
-                    .and_then(|d| chrono::Duration::from_std(d).ok())
-                    .map(|d| now + d);
-                let mut entry = BlockEntry::new(r.net, &r.reason, now, expires);
-                entry.state = EntryState::NotEnforced;
-                self.list.insert(entry);
-                self.history
-                    .record_ban(r.net, &r.reason, now, r.duration.map(|d| d.as_secs()));
-            }
-            self.save_local();
+            self.keep_unenforced(requests);
         }
         self.message = Some((
             false,

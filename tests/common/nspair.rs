@@ -115,17 +115,7 @@ impl NetnsPair {
              s.bind(('{addr}',{port}))\ns.listen(64)\nprint('ready',flush=True)\n\
              while True:\n  c,_=s.accept()\n  c.close()\n"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.b, "python3", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Listener { child }
+        self.serve_in_b(&script)
     }
 
     /// Starts a UDP echo server in B on `addr:port` and waits until it is bound.
@@ -135,17 +125,7 @@ impl NetnsPair {
              s=socket.socket(fam,socket.SOCK_DGRAM)\ns.bind(('{addr}',{port}))\nprint('ready',flush=True)\n\
              while True:\n  d,a=s.recvfrom(2048)\n  s.sendto(d,a)\n"
         );
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.b, "python3", "-c", &script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Listener { child }
+        self.serve_in_b(&script)
     }
 
     /// True when a UDP datagram from A to `addr:port` is echoed back within a second.
@@ -156,6 +136,21 @@ impl NetnsPair {
              assert s.recvfrom(64)[0]==b'nw'\n"
         );
         Self::exec(&self.a, &["python3", "-c", &script]).status.success()
+    }
+
+    /// Runs a Python server in B that prints `ready` once it listens, and waits for that line.
+    fn serve_in_b(&self, script: &str) -> Listener {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.b, "python3", "-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Listener { child }
     }
 
     /// True when a TCP connect from A to `addr:port` succeeds within a second.
