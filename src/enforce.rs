@@ -434,12 +434,12 @@ impl Enforcer {
             .map(|n| n == 1)
     }
 
-    /// Unblocks everything; returns how many entries were removed.
+    /// Unblocks everything (the history records `why`); returns how many entries were removed.
     ///
     /// # Errors
     /// Command errors; the list then stays as it was.
-    pub fn unblock_all(&self) -> Result<usize> {
-        self.lock().unblock_all(LiftReason::Manual, Utc::now())
+    pub fn unblock_all(&self, why: LiftReason) -> Result<usize> {
+        self.lock().unblock_all(why, Utc::now())
     }
 
     /// Removes entries whose expiry is at or before `now` (the engine or UI calls this every second or so;

@@ -94,7 +94,7 @@ fn block_list_unblock_flush_for_real() {
         "flush unblocks everything"
     );
     assert!(
-        text(&nw(&pair, dir.path(), &["history"])).contains("lifted"),
+        text(&nw(&pair, dir.path(), &["history"])).contains("(Flush)"),
         "the history keeps the lifted bans"
     );
 }

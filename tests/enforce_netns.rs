@@ -466,7 +466,9 @@ fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
         "{saved}"
     );
 
-    enforcer.unblock_all().unwrap();
+    enforcer
+        .unblock_all(netwarden::blocklist::LiftReason::Manual)
+        .unwrap();
     enforcer.flush_kernel().unwrap();
     for tool in ["iptables-save", "ip6tables-save"] {
         let text = out(&pair.a, &[tool]);

@@ -404,7 +404,9 @@ pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> CliResult {
 /// `Runtime` when a command failed.
 pub fn run_flush(args: &FlushArgs, out: &mut dyn Write) -> CliResult {
     let (enforcer, recorder) = open(&args.opts)?;
-    let removed = enforcer.unblock_all().map_err(cli_error)?;
+    let removed = enforcer
+        .unblock_all(crate::blocklist::LiftReason::Flush)
+        .map_err(cli_error)?;
     enforcer.flush_kernel().map_err(cli_error)?;
     finish_dry_run(recorder.as_ref(), out)?;
     writeln!(

@@ -899,7 +899,7 @@ impl Worker {
                     .map_err(|err| err.to_string()),
             ),
             Job::UnblockAll => Some(
-                e.unblock_all()
+                e.unblock_all(crate::blocklist::LiftReason::Manual)
                     .map(|n| format!("unblocked all {n} entries"))
                     .map_err(|err| err.to_string()),
             ),
