@@ -6,10 +6,10 @@
 //! dropped for display (statistics and the audit log still saw every packet). For offline files the CLI may
 //! ask for back-pressure instead, so no event is lost.
 
+mod kernel;
 mod raw;
 mod stats;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+pub use kernel::KernelBlocked;
 pub use raw::{RawPacketRecord, RawStore};
 use stats::LocalCounts;
 pub use stats::{EngineStats, RunSummary, StatsSnapshot};
@@ -49,31 +50,6 @@ pub enum Pace {
     AsFast,
     /// At the capture's own timing, starting over at the end (demo mode).
     RealtimeLoop,
-}
-
-/// Kernel-enforced block list as the capture thread sees it, to mark packets the kernel drops after capture.
-#[derive(Debug, Clone, Default)]
-pub struct KernelBlocked {
-    nets: Vec<ipnet::IpNet>,
-}
-
-impl KernelBlocked {
-    /// A set of enforced addresses and networks.
-    #[must_use]
-    pub fn new(nets: Vec<ipnet::IpNet>) -> Self {
-        Self { nets }
-    }
-
-    /// True when `ip` lies in an enforced entry.
-    #[must_use]
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|n| n.contains(&ip))
-    }
-
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
-    }
 }
 
 /// Everything an engine run needs.

@@ -1,0 +1,135 @@
+//! What the kernel drops, as the capture thread sees it: the enforced block list, looked up once per packet
+//! in time that does not grow with the number of entries (one hash probe per distinct prefix length), so
+//! 100,000 enforced addresses cost the capture thread what ten do.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use rustc_hash::FxHashSet;
+
+/// Kernel-enforced block list, to mark packets the kernel drops after libpcap saw them.
+#[derive(Debug, Clone, Default)]
+pub struct KernelBlocked {
+    /// Network addresses (host bits cleared) per prefix length, IPv4 and IPv6 apart.
+    v4: Vec<(u8, FxHashSet<u32>)>,
+    v6: Vec<(u8, FxHashSet<u128>)>,
+    len: usize,
+}
+
+/// `ip` with all but the first `prefix` bits cleared (a /0 keeps nothing).
+fn mask4(ip: u32, prefix: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .map_or(0, |mask| ip & mask)
+}
+
+/// The IPv6 twin of `mask4`.
+fn mask6(ip: u128, prefix: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128 - u32::from(prefix.min(128)))
+        .map_or(0, |mask| ip & mask)
+}
+
+impl KernelBlocked {
+    /// A set of enforced addresses and networks.
+    #[must_use]
+    pub fn new(nets: Vec<IpNet>) -> Self {
+        let mut set = Self::default();
+        for net in nets {
+            match net {
+                IpNet::V4(n) => {
+                    let p = n.prefix_len();
+                    let key = mask4(u32::from(n.network()), p);
+                    match set.v4.iter_mut().find(|(len, _)| *len == p) {
+                        Some((_, s)) => s.insert(key),
+                        None => {
+                            set.v4.push((p, FxHashSet::from_iter([key])));
+                            true
+                        }
+                    };
+                }
+                IpNet::V6(n) => {
+                    let p = n.prefix_len();
+                    let key = mask6(u128::from(n.network()), p);
+                    match set.v6.iter_mut().find(|(len, _)| *len == p) {
+                        Some((_, s)) => s.insert(key),
+                        None => {
+                            set.v6.push((p, FxHashSet::from_iter([key])));
+                            true
+                        }
+                    };
+                }
+            }
+            set.len += 1;
+        }
+        set
+    }
+
+    /// True when `ip` lies in an enforced entry.
+    #[must_use]
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => {
+                let ip = u32::from(ip);
+                self.v4.iter().any(|(p, set)| set.contains(&mask4(ip, *p)))
+            }
+            IpAddr::V6(ip) => {
+                let ip = u128::from(ip);
+                self.v6.iter().any(|(p, set)| set.contains(&mask6(ip, *p)))
+            }
+        }
+    }
+
+    /// True when nothing is enforced.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn hosts_and_networks_of_every_length_match_like_ipnet() {
+        let list = nets(&[
+            "203.0.113.7/32",
+            "198.51.100.0/24",
+            "10.0.0.0/8",
+            "2001:db8:bad::/48",
+            "fd00::1/128",
+        ]);
+        let blocked = KernelBlocked::new(list.clone());
+        for ip in [
+            "203.0.113.7",
+            "203.0.113.8",
+            "198.51.100.255",
+            "198.51.101.0",
+            "10.200.3.4",
+            "11.0.0.0",
+            "2001:db8:bad:ffff::1",
+            "2001:db8:bae::1",
+            "fd00::1",
+            "fd00::2",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let expected = list.iter().any(|n| n.contains(&ip));
+            assert_eq!(blocked.contains(ip), expected, "{ip}");
+        }
+        assert!(!blocked.is_empty());
+        assert!(KernelBlocked::default().is_empty());
+    }
+
+    #[test]
+    fn zero_prefix_covers_everything_of_its_family() {
+        let blocked = KernelBlocked::new(nets(&["0.0.0.0/0"]));
+        assert!(blocked.contains("192.0.2.1".parse().unwrap()));
+        assert!(!blocked.contains("2001:db8::1".parse().unwrap()));
+    }
+}
