@@ -503,3 +503,29 @@ fn state_persists_across_restarts() {
     assert!(entries[0].expires.is_some());
     assert!(dir.path().join("blocklist.ron").exists() && dir.path().join("history.ron").exists());
 }
+
+#[test]
+fn iptables_legacy_backend_is_detected_and_enforces() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = SystemRunner::in_netns(&pair.a);
+    for tool in ["iptables", "ip6tables"] {
+        for suffix in ["", "-restore", "-save"] {
+            runner = runner.with_program(&format!("{tool}{suffix}"), &format!("{tool}-legacy{suffix}"));
+        }
+    }
+    let enforcer = Enforcer::open(Arc::new(runner), config(dir.path())).unwrap();
+    assert_eq!(enforcer.backend(), netwarden::enforce::Backend::Legacy);
+    enforcer.block(req(&pair.b4)).unwrap();
+    enforcer.block(req(&pair.b6)).unwrap();
+    assert!(!pair.ping_from_a(&pair.b4) && !pair.ping_from_a(&pair.b6));
+    assert!(out(&pair.a, &["iptables-legacy-save"]).contains("-A NETWARDEN -m set --match-set netwarden4"));
+    assert!(
+        !out(&pair.a, &["iptables-nft-save"]).contains("NETWARDEN"),
+        "nothing went to the other backend"
+    );
+    assert!(enforcer.check_drift().unwrap().problems.is_empty());
+    enforcer.flush_kernel().unwrap();
+    assert!(pair.ping_from_a(&pair.b4) && pair.ping_from_a(&pair.b6));
+    assert!(!out(&pair.a, &["iptables-legacy-save"]).contains("NETWARDEN"));
+}
