@@ -269,6 +269,33 @@ pub fn parse_privileges(status: &str) -> Privileges {
     privileges
 }
 
+/// Lets the commands this process runs (iptables, ipset) use the capabilities the binary was granted with
+/// `setcap`: file capabilities are not inherited across `exec`, so they are raised into the inheritable
+/// and ambient sets. Call at the very start of `main`, before any thread exists (capabilities are per
+/// thread and new threads copy them). Root needs nothing; a capability not held is skipped.
+///
+/// # Errors
+/// The kernel refused to raise one (the first refusal is returned; the rest are still tried).
+pub fn pass_capabilities_to_commands() -> std::result::Result<(), caps::errors::CapsError> {
+    use caps::{CapSet, Capability};
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if parse_privileges(&status).euid == Some(0) {
+        return Ok(());
+    }
+    let mut first_error = None;
+    for cap in [Capability::CAP_NET_ADMIN, Capability::CAP_NET_RAW] {
+        if !caps::has_cap(None, CapSet::Permitted, cap).unwrap_or(false) {
+            continue;
+        }
+        let raised = caps::raise(None, CapSet::Inheritable, cap)
+            .and_then(|()| caps::raise(None, CapSet::Ambient, cap));
+        if let Err(e) = raised {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
 /// Checks, before anything changes, that this process may change the firewall (root or `CAP_NET_ADMIN`).
 ///
 /// # Errors

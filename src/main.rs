@@ -41,6 +41,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: iptables and ipset, run as child processes, get the capabilities that
+    // `setcap` gave this binary. Failing only means they need root, which their own errors then say.
+    if let Err(e) = netwarden::enforce::pass_capabilities_to_commands() {
+        eprintln!("netwarden: warning: cannot pass CAP_NET_ADMIN on to iptables/ipset: {e}");
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {

@@ -196,3 +196,54 @@ fn without_privilege_nothing_is_done() {
     assert!(!dir.path().join("blocklist.ron").exists());
     assert!(pair.ping_a_from_b(false));
 }
+
+#[test]
+fn setcap_binary_enforces_for_an_unprivileged_user() {
+    assert!(is_root(), "needs root for setcap and namespaces; CI runs as root");
+    let pair = Pair::new();
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    Command::new("chmod").arg("777").arg(&state).status().unwrap();
+    // What `make run` does: grant the binary its capabilities once, then run it as a normal user.
+    let bin = dir.path().join("netwarden");
+    std::fs::copy(BIN, &bin).unwrap();
+    let granted = Command::new("setcap")
+        .args(["cap_net_raw,cap_net_admin+eip"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    assert!(granted.status.success(), "{}", text(&granted));
+    let as_nobody = |args: &[&str]| {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &pair.a,
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+            ])
+            .args(["--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .arg("--state-dir")
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    let peer = pair.ip_b();
+    let out = as_nobody(&["block", &peer]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains(": enforced"), "{}", text(&out));
+    assert!(
+        !pair.ping_a_from_b(false),
+        "iptables and ipset ran with the granted capability"
+    );
+    let out = as_nobody(&["unblock", &peer]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(pair.ping_a_from_b(false));
+    let out = as_nobody(&["flush"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
