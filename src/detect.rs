@@ -104,28 +104,84 @@ fn kind_index(kind: AlertKind) -> usize {
     }
 }
 
-/// What one source did recently.
+/// What one source did recently. Kept small (the per-packet lookup is bound by memory, not arithmetic):
+/// the fields every packet touches come first.
 #[derive(Debug, Default)]
 struct SourceState {
-    last_seen: i64,
     window_start: i64,
+    second_start: i64,
+    last_seen: i64,
+    packets_this_second: u32,
+    syns_this_second: u32,
+    denied: u32,
+    /// Bit `kind_index(kind)` set: that kind alerted at `alerted_at[kind_index(kind)]`.
+    alerted: u8,
     /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short vector:
     /// a linear scan of at most ~20 entries beats hashing per packet).
     ports: Vec<u16>,
     hosts: Vec<IpAddr>,
-    denied: u32,
-    second_start: i64,
-    syns_this_second: u32,
-    packets_this_second: u32,
-    /// When each kind last alerted (quiet for a window afterwards).
-    alerted_at: [Option<i64>; KINDS],
+    /// When each kind last alerted (quiet for a window afterwards), valid where `alerted` has its bit.
+    alerted_at: [i64; KINDS],
+}
+
+impl SourceState {
+    fn alerted_at(&self, kind: AlertKind) -> Option<i64> {
+        let i = kind_index(kind);
+        (self.alerted & (1 << i) != 0).then(|| self.alerted_at.get(i).copied().unwrap_or_default())
+    }
+
+    fn set_alerted_at(&mut self, kind: AlertKind, ts: i64) {
+        let i = kind_index(kind);
+        if let Some(at) = self.alerted_at.get_mut(i) {
+            *at = ts;
+            self.alerted |= 1 << i;
+        }
+    }
+}
+
+/// A source address as a map key: the address bits and the family, 24 bytes. Hashing it is one multiply,
+/// where hashing an `IpAddr` feeds the enum tag, a length and each byte through the hasher (it was the most
+/// expensive part of detection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SourceKey {
+    high: u64,
+    low: u64,
+    v6: bool,
+}
+
+impl SourceKey {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self {
+                high: 0,
+                low: u64::from(v4.to_bits()),
+                v6: false,
+            },
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                #[expect(clippy::cast_possible_truncation, reason = "splitting into halves")]
+                Self {
+                    high: (bits >> 64) as u64,
+                    low: bits as u64,
+                    v6: true,
+                }
+            }
+        }
+    }
+}
+
+impl std::hash::Hash for SourceKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Folds the key into one word; `Eq` still tells apart keys that fold alike.
+        state.write_u64(self.low ^ self.high.rotate_left(29) ^ u64::from(self.v6));
+    }
 }
 
 /// Per-source detection state. Cheap per packet: one hash lookup and a few counters.
 #[derive(Debug)]
 pub struct Detector {
     config: DetectConfig,
-    sources: FxHashMap<IpAddr, SourceState>,
+    sources: FxHashMap<SourceKey, SourceState>,
     alerts_raised: u64,
 }
 
@@ -162,11 +218,12 @@ impl Detector {
         let src = meta.src_ip?;
         let ts = meta.ts_micros;
         let window = i64::from(self.config.window_secs.max(1)) * 1_000_000;
-        if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&src) {
+        let key = SourceKey::of(src);
+        if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&key) {
             self.make_room(ts, window);
         }
         let config = &self.config;
-        let state = self.sources.entry(src).or_default();
+        let state = self.sources.entry(key).or_default();
         if ts.saturating_sub(state.window_start) >= window || ts < state.window_start {
             state.window_start = ts;
             state.ports.clear();
@@ -236,10 +293,12 @@ impl Detector {
             ),
         ];
         let kind = candidates.into_iter().find_map(|(kind, crossed)| {
-            let quiet = state.alerted_at[kind_index(kind)].is_some_and(|at| ts.saturating_sub(at) < window);
+            let quiet = state
+                .alerted_at(kind)
+                .is_some_and(|at| ts.saturating_sub(at) < window);
             (crossed && !quiet).then_some(kind)
         })?;
-        state.alerted_at[kind_index(kind)] = Some(ts);
+        state.set_alerted_at(kind, ts);
         let reason = match kind {
             AlertKind::PortScan => format!(
                 "touched {} ports on {} hosts in {window_secs} s",
