@@ -181,7 +181,7 @@ pub struct AuditLog {
     size: u64,
     burst: Option<Burst>,
     line: Vec<u8>,
-    clock: TimePrefix,
+    cache: LineCache,
 }
 
 /// Caches the formatted `YYYY-MM-DDTHH:MM:SS.` of the last second seen: most lines share it.
@@ -213,6 +213,60 @@ impl TimePrefix {
     }
 }
 
+/// Parts of a line that repeat from one line to the next, formatted once: the time up to the second, the
+/// rule and reason fields of the last rule seen, and the interface field.
+#[derive(Default)]
+struct LineCache {
+    clock: TimePrefix,
+    /// ` rule=".." reason=".."` for lines without an alert, with the rule name (by pointer) and whether a
+    /// rule decided, that each was made for; a few rules decide most lines.
+    rules: Vec<(Option<Arc<str>>, bool, Vec<u8>)>,
+    /// ` iface=".."` and the interface name (by pointer) it was made for.
+    iface: Option<(Arc<str>, Vec<u8>)>,
+}
+
+impl LineCache {
+    fn push_rule_and_reason(&mut self, out: &mut Vec<u8>, line: &LineView<'_>) {
+        /// Cached rules at most; past it the cache starts over (memory stays flat with 10,000 rules).
+        const MAX_RULES: usize = 64;
+        let decided = line.verdict.rule.is_some();
+        let same = |(name, cached_decided, _): &&(Option<Arc<str>>, bool, Vec<u8>)| {
+            *cached_decided == decided
+                && match (name, line.rule_name) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                }
+        };
+        if let Some((_, _, text)) = self.rules.iter().find(same) {
+            out.extend_from_slice(text);
+            return;
+        }
+        if self.rules.len() >= MAX_RULES {
+            self.rules.clear();
+        }
+        let mut text = Vec::new();
+        push_rule_and_reason(&mut text, line);
+        out.extend_from_slice(&text);
+        self.rules.push((line.rule_name.cloned(), decided, text));
+    }
+
+    fn push_iface(&mut self, out: &mut Vec<u8>, iface: &Arc<str>) {
+        if !self
+            .iface
+            .as_ref()
+            .is_some_and(|(cached, _)| Arc::ptr_eq(cached, iface))
+        {
+            let mut text = b" iface=".to_vec();
+            push_quoted(&mut text, iface);
+            self.iface = Some((Arc::clone(iface), text));
+        }
+        if let Some((_, text)) = &self.iface {
+            out.extend_from_slice(text);
+        }
+    }
+}
+
 impl AuditLog {
     /// Opens (appends to) the log at `config.path`.
     ///
@@ -237,7 +291,7 @@ impl AuditLog {
             size,
             burst: None,
             line: Vec::with_capacity(256),
-            clock: TimePrefix::default(),
+            cache: LineCache::default(),
         })
     }
 
@@ -362,7 +416,7 @@ impl AuditLog {
     fn write_line(&mut self, view: &LineView<'_>, repeated: Option<u64>) -> Result<()> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        format_line(view, repeated, &mut line, &mut self.clock);
+        format_line(view, repeated, &mut line, &mut self.cache);
         let len = line.len() as u64;
         if self.config.max_bytes > 0 && self.size > 0 && self.size + len > self.config.max_bytes {
             self.rotate()?;
@@ -453,17 +507,27 @@ fn push_escaped(out: &mut Vec<u8>, value: &str) {
     }
 }
 
-/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line).
+/// `00`, `01` .. `99`: two decimal digits per table lookup.
+const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line), two digits
+/// at a time.
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
+    while n >= 10 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n > 0 {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[at] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[at..]);
 }
@@ -489,13 +553,27 @@ fn push_hex_segments(out: &mut Vec<u8>, segments: &[u16]) {
     }
 }
 
-fn push_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
-        }
-        push_u64(out, u64::from(octet));
+/// Appends 0..=255 in decimal.
+fn push_u8(out: &mut Vec<u8>, n: u8) {
+    let pair = usize::from(n % 100) * 2;
+    if n >= 100 {
+        out.extend_from_slice(&[b'0' + n / 100, DIGIT_PAIRS[pair], DIGIT_PAIRS[pair + 1]]);
+    } else if n >= 10 {
+        out.extend_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        out.push(b'0' + n);
     }
+}
+
+fn push_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+    let [a, b, c, d] = ip.octets();
+    push_u8(out, a);
+    out.push(b'.');
+    push_u8(out, b);
+    out.push(b'.');
+    push_u8(out, c);
+    out.push(b'.');
+    push_u8(out, d);
 }
 
 /// Appends an IPv6 address exactly as `Ipv6Addr`'s `Display` does (RFC 5952: IPv4-mapped addresses as
@@ -575,12 +653,8 @@ fn push_flag_letters(out: &mut Vec<u8>, flags: TcpFlags) {
     }
 }
 
-/// Formats one log line (with its newline) into `out`; every byte is printable ASCII but the newline.
-fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, clock: &mut TimePrefix) {
-    let m = line.meta;
-    clock.push(out, m.ts_micros);
-    out.extend_from_slice(b" action=");
-    out.extend_from_slice(line.verdict.action.name().as_bytes());
+/// Appends ` rule=".." reason=".."`.
+fn push_rule_and_reason(out: &mut Vec<u8>, line: &LineView<'_>) {
     out.extend_from_slice(b" rule=");
     push_quoted(out, line.rule_label());
     out.extend_from_slice(b" reason=");
@@ -592,6 +666,19 @@ fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, cl
             out.push(b'"');
         }
         None => push_quoted(out, "default policy"),
+    }
+}
+
+/// Formats one log line (with its newline) into `out`; every byte is printable ASCII but the newline.
+fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, cache: &mut LineCache) {
+    let m = line.meta;
+    cache.clock.push(out, m.ts_micros);
+    out.extend_from_slice(b" action=");
+    out.extend_from_slice(line.verdict.action.name().as_bytes());
+    if line.alert.is_some() {
+        push_rule_and_reason(out, line);
+    } else {
+        cache.push_rule_and_reason(out, line);
     }
     out.extend_from_slice(b" proto=");
     match (m.protocol, m.network) {
@@ -612,8 +699,7 @@ fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, cl
     push_u64(out, u64::from(m.wire_len));
     out.extend_from_slice(b" dir=");
     out.extend_from_slice(m.direction.name().as_bytes());
-    out.extend_from_slice(b" iface=");
-    push_quoted(out, line.iface);
+    cache.push_iface(out, line.iface);
     if let Some(flags) = m.tcp_flags {
         out.extend_from_slice(b" flags=");
         push_flag_letters(out, flags);
@@ -799,7 +885,7 @@ pub fn record_of(event: &Event) -> Option<LogRecord> {
         &LineView::of_event(event),
         None,
         &mut line,
-        &mut TimePrefix::default(),
+        &mut LineCache::default(),
     );
     parse_line(std::str::from_utf8(&line).ok()?)
 }
@@ -865,7 +951,7 @@ mod tests {
             &LineView::of_event(event),
             repeated,
             &mut line,
-            &mut TimePrefix::default(),
+            &mut LineCache::default(),
         );
         String::from_utf8(line).unwrap()
     }
@@ -976,6 +1062,67 @@ mod tests {
             err.to_string()
                 .contains("the directory /nonexistent-dir does not exist"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn decimal_text_matches_display() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            255,
+            999,
+            1_000,
+            65_535,
+            1_000_000,
+            12_345_678_901,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+        for n in 0..=u8::MAX {
+            let mut out = Vec::new();
+            push_u8(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn cached_fields_follow_the_rule_and_interface() {
+        let mut cache = LineCache::default();
+        let mut lines = Vec::new();
+        let mut e = event(0, "10.0.0.1", "no ssh");
+        for (rule, iface) in [("no ssh", "eth0"), ("no ssh", "eth0"), ("other", "eth1")] {
+            e.rule_name = Some(Arc::from(rule));
+            e.iface = Arc::from(iface);
+            let mut line = Vec::new();
+            format_line(&LineView::of_event(&e), None, &mut line, &mut cache);
+            lines.push(String::from_utf8(line).unwrap());
+        }
+        e.verdict.rule = None;
+        e.rule_name = None;
+        let mut line = Vec::new();
+        format_line(&LineView::of_event(&e), None, &mut line, &mut cache);
+        lines.push(String::from_utf8(line).unwrap());
+        assert!(
+            lines[1].contains(" rule=\"no ssh\" reason=\"rule no ssh\" ")
+                && lines[1].contains(" iface=\"eth0\"")
+        );
+        assert!(
+            lines[2].contains(" rule=\"other\" reason=\"rule other\" ")
+                && lines[2].contains(" iface=\"eth1\"")
+        );
+        assert!(
+            lines[3].contains(" rule=\"default\" reason=\"default policy\" "),
+            "{}",
+            lines[3]
         );
     }
 
