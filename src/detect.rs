@@ -116,12 +116,34 @@ struct SourceState {
     denied: u32,
     /// Bit `kind_index(kind)` set: that kind alerted at `alerted_at[kind_index(kind)]`.
     alerted: u8,
+    /// One bit per `filter_bit` of each port and host in `ports` and `hosts`: a clear bit proves a value
+    /// new without scanning the list (most probes hit new ports).
+    port_bits: u64,
+    host_bits: u64,
     /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short vector:
     /// a linear scan of at most ~20 entries beats hashing per packet).
     ports: Vec<u16>,
     hosts: Vec<IpAddr>,
     /// When each kind last alerted (quiet for a window afterwards), valid where `alerted` has its bit.
     alerted_at: [i64; KINDS],
+}
+
+/// The filter bit of a port or folded address (64 bits, spread by a multiplicative hash).
+fn filter_bit(value: u64) -> u64 {
+    1 << (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
+/// An address folded to 64 bits for `filter_bit`.
+fn fold_ip(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            #[expect(clippy::cast_possible_truncation, reason = "folding halves on purpose")]
+            let folded = (bits as u64) ^ ((bits >> 64) as u64);
+            folded
+        }
+    }
 }
 
 impl SourceState {
@@ -228,6 +250,8 @@ impl Detector {
             state.window_start = ts;
             state.ports.clear();
             state.hosts.clear();
+            state.port_bits = 0;
+            state.host_bits = 0;
             state.denied = 0;
         }
         if ts.saturating_sub(state.second_start) >= 1_000_000 || ts < state.second_start {
@@ -258,15 +282,21 @@ impl Detector {
             let port_cap = config.scan_ports as usize + 1;
             if let Some(port) = meta.dst_port
                 && state.ports.len() < port_cap
-                && !state.ports.contains(&port)
             {
-                state.ports.push(port);
+                let bit = filter_bit(u64::from(port));
+                if state.port_bits & bit == 0 || !state.ports.contains(&port) {
+                    state.ports.push(port);
+                    state.port_bits |= bit;
+                }
             }
             if let Some(dst) = meta.dst_ip
                 && state.hosts.len() < config.scan_hosts as usize + 1
-                && !state.hosts.contains(&dst)
             {
-                state.hosts.push(dst);
+                let bit = filter_bit(fold_ip(dst));
+                if state.host_bits & bit == 0 || !state.hosts.contains(&dst) {
+                    state.hosts.push(dst);
+                    state.host_bits |= bit;
+                }
             }
         }
         if verdict.action == Action::Block {
