@@ -409,11 +409,16 @@ impl Worker {
         let names = NameCache::new(config.name_capacity);
         let iface: Arc<str> = Arc::from(config.source.iface_name());
         let batch_max = config.batch_max.max(1);
+        let audit_batch = if audit.is_some() {
+            Vec::with_capacity(AUDIT_BATCH)
+        } else {
+            Vec::new()
+        };
         Self {
             config,
             source,
             audit,
-            audit_batch: Vec::with_capacity(AUDIT_BATCH),
+            audit_batch,
             events,
             commands,
             stats,
