@@ -104,13 +104,17 @@ fn kind_index(kind: AlertKind) -> usize {
     }
 }
 
-/// What one source did recently. Kept small (the per-packet lookup is bound by memory, not arithmetic):
-/// the fields every packet touches come first.
+/// What one source did recently. `repr(C)` keeps the declared order: the fields every packet touches come
+/// first, next to the key, so most packets read one or two cache lines of their slot (the per-packet lookup
+/// is bound by memory, not arithmetic); the port and host lists follow, read by probes only.
 #[derive(Debug, Default)]
+#[repr(C)]
 struct SourceState {
     window_start: i64,
     second_start: i64,
     last_seen: i64,
+    /// When each kind last alerted (quiet for a window afterwards), valid where `alerted` has its bit.
+    alerted_at: [i64; KINDS],
     packets_this_second: u32,
     syns_this_second: u32,
     denied: u32,
@@ -120,12 +124,91 @@ struct SourceState {
     /// new without scanning the list (most probes hit new ports).
     port_bits: u64,
     host_bits: u64,
-    /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short vector:
+    /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short list:
     /// a linear scan of at most ~20 entries beats hashing per packet).
-    ports: Vec<u16>,
-    hosts: Vec<IpAddr>,
-    /// When each kind last alerted (quiet for a window afterwards), valid where `alerted` has its bit.
-    alerted_at: [i64; KINDS],
+    ports: SmallList<u16, 16>,
+    hosts: HostSet,
+}
+
+/// A short list: the first `N` values inline, in the source's table slot, so a probe reads them with the
+/// rest of the state instead of chasing a pointer to another cache line; further values on the heap.
+#[derive(Debug)]
+struct SmallList<T, const N: usize> {
+    inline: [T; N],
+    inline_len: u8,
+    spill: Vec<T>,
+}
+
+impl<T: Copy + Default, const N: usize> Default for SmallList<T, N> {
+    fn default() -> Self {
+        Self {
+            inline: [T::default(); N],
+            inline_len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + PartialEq, const N: usize> SmallList<T, N> {
+    fn len(&self) -> usize {
+        usize::from(self.inline_len) + self.spill.len()
+    }
+
+    fn clear(&mut self) {
+        self.inline_len = 0;
+        self.spill.clear();
+    }
+
+    fn contains(&self, value: T) -> bool {
+        self.inline
+            .get(..usize::from(self.inline_len))
+            .unwrap_or_default()
+            .contains(&value)
+            || self.spill.contains(&value)
+    }
+
+    fn push(&mut self, value: T) {
+        match self.inline.get_mut(usize::from(self.inline_len)) {
+            Some(slot) => {
+                *slot = value;
+                self.inline_len += 1;
+            }
+            None => self.spill.push(value),
+        }
+    }
+}
+
+/// Distinct destination hosts, by family: 4-byte IPv4 entries scan much faster than `IpAddr`s (tag, then
+/// bytes) and take a quarter of the memory.
+#[derive(Debug, Default)]
+struct HostSet {
+    v4: SmallList<u32, 12>,
+    v6: Vec<u128>,
+}
+
+impl HostSet {
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    fn clear(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.v4.contains(v4.to_bits()),
+            IpAddr::V6(v6) => self.v6.contains(&v6.to_bits()),
+        }
+    }
+
+    fn push(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => self.v4.push(v4.to_bits()),
+            IpAddr::V6(v6) => self.v6.push(v6.to_bits()),
+        }
+    }
 }
 
 /// The filter bit of a port or folded address (64 bits, spread by a multiplicative hash).
@@ -284,7 +367,7 @@ impl Detector {
                 && state.ports.len() < port_cap
             {
                 let bit = filter_bit(u64::from(port));
-                if state.port_bits & bit == 0 || !state.ports.contains(&port) {
+                if state.port_bits & bit == 0 || !state.ports.contains(port) {
                     state.ports.push(port);
                     state.port_bits |= bit;
                 }
@@ -293,7 +376,7 @@ impl Detector {
                 && state.hosts.len() < config.scan_hosts as usize + 1
             {
                 let bit = filter_bit(fold_ip(dst));
-                if state.host_bits & bit == 0 || !state.hosts.contains(&dst) {
+                if state.host_bits & bit == 0 || !state.hosts.contains(dst) {
                     state.hosts.push(dst);
                     state.host_bits |= bit;
                 }
@@ -323,10 +406,12 @@ impl Detector {
             ),
         ];
         let kind = candidates.into_iter().find_map(|(kind, crossed)| {
-            let quiet = state
-                .alerted_at(kind)
-                .is_some_and(|at| ts.saturating_sub(at) < window);
-            (crossed && !quiet).then_some(kind)
+            let quiet = || {
+                state
+                    .alerted_at(kind)
+                    .is_some_and(|at| ts.saturating_sub(at) < window)
+            };
+            (crossed && !quiet()).then_some(kind)
         })?;
         state.set_alerted_at(kind, ts);
         let reason = match kind {
@@ -428,6 +513,34 @@ mod tests {
             })
             .collect();
         assert_eq!(later.len(), 1);
+    }
+
+    #[test]
+    fn host_and_port_lists_count_distinct_values_past_their_inline_part() {
+        let mut hosts = HostSet::default();
+        let mut ports = SmallList::<u16, 16>::default();
+        for round in 0..2 {
+            for i in 0..30u16 {
+                let v4 = IpAddr::from([10, 0, 0, u8::try_from(i).unwrap()]);
+                let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]);
+                for ip in [v4, v6] {
+                    assert_eq!(hosts.contains(ip), round == 1, "{ip}");
+                    if !hosts.contains(ip) {
+                        hosts.push(ip);
+                    }
+                }
+                assert_eq!(ports.contains(i), round == 1, "{i}");
+                if !ports.contains(i) {
+                    ports.push(i);
+                }
+            }
+        }
+        assert_eq!((hosts.len(), ports.len()), (60, 30));
+        assert!(!hosts.contains(IpAddr::from([10, 0, 0, 30])));
+        hosts.clear();
+        ports.clear();
+        assert_eq!((hosts.len(), ports.len()), (0, 0));
+        assert!(!ports.contains(3));
     }
 
     #[test]
