@@ -317,18 +317,66 @@ impl Detector {
 
     /// Looks at one packet; returns an alert when this packet crosses a threshold.
     pub fn observe(&mut self, meta: &PacketMeta, verdict: &Verdict) -> Option<Alert> {
+        self.prepare(meta)?.observe(meta, verdict)
+    }
+
+    /// Finds (or makes) the state of the packet's source before its verdict is known; `None` when
+    /// detection is off or the packet is not counted. The engine calls this before evaluating the rules, so
+    /// the table lookup's cache miss overlaps with the rule evaluation instead of stalling after it.
+    pub(crate) fn prepare(&mut self, meta: &PacketMeta) -> Option<Prepared<'_>> {
         if !self.config.enabled || meta.direction == Direction::Out {
             return None;
         }
         let src = meta.src_ip?;
-        let ts = meta.ts_micros;
         let window = i64::from(self.config.window_secs.max(1)) * 1_000_000;
         let key = SourceKey::of(src);
         if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&key) {
-            self.make_room(ts, window);
+            self.make_room(meta.ts_micros, window);
         }
-        let config = &self.config;
         let state = self.sources.entry(key).or_default();
+        Some(Prepared {
+            config: &self.config,
+            state,
+            alerts_raised: &mut self.alerts_raised,
+            src,
+        })
+    }
+
+    /// Keeps memory flat under floods from many (spoofed) sources: drop sources idle for a window, then if
+    /// still full the least recently seen half.
+    fn make_room(&mut self, now: i64, window: i64) {
+        self.sources
+            .retain(|_, s| now.saturating_sub(s.last_seen) < window);
+        let max = self.config.max_sources.max(1) as usize;
+        if self.sources.len() >= max {
+            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
+            let middle = seen.len() / 2;
+            let (_, median, _) = seen.select_nth_unstable(middle);
+            let cutoff = *median;
+            self.sources.retain(|_, s| s.last_seen > cutoff);
+        }
+    }
+}
+
+/// A source's detection state found ahead of the packet's verdict (`Detector::prepare`).
+pub(crate) struct Prepared<'a> {
+    config: &'a DetectConfig,
+    state: &'a mut SourceState,
+    alerts_raised: &'a mut u64,
+    src: IpAddr,
+}
+
+impl Prepared<'_> {
+    /// Counts the packet with its verdict; returns an alert when this packet crosses a threshold.
+    pub(crate) fn observe(self, meta: &PacketMeta, verdict: &Verdict) -> Option<Alert> {
+        let Self {
+            config,
+            state,
+            alerts_raised,
+            src,
+        } = self;
+        let ts = meta.ts_micros;
+        let window = i64::from(config.window_secs.max(1)) * 1_000_000;
         if ts.saturating_sub(state.window_start) >= window || ts < state.window_start {
             state.window_start = ts;
             state.ports.clear();
@@ -424,28 +472,13 @@ impl Detector {
             AlertKind::RateExceeded => format!("{} packets/s", state.packets_this_second),
             AlertKind::RepeatedDenied => format!("{} denied packets in {window_secs} s", state.denied),
         };
-        self.alerts_raised += 1;
+        *alerts_raised += 1;
         Some(Alert {
             kind,
             src_ip: src,
             ts_micros: ts,
             reason,
         })
-    }
-
-    /// Keeps memory flat under floods from many (spoofed) sources: drop sources idle for a window, then if
-    /// still full the least recently seen half.
-    fn make_room(&mut self, now: i64, window: i64) {
-        self.sources
-            .retain(|_, s| now.saturating_sub(s.last_seen) < window);
-        let max = self.config.max_sources.max(1) as usize;
-        if self.sources.len() >= max {
-            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
-            let middle = seen.len() / 2;
-            let (_, median, _) = seen.select_nth_unstable(middle);
-            let cutoff = *median;
-            self.sources.retain(|_, s| s.last_seen > cutoff);
-        }
     }
 }
 

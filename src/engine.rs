@@ -612,12 +612,14 @@ impl Worker {
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
         self.config.local_addrs.classify(&mut meta);
         self.refresh_rules();
-        let verdict = self.rules.evaluate(&meta, &self.iface);
-        let alert = if self.rules.detection().enabled {
-            self.detector.observe(&meta, &verdict)
+        // The detector's table lookup is started before the rules run, so its cache miss overlaps them.
+        let detection = if self.rules.detection().enabled {
+            self.detector.prepare(&meta)
         } else {
             None
         };
+        let verdict = self.rules.evaluate(&meta, &self.iface);
+        let alert = detection.and_then(|d| d.observe(&meta, &verdict));
         self.seq += 1;
         if let (Some(sink), Some(alert)) = (&self.config.alert_sink, &alert) {
             // A full sink means auto-block is busy; the alert is still logged and shown.
