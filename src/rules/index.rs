@@ -138,8 +138,14 @@ struct PrefixTable<A> {
     len: u8,
     /// 65,536-bit filter on `filter_key` of the networks (absent for short prefixes).
     filter: Option<Box<[u64]>>,
+    /// The networks of a table this small (a typical hand-written rule set has a few per prefix length),
+    /// compared one by one: cheaper than hashing the address (`map` is then empty).
+    few: Box<[(A, Ids)]>,
     map: FxMap<A, Ids>,
 }
+
+/// A prefix table with at most this many networks is searched linearly.
+const FEW_NETWORKS: usize = 4;
 
 impl<A: AddrBits> PrefixTable<A> {
     #[inline]
@@ -151,7 +157,15 @@ impl<A: AddrBits> PrefixTable<A> {
                 return None;
             }
         }
-        self.map.get(&addr.masked(self.len)).map(|ids| &**ids)
+        let masked = addr.masked(self.len);
+        if self.map.is_empty() {
+            return self
+                .few
+                .iter()
+                .find(|(net, _)| *net == masked)
+                .map(|(_, ids)| &**ids);
+        }
+        self.map.get(&masked).map(|ids| &**ids)
     }
 }
 
@@ -177,6 +191,7 @@ impl<A: AddrBits> FamilyIndex<A> {
             .into_iter()
             .rev()
             .map(|(len, map)| {
+                let map_len = map.len();
                 let filter = (len >= A::FILTER_MIN).then(|| {
                     let mut bits = vec![0u64; 1024].into_boxed_slice();
                     for addr in map.keys() {
@@ -187,10 +202,21 @@ impl<A: AddrBits> FamilyIndex<A> {
                     }
                     bits
                 });
-                PrefixTable {
-                    len,
-                    filter,
-                    map: map.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+                let entries = map.into_iter().map(|(k, v)| (k, freeze(v)));
+                if map_len <= FEW_NETWORKS {
+                    PrefixTable {
+                        len,
+                        filter,
+                        few: entries.collect(),
+                        map: FxMap::default(),
+                    }
+                } else {
+                    PrefixTable {
+                        len,
+                        filter,
+                        few: Box::default(),
+                        map: entries.collect(),
+                    }
                 }
             })
             .collect();
