@@ -276,15 +276,37 @@ impl NetIndex {
 struct PortIndex {
     map: FxMap<u32, Ids>,
     has_any_proto: bool,
+    /// One bit per port that is in some key of `map` (8 KiB): most packets' ports are in no rule, and a
+    /// bit test is cheaper than hashing into the map.
+    ports: Box<[u64]>,
 }
 
 impl PortIndex {
+    fn build(map: FxMap<u32, Vec<u32>>, has_any_proto: bool) -> Self {
+        let mut ports = vec![0u64; 1024].into_boxed_slice();
+        for key in map.keys() {
+            let port = (key & 0xffff) as usize;
+            if let Some(word) = ports.get_mut(port / 64) {
+                *word |= 1u64 << (port % 64);
+            }
+        }
+        Self {
+            map: map.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+            has_any_proto,
+            ports,
+        }
+    }
+
     #[inline]
     fn consult(&self, proto: Option<u8>, port: Option<u16>, mut visit: impl FnMut(&[u32])) {
         if self.map.is_empty() {
             return;
         }
         let Some(port) = port else { return };
+        let word = self.ports.get(usize::from(port) / 64).copied().unwrap_or(0);
+        if word & (1u64 << (port % 64)) == 0 {
+            return;
+        }
         let port = u32::from(port);
         if let Some(p) = proto
             && let Some(ids) = self.map.get(&((u32::from(p) << 16) | port))
@@ -377,14 +399,8 @@ impl RuleIndex {
         Self {
             src: NetIndex::build(src),
             dst: NetIndex::build(dst),
-            dst_ports: PortIndex {
-                map: dst_ports.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
-                has_any_proto: dst_any,
-            },
-            src_ports: PortIndex {
-                map: src_ports.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
-                has_any_proto: src_any,
-            },
+            dst_ports: PortIndex::build(dst_ports, dst_any),
+            src_ports: PortIndex::build(src_ports, src_any),
             by_proto: by_proto.into_iter().map(freeze).collect(),
             any: freeze(any),
         }
