@@ -8,18 +8,19 @@
 //! line holds only printable ASCII and packet data can never start a new line or field. `parse_line`
 //! reads lines back for the log viewer.
 
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::AlertKind;
+use crate::detect::{Alert, AlertKind};
 use crate::event::Event;
-use crate::rules::Action;
+use crate::packet::{PacketMeta, TcpFlags};
+use crate::rules::{Action, RuleSet, Verdict};
 
 /// Audit log settings, the `log` section of `rules.ron` (the CLI's `--log` overrides `path`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,7 +62,7 @@ type Result<T, E = AuditError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RepeatKey {
     action: Action,
-    rule: Option<std::sync::Arc<str>>,
+    rule: Option<Arc<str>>,
     src_ip: Option<IpAddr>,
     dst_ip: Option<IpAddr>,
     dst_port: Option<u16>,
@@ -70,16 +71,96 @@ struct RepeatKey {
 }
 
 impl RepeatKey {
-    fn of(event: &Event) -> Self {
+    fn of(line: &LineView<'_>) -> Self {
         Self {
-            action: event.verdict.action,
-            rule: event.rule_name.clone(),
-            src_ip: event.meta.src_ip,
-            dst_ip: event.meta.dst_ip,
-            dst_port: event.meta.dst_port,
-            protocol: event.meta.protocol,
-            alert: event.alert.as_ref().map(|a| a.kind),
+            action: line.verdict.action,
+            rule: line.rule_name.map(Arc::clone),
+            src_ip: line.meta.src_ip,
+            dst_ip: line.meta.dst_ip,
+            dst_port: line.meta.dst_port,
+            protocol: line.meta.protocol,
+            alert: line.alert.map(|a| a.kind),
         }
+    }
+
+    /// Compares without building a key (no reference-count traffic per packet).
+    fn matches(&self, line: &LineView<'_>) -> bool {
+        self.action == line.verdict.action
+            && self.src_ip == line.meta.src_ip
+            && self.dst_ip == line.meta.dst_ip
+            && self.dst_port == line.meta.dst_port
+            && self.protocol == line.meta.protocol
+            && self.alert == line.alert.map(|a| a.kind)
+            && self.rule.as_deref() == line.rule_name.map(|n| &**n)
+    }
+}
+
+/// One denied or suspicious packet as the engine hands it to the audit thread: only what a log line needs.
+/// The rule name and the interface name travel once per batch (`AuditLog::record_entry`), so the capture
+/// thread neither copies a whole `Event` nor touches shared reference counts per packet.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditEntry {
+    pub(crate) meta: PacketMeta,
+    pub(crate) verdict: Verdict,
+    /// Boxed: alerts are rare, and an inline `Alert` would double the entry's size.
+    pub(crate) alert: Option<Box<Alert>>,
+    pub(crate) src_name: Option<Arc<str>>,
+    pub(crate) dst_name: Option<Arc<str>>,
+}
+
+/// The fields of one log line, borrowed from an `Event` or from an `AuditEntry` and its batch.
+struct LineView<'a> {
+    meta: &'a PacketMeta,
+    verdict: Verdict,
+    /// Name of the deciding rule at evaluation time (`None` = default policy).
+    rule_name: Option<&'a Arc<str>>,
+    iface: &'a Arc<str>,
+    alert: Option<&'a Alert>,
+    src_name: Option<&'a Arc<str>>,
+    dst_name: Option<&'a Arc<str>>,
+}
+
+impl<'a> LineView<'a> {
+    fn of_event(event: &'a Event) -> Self {
+        Self {
+            meta: &event.meta,
+            verdict: event.verdict,
+            rule_name: event.rule_name.as_ref(),
+            iface: &event.iface,
+            alert: event.alert.as_ref(),
+            src_name: event.src_name.as_ref(),
+            dst_name: event.dst_name.as_ref(),
+        }
+    }
+
+    fn of_entry(entry: &'a AuditEntry, rule_name: Option<&'a Arc<str>>, iface: &'a Arc<str>) -> Self {
+        Self {
+            meta: &entry.meta,
+            verdict: entry.verdict,
+            rule_name,
+            iface,
+            alert: entry.alert.as_deref(),
+            src_name: entry.src_name.as_ref(),
+            dst_name: entry.dst_name.as_ref(),
+        }
+    }
+
+    /// The rule name for display: the rule's name or `default`.
+    fn rule_label(&self) -> &str {
+        self.rule_name.map_or("default", |n| n)
+    }
+}
+
+/// The last event of a burst, kept to write its summary line.
+struct BurstLast {
+    entry: AuditEntry,
+    rule_name: Option<Arc<str>>,
+    iface: Arc<str>,
+}
+
+impl BurstLast {
+    fn view(&self) -> LineView<'_> {
+        LineView::of_entry(&self.entry, self.rule_name.as_ref(), &self.iface)
     }
 }
 
@@ -89,7 +170,7 @@ struct Burst {
     first_ts_micros: i64,
     /// Events after the first that were not written.
     suppressed: u64,
-    last: Option<Event>,
+    last: Option<BurstLast>,
 }
 
 /// The `firewall.log` writer. One line per event; see the module docs for the format.
@@ -99,8 +180,8 @@ pub struct AuditLog {
     out: BufWriter<File>,
     size: u64,
     burst: Option<Burst>,
-    line: String,
-    clock: TimePrefix,
+    line: Vec<u8>,
+    cache: LineCache,
 }
 
 /// Caches the formatted `YYYY-MM-DDTHH:MM:SS.` of the last second seen: most lines share it.
@@ -111,7 +192,7 @@ struct TimePrefix {
 }
 
 impl TimePrefix {
-    fn push(&mut self, out: &mut String, ts_micros: i64) {
+    fn push(&mut self, out: &mut Vec<u8>, ts_micros: i64) {
         let second = ts_micros.div_euclid(1_000_000);
         if self.second != Some(second) {
             self.second = Some(second);
@@ -120,14 +201,69 @@ impl TimePrefix {
                 |t| t.format("%Y-%m-%dT%H:%M:%S.").to_string(),
             );
         }
-        out.push_str(&self.prefix);
-        let micros = ts_micros.rem_euclid(1_000_000).unsigned_abs();
-        let mut divisor = 100_000;
-        while divisor > 0 {
-            out.push(char::from(b'0' + ((micros / divisor) % 10) as u8));
-            divisor /= 10;
+        out.extend_from_slice(self.prefix.as_bytes());
+        let mut micros = ts_micros.rem_euclid(1_000_000).unsigned_abs();
+        let mut digits = [b'0'; 7];
+        digits[6] = b'Z';
+        for digit in digits[..6].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
         }
-        out.push('Z');
+        out.extend_from_slice(&digits);
+    }
+}
+
+/// Parts of a line that repeat from one line to the next, formatted once: the time up to the second, the
+/// rule and reason fields of the last rule seen, and the interface field.
+#[derive(Default)]
+struct LineCache {
+    clock: TimePrefix,
+    /// ` rule=".." reason=".."` for lines without an alert, with the rule name (by pointer) and whether a
+    /// rule decided, that each was made for; a few rules decide most lines.
+    rules: Vec<(Option<Arc<str>>, bool, Vec<u8>)>,
+    /// ` iface=".."` and the interface name (by pointer) it was made for.
+    iface: Option<(Arc<str>, Vec<u8>)>,
+}
+
+impl LineCache {
+    fn push_rule_and_reason(&mut self, out: &mut Vec<u8>, line: &LineView<'_>) {
+        /// Cached rules at most; past it the cache starts over (memory stays flat with 10,000 rules).
+        const MAX_RULES: usize = 64;
+        let decided = line.verdict.rule.is_some();
+        let same = |(name, cached_decided, _): &&(Option<Arc<str>>, bool, Vec<u8>)| {
+            *cached_decided == decided
+                && match (name, line.rule_name) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                }
+        };
+        if let Some((_, _, text)) = self.rules.iter().find(same) {
+            out.extend_from_slice(text);
+            return;
+        }
+        if self.rules.len() >= MAX_RULES {
+            self.rules.clear();
+        }
+        let mut text = Vec::new();
+        push_rule_and_reason(&mut text, line);
+        out.extend_from_slice(&text);
+        self.rules.push((line.rule_name.cloned(), decided, text));
+    }
+
+    fn push_iface(&mut self, out: &mut Vec<u8>, iface: &Arc<str>) {
+        if !self
+            .iface
+            .as_ref()
+            .is_some_and(|(cached, _)| Arc::ptr_eq(cached, iface))
+        {
+            let mut text = b" iface=".to_vec();
+            push_quoted(&mut text, iface);
+            self.iface = Some((Arc::clone(iface), text));
+        }
+        if let Some((_, text)) = &self.iface {
+            out.extend_from_slice(text);
+        }
     }
 }
 
@@ -154,8 +290,8 @@ impl AuditLog {
             config: config.clone(),
             size,
             burst: None,
-            line: String::with_capacity(256),
-            clock: TimePrefix::default(),
+            line: Vec::with_capacity(256),
+            cache: LineCache::default(),
         })
     }
 
@@ -184,22 +320,82 @@ impl AuditLog {
     /// # Errors
     /// Writing or rotating failed.
     pub fn record(&mut self, event: &Event) -> Result<()> {
-        let key = RepeatKey::of(event);
-        let window = i64::from(self.config.repeat_window_secs) * 1_000_000;
-        if let Some(burst) = self.burst.as_mut()
-            && burst.key == key
-            && event.meta.ts_micros.saturating_sub(burst.first_ts_micros) < window
-        {
-            burst.suppressed += 1;
-            burst.last = Some(event.clone());
+        let line = LineView::of_event(event);
+        if self.absorb(&line) {
+            self.set_burst_last(BurstLast {
+                entry: AuditEntry {
+                    meta: event.meta.clone(),
+                    verdict: event.verdict,
+                    alert: event.alert.clone().map(Box::new),
+                    src_name: event.src_name.clone(),
+                    dst_name: event.dst_name.clone(),
+                },
+                rule_name: event.rule_name.clone(),
+                iface: Arc::clone(&event.iface),
+            });
             return Ok(());
         }
+        self.start_burst(&line)
+    }
+
+    /// Records one engine entry, as `record` does an `Event`. `rules` is the rule set the entry was
+    /// evaluated with (for the rule name) and `iface` the capture interface.
+    ///
+    /// # Errors
+    /// Writing or rotating failed.
+    pub(crate) fn record_entry(
+        &mut self,
+        entry: AuditEntry,
+        rules: &RuleSet,
+        iface: &Arc<str>,
+    ) -> Result<()> {
+        let rule_name = entry.verdict.rule.and_then(|id| rules.rule_name(id));
+        let line = LineView::of_entry(&entry, rule_name, iface);
+        if self.absorb(&line) {
+            let rule_name = rule_name.cloned();
+            self.set_burst_last(BurstLast {
+                entry,
+                rule_name,
+                iface: Arc::clone(iface),
+            });
+            return Ok(());
+        }
+        self.start_burst(&line)
+    }
+
+    fn repeat_window_micros(&self) -> i64 {
+        i64::from(self.config.repeat_window_secs) * 1_000_000
+    }
+
+    /// Counts `line` into the running burst when it repeats it within the window.
+    fn absorb(&mut self, line: &LineView<'_>) -> bool {
+        let window = self.repeat_window_micros();
+        match self.burst.as_mut() {
+            Some(burst)
+                if burst.key.matches(line)
+                    && line.meta.ts_micros.saturating_sub(burst.first_ts_micros) < window =>
+            {
+                burst.suppressed += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn set_burst_last(&mut self, last: BurstLast) {
+        if let Some(burst) = self.burst.as_mut() {
+            burst.last = Some(last);
+        }
+    }
+
+    /// Ends the running burst, writes `line` and starts a new burst with it.
+    fn start_burst(&mut self, line: &LineView<'_>) -> Result<()> {
         self.end_burst()?;
-        self.write_event(event, None)?;
-        if window > 0 {
+        self.write_line(line, None)?;
+        if self.repeat_window_micros() > 0 {
             self.burst = Some(Burst {
-                key,
-                first_ts_micros: event.meta.ts_micros,
+                key: RepeatKey::of(line),
+                first_ts_micros: line.meta.ts_micros,
                 suppressed: 0,
                 last: None,
             });
@@ -212,20 +408,20 @@ impl AuditLog {
             && burst.suppressed > 0
             && let Some(last) = burst.last
         {
-            self.write_event(&last, Some(burst.suppressed))?;
+            self.write_line(&last.view(), Some(burst.suppressed))?;
         }
         Ok(())
     }
 
-    fn write_event(&mut self, event: &Event, repeated: Option<u64>) -> Result<()> {
+    fn write_line(&mut self, view: &LineView<'_>, repeated: Option<u64>) -> Result<()> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        format_line(event, repeated, &mut line, &mut self.clock);
+        format_line(view, repeated, &mut line, &mut self.cache);
         let len = line.len() as u64;
         if self.config.max_bytes > 0 && self.size > 0 && self.size + len > self.config.max_bytes {
             self.rotate()?;
         }
-        let written = self.out.write_all(line.as_bytes());
+        let written = self.out.write_all(&line);
         self.line = line;
         written.map_err(|e| self.io(e))?;
         self.size += len;
@@ -276,146 +472,259 @@ impl Drop for AuditLog {
 
 /// Appends `value` quoted, escaping `\`, `"`, control characters and non-ASCII bytes (`\xNN`), so that
 /// nothing a packet carries can end a line or a field.
-fn push_quoted(out: &mut String, value: &str) {
-    out.push('"');
+fn push_quoted(out: &mut Vec<u8>, value: &str) {
+    out.push(b'"');
     push_escaped(out, value);
-    out.push('"');
+    out.push(b'"');
 }
 
-fn push_escaped(out: &mut String, value: &str) {
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+fn push_escaped(out: &mut Vec<u8>, value: &str) {
     // Fast path: most names need no escaping.
     if value
         .bytes()
         .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
     {
-        out.push_str(value);
+        out.extend_from_slice(value.as_bytes());
         return;
     }
     for byte in value.bytes() {
         match byte {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x20..=0x7e => out.push(char::from(byte)),
-            other => {
-                let _ = write!(out, "\\x{other:02x}");
-            }
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x20..=0x7e => out.push(byte),
+            other => out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX_DIGITS[usize::from(other >> 4)],
+                HEX_DIGITS[usize::from(other & 0x0f)],
+            ]),
         }
     }
 }
 
-/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line).
-fn push_u64(out: &mut String, mut n: u64) {
+/// `00`, `01` .. `99`: two decimal digits per table lookup.
+const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line), two digits
+/// at a time.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
-    loop {
+    while n >= 10 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n > 0 {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[at] = b'0' + n as u8;
     }
-    for d in &digits[at..] {
-        out.push(char::from(*d));
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends a 16-bit value in lower-case hex without leading zeros (as `{:x}` does).
+fn push_hex_u16(out: &mut Vec<u8>, value: u16) {
+    let mut started = false;
+    for shift in [12u16, 8, 4, 0] {
+        let digit = (value >> shift) & 0x0f;
+        if digit != 0 || started || shift == 0 {
+            out.push(HEX_DIGITS[usize::from(digit)]);
+            started = true;
+        }
     }
 }
 
-fn push_ip(out: &mut String, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_u64(out, u64::from(octet));
+fn push_hex_segments(out: &mut Vec<u8>, segments: &[u16]) {
+    for (i, segment) in segments.iter().enumerate() {
+        if i > 0 {
+            out.push(b':');
+        }
+        push_hex_u16(out, *segment);
+    }
+}
+
+/// Appends 0..=255 in decimal.
+fn push_u8(out: &mut Vec<u8>, n: u8) {
+    let pair = usize::from(n % 100) * 2;
+    if n >= 100 {
+        out.extend_from_slice(&[b'0' + n / 100, DIGIT_PAIRS[pair], DIGIT_PAIRS[pair + 1]]);
+    } else if n >= 10 {
+        out.extend_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        out.push(b'0' + n);
+    }
+}
+
+fn push_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+    let [a, b, c, d] = ip.octets();
+    push_u8(out, a);
+    out.push(b'.');
+    push_u8(out, b);
+    out.push(b'.');
+    push_u8(out, c);
+    out.push(b'.');
+    push_u8(out, d);
+}
+
+/// Appends an IPv6 address exactly as `Ipv6Addr`'s `Display` does (RFC 5952: IPv4-mapped addresses as
+/// `::ffff:a.b.c.d`, the first longest run of two or more zero groups as `::`), without `core::fmt`.
+fn push_ipv6(out: &mut Vec<u8>, ip: Ipv6Addr) {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        out.extend_from_slice(b"::ffff:");
+        push_ipv4(out, v4);
+        return;
+    }
+    let segments = ip.segments();
+    let (mut best_start, mut best_len, mut run_start, mut run_len) = (0, 0, 0, 0);
+    for (i, segment) in segments.iter().enumerate() {
+        if *segment == 0 {
+            if run_len == 0 {
+                run_start = i;
             }
+            run_len += 1;
+            if run_len > best_len {
+                (best_start, best_len) = (run_start, run_len);
+            }
+        } else {
+            run_len = 0;
         }
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
+    }
+    if best_len > 1 {
+        let (head, rest) = segments.split_at(best_start);
+        push_hex_segments(out, head);
+        out.extend_from_slice(b"::");
+        push_hex_segments(out, rest.get(best_len..).unwrap_or_default());
+    } else {
+        push_hex_segments(out, &segments);
     }
 }
 
-fn push_endpoint(out: &mut String, ip: Option<IpAddr>, port: Option<u16>) {
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => push_ipv4(out, v4),
+        IpAddr::V6(v6) => push_ipv6(out, v6),
+    }
+}
+
+fn push_endpoint(out: &mut Vec<u8>, ip: Option<IpAddr>, port: Option<u16>) {
     match (ip, port) {
         (Some(ip @ IpAddr::V6(_)), Some(p)) => {
-            out.push('[');
+            out.push(b'[');
             push_ip(out, ip);
-            out.push_str("]:");
+            out.extend_from_slice(b"]:");
             push_u64(out, u64::from(p));
         }
         (Some(ip), Some(p)) => {
             push_ip(out, ip);
-            out.push(':');
+            out.push(b':');
             push_u64(out, u64::from(p));
         }
         (Some(ip), None) => push_ip(out, ip),
-        (None, _) => out.push('-'),
+        (None, _) => out.push(b'-'),
     }
 }
 
-/// Formats one log line (with its newline) into `out`.
-fn format_line(event: &Event, repeated: Option<u64>, out: &mut String, clock: &mut TimePrefix) {
-    let m = &event.meta;
-    clock.push(out, m.ts_micros);
-    out.push_str(" action=");
-    out.push_str(event.verdict.action.name());
-    out.push_str(" rule=");
-    push_quoted(out, event.rule_label());
-    out.push_str(" reason=");
-    match &event.alert {
+/// Appends TCP flags as `TcpFlags::letters` spells them, without allocating.
+fn push_flag_letters(out: &mut Vec<u8>, flags: TcpFlags) {
+    const NAMES: [(u8, u8); 8] = [
+        (TcpFlags::FIN, b'F'),
+        (TcpFlags::SYN, b'S'),
+        (TcpFlags::RST, b'R'),
+        (TcpFlags::PSH, b'P'),
+        (TcpFlags::ACK, b'A'),
+        (TcpFlags::URG, b'U'),
+        (TcpFlags::ECE, b'E'),
+        (TcpFlags::CWR, b'C'),
+    ];
+    for (bit, letter) in NAMES {
+        if flags.0 & bit != 0 {
+            out.push(letter);
+        }
+    }
+}
+
+/// Appends ` rule=".." reason=".."`.
+fn push_rule_and_reason(out: &mut Vec<u8>, line: &LineView<'_>) {
+    out.extend_from_slice(b" rule=");
+    push_quoted(out, line.rule_label());
+    out.extend_from_slice(b" reason=");
+    match line.alert {
         Some(alert) => push_quoted(out, &alert.reason),
-        None if event.verdict.rule.is_some() => {
-            out.push_str("\"rule ");
-            push_escaped(out, event.rule_label());
-            out.push('"');
+        None if line.verdict.rule.is_some() => {
+            out.extend_from_slice(b"\"rule ");
+            push_escaped(out, line.rule_label());
+            out.push(b'"');
         }
         None => push_quoted(out, "default policy"),
     }
-    out.push_str(" proto=");
+}
+
+/// Formats one log line (with its newline) into `out`; every byte is printable ASCII but the newline.
+fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, cache: &mut LineCache) {
+    let m = line.meta;
+    cache.clock.push(out, m.ts_micros);
+    out.extend_from_slice(b" action=");
+    out.extend_from_slice(line.verdict.action.name().as_bytes());
+    if line.alert.is_some() {
+        push_rule_and_reason(out, line);
+    } else {
+        cache.push_rule_and_reason(out, line);
+    }
+    out.extend_from_slice(b" proto=");
     match (m.protocol, m.network) {
-        (Some(p), _) => out.push_str(&p.name()),
+        (Some(p), _) => out.extend_from_slice(p.name().as_bytes()),
         (None, crate::packet::NetworkKind::OtherEtherType(t)) => {
-            let _ = write!(out, "ethertype_0x{t:04x}");
+            out.extend_from_slice(b"ethertype_0x");
+            for shift in [12u16, 8, 4, 0] {
+                out.push(HEX_DIGITS[usize::from((t >> shift) & 0x0f)]);
+            }
         }
-        (None, _) => out.push_str(&m.protocol_name()),
+        (None, _) => out.extend_from_slice(m.protocol_name().as_bytes()),
     }
-    out.push_str(" src=");
+    out.extend_from_slice(b" src=");
     push_endpoint(out, m.src_ip, m.src_port);
-    out.push_str(" dst=");
+    out.extend_from_slice(b" dst=");
     push_endpoint(out, m.dst_ip, m.dst_port);
-    out.push_str(" len=");
+    out.extend_from_slice(b" len=");
     push_u64(out, u64::from(m.wire_len));
-    out.push_str(" dir=");
-    out.push_str(m.direction.name());
-    out.push_str(" iface=");
-    push_quoted(out, &event.iface);
+    out.extend_from_slice(b" dir=");
+    out.extend_from_slice(m.direction.name().as_bytes());
+    cache.push_iface(out, line.iface);
     if let Some(flags) = m.tcp_flags {
-        out.push_str(" flags=");
-        out.push_str(&flags.letters());
+        out.extend_from_slice(b" flags=");
+        push_flag_letters(out, flags);
     }
-    if let Some(alert) = &event.alert {
-        let _ = write!(out, " alert={}", alert.kind.name());
+    if let Some(alert) = line.alert {
+        out.extend_from_slice(b" alert=");
+        out.extend_from_slice(alert.kind.name().as_bytes());
     }
-    if let Some(name) = &event.src_name {
-        out.push_str(" src_name=");
+    if let Some(name) = line.src_name {
+        out.extend_from_slice(b" src_name=");
         push_quoted(out, name);
     }
-    if let Some(name) = &event.dst_name {
-        out.push_str(" dst_name=");
+    if let Some(name) = line.dst_name {
+        out.extend_from_slice(b" dst_name=");
         push_quoted(out, name);
     }
     if let Some(mark) = m.malformed {
-        out.push_str(" malformed=");
+        out.extend_from_slice(b" malformed=");
         push_quoted(out, &mark.describe());
     }
     if let Some(n) = repeated {
-        let _ = write!(out, " repeated={n}");
+        out.extend_from_slice(b" repeated=");
+        push_u64(out, n);
     }
-    out.push('\n');
+    out.push(b'\n');
 }
 
 /// One line of `firewall.log`, read back for the log viewer and exports.
@@ -571,9 +880,14 @@ pub fn parse_line(line: &str) -> Option<LogRecord> {
 /// events exactly as the file will hold them).
 #[must_use]
 pub fn record_of(event: &Event) -> Option<LogRecord> {
-    let mut line = String::with_capacity(256);
-    format_line(event, None, &mut line, &mut TimePrefix::default());
-    parse_line(&line)
+    let mut line = Vec::with_capacity(256);
+    format_line(
+        &LineView::of_event(event),
+        None,
+        &mut line,
+        &mut LineCache::default(),
+    );
+    parse_line(std::str::from_utf8(&line).ok()?)
 }
 
 /// Reads a whole log: the records and the number of lines that could not be parsed.
@@ -631,6 +945,17 @@ mod tests {
         }
     }
 
+    fn line_of(event: &Event, repeated: Option<u64>) -> String {
+        let mut line = Vec::new();
+        format_line(
+            &LineView::of_event(event),
+            repeated,
+            &mut line,
+            &mut LineCache::default(),
+        );
+        String::from_utf8(line).unwrap()
+    }
+
     fn config(dir: &Path) -> AuditConfig {
         AuditConfig {
             path: dir.join("firewall.log"),
@@ -640,13 +965,7 @@ mod tests {
 
     #[test]
     fn line_format_is_exact() {
-        let mut line = String::new();
-        format_line(
-            &event(1_764_052_089_123_456, "10.0.0.1", "no ssh"),
-            None,
-            &mut line,
-            &mut TimePrefix::default(),
-        );
+        let line = line_of(&event(1_764_052_089_123_456, "10.0.0.1", "no ssh"), None);
         assert_eq!(
             line,
             "2025-11-25T06:28:09.123456Z action=block rule=\"no ssh\" reason=\"rule no ssh\" proto=tcp \
@@ -665,8 +984,7 @@ mod tests {
             reason: "touched 25 ports\tin 10 s".into(),
         });
         e.meta.malformed = Some(Malformed::Truncated(crate::packet::Layer::Tcp));
-        let mut line = String::new();
-        format_line(&e, Some(7), &mut line, &mut TimePrefix::default());
+        let line = line_of(&e, Some(7));
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         let r = parse_line(&line).unwrap();
         assert_eq!(r.rule, "evil\"\nrule x=1\\");
@@ -747,14 +1065,162 @@ mod tests {
         );
     }
 
+    #[test]
+    fn decimal_text_matches_display() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            255,
+            999,
+            1_000,
+            65_535,
+            1_000_000,
+            12_345_678_901,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+        for n in 0..=u8::MAX {
+            let mut out = Vec::new();
+            push_u8(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn cached_fields_follow_the_rule_and_interface() {
+        let mut cache = LineCache::default();
+        let mut lines = Vec::new();
+        let mut e = event(0, "10.0.0.1", "no ssh");
+        for (rule, iface) in [("no ssh", "eth0"), ("no ssh", "eth0"), ("other", "eth1")] {
+            e.rule_name = Some(Arc::from(rule));
+            e.iface = Arc::from(iface);
+            let mut line = Vec::new();
+            format_line(&LineView::of_event(&e), None, &mut line, &mut cache);
+            lines.push(String::from_utf8(line).unwrap());
+        }
+        e.verdict.rule = None;
+        e.rule_name = None;
+        let mut line = Vec::new();
+        format_line(&LineView::of_event(&e), None, &mut line, &mut cache);
+        lines.push(String::from_utf8(line).unwrap());
+        assert!(
+            lines[1].contains(" rule=\"no ssh\" reason=\"rule no ssh\" ")
+                && lines[1].contains(" iface=\"eth0\"")
+        );
+        assert!(
+            lines[2].contains(" rule=\"other\" reason=\"rule other\" ")
+                && lines[2].contains(" iface=\"eth1\"")
+        );
+        assert!(
+            lines[3].contains(" rule=\"default\" reason=\"default policy\" "),
+            "{}",
+            lines[3]
+        );
+    }
+
+    #[test]
+    fn ipv6_text_matches_display() {
+        for text in [
+            "::",
+            "::1",
+            "1::",
+            "2001:db8::1",
+            "2001:db8:0:0:1:0:0:1",
+            "2001:0:0:1:0:0:0:1",
+            "fe80::1:0:0:0",
+            "1:0:2:0:3:0:4:0",
+            "::ffff:192.0.2.1",
+            "::192.0.2.1",
+            "64:ff9b::c000:201",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            let ip: Ipv6Addr = text.parse().unwrap();
+            let mut out = Vec::new();
+            push_ipv6(&mut out, ip);
+            assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+        }
+    }
+
+    #[test]
+    fn engine_entries_log_the_same_lines_as_events() {
+        let rules = RuleSet::from_ron(
+            "(default_policy: Block, rules: [(name: \"a\", action: Allow, src: [\"10.9.9.9\"]), \
+             (name: \"no ssh\", action: Block, protocol: Tcp, dst_ports: [\"22\"])])",
+        )
+        .unwrap();
+        let iface: Arc<str> = Arc::from("eth0");
+        let mut events: Vec<Event> = (0..6)
+            .map(|i| event(i * 1_000, &format!("10.0.0.{}", i / 2), "no ssh"))
+            .collect();
+        for e in &mut events {
+            e.verdict.rule = Some(RuleId(1));
+        }
+        events[1].alert = Some(Alert {
+            kind: AlertKind::SynFlood,
+            src_ip: "10.0.0.0".parse().unwrap(),
+            ts_micros: 1_000,
+            reason: "SYN flood: 200 SYN/s".into(),
+        });
+        events[5].verdict.rule = None;
+        events[5].rule_name = None;
+        events[4].dst_name = Some(Arc::from("host.example"));
+        let dir = tempfile::tempdir().unwrap();
+        let by_event = dir.path().join("event.log");
+        let by_entry = dir.path().join("entry.log");
+        let mut log = AuditLog::open(&AuditConfig {
+            path: by_event.clone(),
+            ..AuditConfig::default()
+        })
+        .unwrap();
+        for e in &events {
+            log.record(e).unwrap();
+        }
+        drop(log);
+        let mut log = AuditLog::open(&AuditConfig {
+            path: by_entry.clone(),
+            ..AuditConfig::default()
+        })
+        .unwrap();
+        for e in &events {
+            let entry = AuditEntry {
+                meta: e.meta.clone(),
+                verdict: e.verdict,
+                alert: e.alert.clone().map(Box::new),
+                src_name: e.src_name.clone(),
+                dst_name: e.dst_name.clone(),
+            };
+            log.record_entry(entry, &rules, &iface).unwrap();
+        }
+        drop(log);
+        let text = std::fs::read_to_string(&by_event).unwrap();
+        assert_eq!(text.lines().count(), 6, "{text}");
+        assert!(text.contains(" repeated=1\n"), "{text}");
+        assert_eq!(std::fs::read_to_string(&by_entry).unwrap(), text);
+    }
+
     proptest::proptest! {
+        #[test]
+        fn any_ipv6_text_matches_display(segments in proptest::array::uniform8(proptest::sample::select(vec![0u16, 0, 0, 1, 0xffff, 0x0db8, 0x2001, 0xabc]))) {
+            let ip = Ipv6Addr::from(segments);
+            let mut out = Vec::new();
+            push_ipv6(&mut out, ip);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), ip.to_string());
+        }
+
         #[test]
         fn any_rule_or_name_round_trips_on_one_line(rule in ".{0,40}", name in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
             let mut e = event(5, "10.0.0.1", &rule);
             let name = String::from_utf8_lossy(&name).into_owned();
             e.dst_name = Some(Arc::from(name.as_str()));
-            let mut line = String::new();
-            format_line(&e, None, &mut line, &mut TimePrefix::default());
+            let line = line_of(&e, None);
             proptest::prop_assert_eq!(line.matches('\n').count(), 1);
             let r = parse_line(&line).unwrap();
             proptest::prop_assert_eq!(r.rule, rule);

@@ -104,28 +104,189 @@ fn kind_index(kind: AlertKind) -> usize {
     }
 }
 
-/// What one source did recently.
+/// What one source did recently. `repr(C)` keeps the declared order: the fields every packet touches come
+/// first, next to the key, so most packets read one or two cache lines of their slot (the per-packet lookup
+/// is bound by memory, not arithmetic); the port and host lists follow, read by probes only.
 #[derive(Debug, Default)]
+#[repr(C)]
 struct SourceState {
-    last_seen: i64,
     window_start: i64,
-    /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short vector:
-    /// a linear scan of at most ~20 entries beats hashing per packet).
-    ports: Vec<u16>,
-    hosts: Vec<IpAddr>,
-    denied: u32,
     second_start: i64,
-    syns_this_second: u32,
+    last_seen: i64,
+    /// When each kind last alerted (quiet for a window afterwards), valid where `alerted` has its bit.
+    alerted_at: [i64; KINDS],
     packets_this_second: u32,
-    /// When each kind last alerted (quiet for a window afterwards).
-    alerted_at: [Option<i64>; KINDS],
+    syns_this_second: u32,
+    denied: u32,
+    /// Bit `kind_index(kind)` set: that kind alerted at `alerted_at[kind_index(kind)]`.
+    alerted: u8,
+    /// One bit per `filter_bit` of each port and host in `ports` and `hosts`: a clear bit proves a value
+    /// new without scanning the list (most probes hit new ports).
+    port_bits: u64,
+    host_bits: u64,
+    /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short list:
+    /// a linear scan of at most ~20 entries beats hashing per packet).
+    ports: SmallList<u16, 16>,
+    hosts: HostSet,
+}
+
+/// A short list: the first `N` values inline, in the source's table slot, so a probe reads them with the
+/// rest of the state instead of chasing a pointer to another cache line; further values on the heap.
+#[derive(Debug)]
+struct SmallList<T, const N: usize> {
+    inline: [T; N],
+    inline_len: u8,
+    spill: Vec<T>,
+}
+
+impl<T: Copy + Default, const N: usize> Default for SmallList<T, N> {
+    fn default() -> Self {
+        Self {
+            inline: [T::default(); N],
+            inline_len: 0,
+            spill: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + PartialEq, const N: usize> SmallList<T, N> {
+    fn len(&self) -> usize {
+        usize::from(self.inline_len) + self.spill.len()
+    }
+
+    fn clear(&mut self) {
+        self.inline_len = 0;
+        self.spill.clear();
+    }
+
+    fn contains(&self, value: T) -> bool {
+        self.inline
+            .get(..usize::from(self.inline_len))
+            .unwrap_or_default()
+            .contains(&value)
+            || self.spill.contains(&value)
+    }
+
+    fn push(&mut self, value: T) {
+        match self.inline.get_mut(usize::from(self.inline_len)) {
+            Some(slot) => {
+                *slot = value;
+                self.inline_len += 1;
+            }
+            None => self.spill.push(value),
+        }
+    }
+}
+
+/// Distinct destination hosts, by family: 4-byte IPv4 entries scan much faster than `IpAddr`s (tag, then
+/// bytes) and take a quarter of the memory.
+#[derive(Debug, Default)]
+struct HostSet {
+    v4: SmallList<u32, 12>,
+    v6: Vec<u128>,
+}
+
+impl HostSet {
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    fn clear(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.v4.contains(v4.to_bits()),
+            IpAddr::V6(v6) => self.v6.contains(&v6.to_bits()),
+        }
+    }
+
+    fn push(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => self.v4.push(v4.to_bits()),
+            IpAddr::V6(v6) => self.v6.push(v6.to_bits()),
+        }
+    }
+}
+
+/// The filter bit of a port or folded address (64 bits, spread by a multiplicative hash).
+fn filter_bit(value: u64) -> u64 {
+    1 << (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+}
+
+/// An address folded to 64 bits for `filter_bit`.
+fn fold_ip(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            #[expect(clippy::cast_possible_truncation, reason = "folding halves on purpose")]
+            let folded = (bits as u64) ^ ((bits >> 64) as u64);
+            folded
+        }
+    }
+}
+
+impl SourceState {
+    fn alerted_at(&self, kind: AlertKind) -> Option<i64> {
+        let i = kind_index(kind);
+        (self.alerted & (1 << i) != 0).then(|| self.alerted_at.get(i).copied().unwrap_or_default())
+    }
+
+    fn set_alerted_at(&mut self, kind: AlertKind, ts: i64) {
+        let i = kind_index(kind);
+        if let Some(at) = self.alerted_at.get_mut(i) {
+            *at = ts;
+            self.alerted |= 1 << i;
+        }
+    }
+}
+
+/// A source address as a map key: the address bits and the family, 24 bytes. Hashing it is one multiply,
+/// where hashing an `IpAddr` feeds the enum tag, a length and each byte through the hasher (it was the most
+/// expensive part of detection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SourceKey {
+    high: u64,
+    low: u64,
+    v6: bool,
+}
+
+impl SourceKey {
+    fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Self {
+                high: 0,
+                low: u64::from(v4.to_bits()),
+                v6: false,
+            },
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                #[expect(clippy::cast_possible_truncation, reason = "splitting into halves")]
+                Self {
+                    high: (bits >> 64) as u64,
+                    low: bits as u64,
+                    v6: true,
+                }
+            }
+        }
+    }
+}
+
+impl std::hash::Hash for SourceKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Folds the key into one word; `Eq` still tells apart keys that fold alike.
+        state.write_u64(self.low ^ self.high.rotate_left(29) ^ u64::from(self.v6));
+    }
 }
 
 /// Per-source detection state. Cheap per packet: one hash lookup and a few counters.
 #[derive(Debug)]
 pub struct Detector {
     config: DetectConfig,
-    sources: FxHashMap<IpAddr, SourceState>,
+    sources: FxHashMap<SourceKey, SourceState>,
     alerts_raised: u64,
 }
 
@@ -156,21 +317,72 @@ impl Detector {
 
     /// Looks at one packet; returns an alert when this packet crosses a threshold.
     pub fn observe(&mut self, meta: &PacketMeta, verdict: &Verdict) -> Option<Alert> {
+        self.prepare(meta)?.observe(meta, verdict)
+    }
+
+    /// Finds (or makes) the state of the packet's source before its verdict is known; `None` when
+    /// detection is off or the packet is not counted. The engine calls this before evaluating the rules, so
+    /// the table lookup's cache miss overlaps with the rule evaluation instead of stalling after it.
+    pub(crate) fn prepare(&mut self, meta: &PacketMeta) -> Option<Prepared<'_>> {
         if !self.config.enabled || meta.direction == Direction::Out {
             return None;
         }
         let src = meta.src_ip?;
-        let ts = meta.ts_micros;
         let window = i64::from(self.config.window_secs.max(1)) * 1_000_000;
-        if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&src) {
-            self.make_room(ts, window);
+        let key = SourceKey::of(src);
+        if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&key) {
+            self.make_room(meta.ts_micros, window);
         }
-        let config = &self.config;
-        let state = self.sources.entry(src).or_default();
+        let state = self.sources.entry(key).or_default();
+        Some(Prepared {
+            config: &self.config,
+            state,
+            alerts_raised: &mut self.alerts_raised,
+            src,
+        })
+    }
+
+    /// Keeps memory flat under floods from many (spoofed) sources: drop sources idle for a window, then if
+    /// still full the least recently seen half.
+    fn make_room(&mut self, now: i64, window: i64) {
+        self.sources
+            .retain(|_, s| now.saturating_sub(s.last_seen) < window);
+        let max = self.config.max_sources.max(1) as usize;
+        if self.sources.len() >= max {
+            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
+            let middle = seen.len() / 2;
+            let (_, median, _) = seen.select_nth_unstable(middle);
+            let cutoff = *median;
+            self.sources.retain(|_, s| s.last_seen > cutoff);
+        }
+    }
+}
+
+/// A source's detection state found ahead of the packet's verdict (`Detector::prepare`).
+pub(crate) struct Prepared<'a> {
+    config: &'a DetectConfig,
+    state: &'a mut SourceState,
+    alerts_raised: &'a mut u64,
+    src: IpAddr,
+}
+
+impl Prepared<'_> {
+    /// Counts the packet with its verdict; returns an alert when this packet crosses a threshold.
+    pub(crate) fn observe(self, meta: &PacketMeta, verdict: &Verdict) -> Option<Alert> {
+        let Self {
+            config,
+            state,
+            alerts_raised,
+            src,
+        } = self;
+        let ts = meta.ts_micros;
+        let window = i64::from(config.window_secs.max(1)) * 1_000_000;
         if ts.saturating_sub(state.window_start) >= window || ts < state.window_start {
             state.window_start = ts;
             state.ports.clear();
             state.hosts.clear();
+            state.port_bits = 0;
+            state.host_bits = 0;
             state.denied = 0;
         }
         if ts.saturating_sub(state.second_start) >= 1_000_000 || ts < state.second_start {
@@ -201,15 +413,21 @@ impl Detector {
             let port_cap = config.scan_ports as usize + 1;
             if let Some(port) = meta.dst_port
                 && state.ports.len() < port_cap
-                && !state.ports.contains(&port)
             {
-                state.ports.push(port);
+                let bit = filter_bit(u64::from(port));
+                if state.port_bits & bit == 0 || !state.ports.contains(port) {
+                    state.ports.push(port);
+                    state.port_bits |= bit;
+                }
             }
             if let Some(dst) = meta.dst_ip
                 && state.hosts.len() < config.scan_hosts as usize + 1
-                && !state.hosts.contains(&dst)
             {
-                state.hosts.push(dst);
+                let bit = filter_bit(fold_ip(dst));
+                if state.host_bits & bit == 0 || !state.hosts.contains(dst) {
+                    state.hosts.push(dst);
+                    state.host_bits |= bit;
+                }
             }
         }
         if verdict.action == Action::Block {
@@ -236,10 +454,14 @@ impl Detector {
             ),
         ];
         let kind = candidates.into_iter().find_map(|(kind, crossed)| {
-            let quiet = state.alerted_at[kind_index(kind)].is_some_and(|at| ts.saturating_sub(at) < window);
-            (crossed && !quiet).then_some(kind)
+            let quiet = || {
+                state
+                    .alerted_at(kind)
+                    .is_some_and(|at| ts.saturating_sub(at) < window)
+            };
+            (crossed && !quiet()).then_some(kind)
         })?;
-        state.alerted_at[kind_index(kind)] = Some(ts);
+        state.set_alerted_at(kind, ts);
         let reason = match kind {
             AlertKind::PortScan => format!(
                 "touched {} ports on {} hosts in {window_secs} s",
@@ -250,28 +472,13 @@ impl Detector {
             AlertKind::RateExceeded => format!("{} packets/s", state.packets_this_second),
             AlertKind::RepeatedDenied => format!("{} denied packets in {window_secs} s", state.denied),
         };
-        self.alerts_raised += 1;
+        *alerts_raised += 1;
         Some(Alert {
             kind,
             src_ip: src,
             ts_micros: ts,
             reason,
         })
-    }
-
-    /// Keeps memory flat under floods from many (spoofed) sources: drop sources idle for a window, then if
-    /// still full the least recently seen half.
-    fn make_room(&mut self, now: i64, window: i64) {
-        self.sources
-            .retain(|_, s| now.saturating_sub(s.last_seen) < window);
-        let max = self.config.max_sources.max(1) as usize;
-        if self.sources.len() >= max {
-            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
-            let middle = seen.len() / 2;
-            let (_, median, _) = seen.select_nth_unstable(middle);
-            let cutoff = *median;
-            self.sources.retain(|_, s| s.last_seen > cutoff);
-        }
     }
 }
 
@@ -339,6 +546,34 @@ mod tests {
             })
             .collect();
         assert_eq!(later.len(), 1);
+    }
+
+    #[test]
+    fn host_and_port_lists_count_distinct_values_past_their_inline_part() {
+        let mut hosts = HostSet::default();
+        let mut ports = SmallList::<u16, 16>::default();
+        for round in 0..2 {
+            for i in 0..30u16 {
+                let v4 = IpAddr::from([10, 0, 0, u8::try_from(i).unwrap()]);
+                let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]);
+                for ip in [v4, v6] {
+                    assert_eq!(hosts.contains(ip), round == 1, "{ip}");
+                    if !hosts.contains(ip) {
+                        hosts.push(ip);
+                    }
+                }
+                assert_eq!(ports.contains(i), round == 1, "{i}");
+                if !ports.contains(i) {
+                    ports.push(i);
+                }
+            }
+        }
+        assert_eq!((hosts.len(), ports.len()), (60, 30));
+        assert!(!hosts.contains(IpAddr::from([10, 0, 0, 30])));
+        hosts.clear();
+        ports.clear();
+        assert_eq!((hosts.len(), ports.len()), (0, 0));
+        assert!(!ports.contains(3));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use raw::{RawPacketRecord, RawStore};
 use stats::LocalCounts;
 pub use stats::{EngineStats, RunSummary, StatsSnapshot};
 
-use crate::audit::{AuditConfig, AuditLog};
+use crate::audit::{AuditConfig, AuditEntry, AuditLog};
 use crate::capture::{
     Backoff, CaptureError, PacketSource, PcapSource, Read, SourceSpec, interface_exists, interface_is_up,
 };
@@ -338,7 +338,7 @@ struct Worker {
     source: Box<dyn PacketSource>,
     /// The audit writer thread, fed batches of notable events (`None`: no audit log).
     audit: Option<AuditWriter>,
-    audit_batch: Vec<Event>,
+    audit_batch: Vec<AuditEntry>,
     events: Sender<EngineMessage>,
     commands: Receiver<Command>,
     stats: Arc<EngineStats>,
@@ -385,11 +385,16 @@ impl Worker {
         let names = NameCache::new(config.name_capacity);
         let iface: Arc<str> = Arc::from(config.source.iface_name());
         let batch_max = config.batch_max.max(1);
+        let audit_batch = if audit.is_some() {
+            Vec::with_capacity(AUDIT_BATCH)
+        } else {
+            Vec::new()
+        };
         Self {
             config,
             source,
             audit,
-            audit_batch: Vec::new(),
+            audit_batch,
             events,
             commands,
             stats,
@@ -583,12 +588,14 @@ impl Worker {
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
         self.config.local_addrs.classify(&mut meta);
         self.refresh_rules();
-        let verdict = self.rules.evaluate(&meta, &self.iface);
-        let alert = if self.rules.detection().enabled {
-            self.detector.observe(&meta, &verdict)
+        // The detector's table lookup is started before the rules run, so its cache miss overlaps them.
+        let detection = if self.rules.detection().enabled {
+            self.detector.prepare(&meta)
         } else {
             None
         };
+        let verdict = self.rules.evaluate(&meta, &self.iface);
+        let alert = detection.and_then(|d| d.observe(&meta, &verdict));
         self.seq += 1;
         if let (Some(sink), Some(alert)) = (&self.config.alert_sink, &alert) {
             // A full sink means auto-block is busy; the alert is still logged and shown.
@@ -616,6 +623,31 @@ impl Worker {
                 meta.dst_ip.and_then(|ip| self.names.get(&ip)),
             )
         };
+        if notable && self.audit.is_some() {
+            if !deliver {
+                self.audit_batch.push(AuditEntry {
+                    meta,
+                    verdict,
+                    alert: alert.map(Box::new),
+                    src_name,
+                    dst_name,
+                });
+                if self.audit_batch.len() >= AUDIT_BATCH {
+                    self.flush_audit();
+                }
+                return;
+            }
+            self.audit_batch.push(AuditEntry {
+                meta: meta.clone(),
+                verdict,
+                alert: alert.clone().map(Box::new),
+                src_name: src_name.clone(),
+                dst_name: dst_name.clone(),
+            });
+            if self.audit_batch.len() >= AUDIT_BATCH {
+                self.flush_audit();
+            }
+        }
         let rule_name = verdict.rule.and_then(|id| self.rules.rule_name(id).cloned());
         let event = Event {
             seq: self.seq,
@@ -628,20 +660,6 @@ impl Worker {
             dst_name,
             kernel_dropped,
         };
-        if notable && self.audit.is_some() {
-            if deliver {
-                self.audit_batch.push(event.clone());
-            } else {
-                self.audit_batch.push(event);
-                if self.audit_batch.len() >= AUDIT_BATCH {
-                    self.flush_audit();
-                }
-                return;
-            }
-            if self.audit_batch.len() >= AUDIT_BATCH {
-                self.flush_audit();
-            }
-        }
         if deliver {
             if let Some(data) = data {
                 self.raw_batch.push(RawPacketRecord {
@@ -685,7 +703,10 @@ impl Worker {
     fn refresh_rules(&mut self) {
         let current = self.rules_cache.load();
         if !Arc::ptr_eq(current, &self.rules) {
-            self.rules = Arc::clone(current);
+            let current = Arc::clone(current);
+            // Queued audit entries name their rules from the set they were evaluated with.
+            self.flush_audit();
+            self.rules = current;
             self.detector.set_config(self.rules.detection().clone());
         }
     }
@@ -710,7 +731,12 @@ impl Worker {
         if let Some(audit) = &self.audit
             && !self.audit_batch.is_empty()
         {
-            audit.send(std::mem::take(&mut self.audit_batch));
+            let entries = std::mem::replace(&mut self.audit_batch, audit.recycled());
+            audit.send(AuditBatch {
+                rules: Arc::clone(&self.rules),
+                iface: Arc::clone(&self.iface),
+                entries,
+            });
         }
     }
 
@@ -750,11 +776,23 @@ impl Worker {
 /// Notable events per batch handed to the audit thread.
 const AUDIT_BATCH: usize = 1024;
 
+/// Batches the audit channel holds before the capture thread waits for the audit thread.
+const AUDIT_CHANNEL_BATCHES: usize = 64;
+
+/// Audit entries with what names them: the rule set they were evaluated with and the interface.
+struct AuditBatch {
+    rules: Arc<RuleSet>,
+    iface: Arc<str>,
+    entries: Vec<AuditEntry>,
+}
+
 /// The audit log on a thread of its own ("audit"): formatting and writing lines overlaps with capture on a
 /// second core. The channel is bounded and the capture side blocks when it is full, so the log still gets
 /// every denied and suspicious packet.
 struct AuditWriter {
-    tx: Option<Sender<Vec<Event>>>,
+    tx: Option<Sender<AuditBatch>>,
+    /// Emptied batch vectors coming back from the audit thread, so batches are not allocated per send.
+    spare: Receiver<Vec<AuditEntry>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -764,7 +802,8 @@ impl AuditWriter {
         notices: Sender<EngineMessage>,
         stats: Arc<EngineStats>,
     ) -> Result<Self, CaptureError> {
-        let (tx, rx) = bounded::<Vec<Event>>(64);
+        let (tx, rx) = bounded::<AuditBatch>(AUDIT_CHANNEL_BATCHES);
+        let (spare_tx, spare) = bounded::<Vec<AuditEntry>>(AUDIT_CHANNEL_BATCHES);
         let thread = std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || {
@@ -783,12 +822,14 @@ impl AuditWriter {
                 let mut idle_since_flush = false;
                 loop {
                     match rx.recv_timeout(Duration::from_millis(500)) {
-                        Ok(batch) => {
-                            for event in &batch {
-                                if let Err(e) = log.record(event) {
+                        Ok(mut batch) => {
+                            for entry in batch.entries.drain(..) {
+                                if let Err(e) = log.record_entry(entry, &batch.rules, &batch.iface) {
                                     report(e);
                                 }
                             }
+                            // A full return channel only costs an allocation on the capture side.
+                            spare_tx.try_send(batch.entries).ok();
                             idle_since_flush = false;
                         }
                         Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
@@ -811,11 +852,19 @@ impl AuditWriter {
             })?;
         Ok(Self {
             tx: Some(tx),
+            spare,
             thread: Some(thread),
         })
     }
 
-    fn send(&self, batch: Vec<Event>) {
+    /// An empty vector for the next batch: one the audit thread is done with, or a new one.
+    fn recycled(&self) -> Vec<AuditEntry> {
+        self.spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(AUDIT_BATCH))
+    }
+
+    fn send(&self, batch: AuditBatch) {
         if let Some(tx) = &self.tx {
             // The audit thread only ends after the sender is dropped; a failed send means it died.
             tx.send(batch).ok();

@@ -27,12 +27,14 @@ impl LocalAddrs {
     }
 
     /// True when `ip` is one of ours or a loopback address.
+    #[inline]
     #[must_use]
     pub fn is_local(&self, ip: IpAddr) -> bool {
         ip.is_loopback() || (!self.addrs.is_empty() && self.addrs.contains(&ip))
     }
 
     /// Sets `meta.direction` from its addresses.
+    #[inline]
     pub fn classify(&self, meta: &mut PacketMeta) {
         let src = meta.src_ip.is_some_and(|ip| self.is_local(ip));
         let dst = meta.dst_ip.is_some_and(|ip| self.is_local(ip));

@@ -138,8 +138,14 @@ struct PrefixTable<A> {
     len: u8,
     /// 65,536-bit filter on `filter_key` of the networks (absent for short prefixes).
     filter: Option<Box<[u64]>>,
+    /// The networks of a table this small (a typical hand-written rule set has a few per prefix length),
+    /// compared one by one: cheaper than hashing the address (`map` is then empty).
+    few: Box<[(A, Ids)]>,
     map: FxMap<A, Ids>,
 }
+
+/// A prefix table with at most this many networks is searched linearly.
+const FEW_NETWORKS: usize = 4;
 
 impl<A: AddrBits> PrefixTable<A> {
     #[inline]
@@ -151,7 +157,15 @@ impl<A: AddrBits> PrefixTable<A> {
                 return None;
             }
         }
-        self.map.get(&addr.masked(self.len)).map(|ids| &**ids)
+        let masked = addr.masked(self.len);
+        if self.map.is_empty() {
+            return self
+                .few
+                .iter()
+                .find(|(net, _)| *net == masked)
+                .map(|(_, ids)| &**ids);
+        }
+        self.map.get(&masked).map(|ids| &**ids)
     }
 }
 
@@ -177,6 +191,7 @@ impl<A: AddrBits> FamilyIndex<A> {
             .into_iter()
             .rev()
             .map(|(len, map)| {
+                let map_len = map.len();
                 let filter = (len >= A::FILTER_MIN).then(|| {
                     let mut bits = vec![0u64; 1024].into_boxed_slice();
                     for addr in map.keys() {
@@ -187,10 +202,21 @@ impl<A: AddrBits> FamilyIndex<A> {
                     }
                     bits
                 });
-                PrefixTable {
-                    len,
-                    filter,
-                    map: map.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+                let entries = map.into_iter().map(|(k, v)| (k, freeze(v)));
+                if map_len <= FEW_NETWORKS {
+                    PrefixTable {
+                        len,
+                        filter,
+                        few: entries.collect(),
+                        map: FxMap::default(),
+                    }
+                } else {
+                    PrefixTable {
+                        len,
+                        filter,
+                        few: Box::default(),
+                        map: entries.collect(),
+                    }
                 }
             })
             .collect();
@@ -250,15 +276,37 @@ impl NetIndex {
 struct PortIndex {
     map: FxMap<u32, Ids>,
     has_any_proto: bool,
+    /// One bit per port that is in some key of `map` (8 KiB): most packets' ports are in no rule, and a
+    /// bit test is cheaper than hashing into the map.
+    ports: Box<[u64]>,
 }
 
 impl PortIndex {
+    fn build(map: FxMap<u32, Vec<u32>>, has_any_proto: bool) -> Self {
+        let mut ports = vec![0u64; 1024].into_boxed_slice();
+        for key in map.keys() {
+            let port = (key & 0xffff) as usize;
+            if let Some(word) = ports.get_mut(port / 64) {
+                *word |= 1u64 << (port % 64);
+            }
+        }
+        Self {
+            map: map.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+            has_any_proto,
+            ports,
+        }
+    }
+
     #[inline]
     fn consult(&self, proto: Option<u8>, port: Option<u16>, mut visit: impl FnMut(&[u32])) {
         if self.map.is_empty() {
             return;
         }
         let Some(port) = port else { return };
+        let word = self.ports.get(usize::from(port) / 64).copied().unwrap_or(0);
+        if word & (1u64 << (port % 64)) == 0 {
+            return;
+        }
         let port = u32::from(port);
         if let Some(p) = proto
             && let Some(ids) = self.map.get(&((u32::from(p) << 16) | port))
@@ -351,14 +399,8 @@ impl RuleIndex {
         Self {
             src: NetIndex::build(src),
             dst: NetIndex::build(dst),
-            dst_ports: PortIndex {
-                map: dst_ports.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
-                has_any_proto: dst_any,
-            },
-            src_ports: PortIndex {
-                map: src_ports.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
-                has_any_proto: src_any,
-            },
+            dst_ports: PortIndex::build(dst_ports, dst_any),
+            src_ports: PortIndex::build(src_ports, src_any),
             by_proto: by_proto.into_iter().map(freeze).collect(),
             any: freeze(any),
         }
