@@ -529,3 +529,35 @@ fn iptables_legacy_backend_is_detected_and_enforces() {
     assert!(pair.ping_from_a(&pair.b4) && pair.ping_from_a(&pair.b6));
     assert!(!out(&pair.a, &["iptables-legacy-save"]).contains("NETWARDEN"));
 }
+
+#[test]
+fn xtables_lock_held_briefly_is_waited_for() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("xtables.lock");
+    std::fs::write(&lock, "").unwrap();
+    let lock_str = lock.to_str().unwrap();
+    // Another tool holds the (legacy) xtables lock for 2 s; our -w 5 waits for it instead of failing.
+    let mut holder = std::process::Command::new("flock")
+        .args(["-x", lock_str, "sleep", "2"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut runner = SystemRunner::in_netns(&pair.a).with_env("XTABLES_LOCKFILE", lock_str);
+    for tool in ["iptables", "ip6tables"] {
+        for suffix in ["", "-restore", "-save"] {
+            runner = runner.with_program(&format!("{tool}{suffix}"), &format!("{tool}-legacy{suffix}"));
+        }
+    }
+    let started = std::time::Instant::now();
+    let enforcer = Enforcer::open(Arc::new(runner), config(dir.path())).unwrap();
+    let waited = started.elapsed();
+    holder.wait().ok();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "it really waited for the lock ({waited:?})"
+    );
+    enforcer.block(req(&pair.b4)).unwrap();
+    assert!(!pair.ping_from_a(&pair.b4));
+    enforcer.flush_kernel().unwrap();
+}
