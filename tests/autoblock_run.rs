@@ -91,13 +91,22 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
         ])
         .arg("--rules")
         .arg(&rules)
-        .args(["--auto-block", "1m", "--remove-on-exit", "--state-dir"])
+        .args(["--auto-block", "1m", "--remove-on-exit", "--all", "--state-dir"])
         .arg(dir.path())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let lines = stderr_lines(&mut child);
+    let stdout = child.stdout.take().unwrap();
+    let printed = std::thread::Builder::new()
+        .name("stdout".into())
+        .spawn(move || {
+            let mut text = String::new();
+            BufReader::new(stdout).read_to_string(&mut text).ok();
+            text
+        })
+        .unwrap();
     let (started, seen) = wait_for(&lines, "capturing on", 20);
     assert!(started, "{seen}");
     assert!(
@@ -117,6 +126,9 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
     assert!(banned, "{seen}");
     assert!(seen.contains("port-scan"), "{seen}");
     assert!(!ping_from_b(&pair), "the scanner is dropped by the host's kernel");
+    // The ban reaches the capture thread right after it is applied; ping once more to see it marked.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!ping_from_b(&pair));
     let saved = std::fs::read_to_string(dir.path().join("blocklist.ron")).unwrap();
     assert!(
         saved.contains(&pair.b4) && saved.contains("auto: port-scan"),
@@ -157,6 +169,13 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
         rest.push('\n');
     }
     assert_eq!(status.and_then(|s| s.code()), Some(0), "{rest}");
+    let printed = printed.join().unwrap();
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.contains("icmp") && l.contains(&pair.b4) && l.contains("kernel=dropped")),
+        "the banned peer's packets are marked as dropped by the kernel: {printed}"
+    );
     assert!(
         rest.contains("removed netwarden's rules from the kernel"),
         "{rest}"

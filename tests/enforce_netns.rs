@@ -32,6 +32,30 @@ fn open(pair: &NetnsPair, dir: &Path) -> Enforcer {
     Enforcer::open(Arc::new(SystemRunner::in_netns(&pair.a)), config(dir)).unwrap()
 }
 
+/// A runner in namespace `ns` that uses the iptables-legacy tools for every iptables command.
+fn legacy_runner(ns: &str) -> SystemRunner {
+    let mut runner = SystemRunner::in_netns(ns);
+    for tool in ["iptables", "ip6tables"] {
+        for suffix in ["", "-restore", "-save"] {
+            runner = runner.with_program(&format!("{tool}{suffix}"), &format!("{tool}-legacy{suffix}"));
+        }
+    }
+    runner
+}
+
+/// Holds the xtables lock file `lock` for `secs` seconds in another process (as another tool would).
+fn hold_lock(lock: &Path, secs: u32) -> std::process::Child {
+    std::fs::write(lock, "").unwrap();
+    let child = std::process::Command::new("flock")
+        .arg("-x")
+        .arg(lock)
+        .args(["sleep", &secs.to_string()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    child
+}
+
 fn req(addr: &str) -> BlockRequest {
     BlockRequest::parse(addr, "test", None, false).unwrap()
 }
@@ -341,20 +365,10 @@ fn held_xtables_lock_is_reported_with_command_and_stderr() {
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("xtables.lock");
-    std::fs::write(&lock, "").unwrap();
     let lock_str = lock.to_str().unwrap();
     // The legacy backend takes the xtables lock (iptables-nft does not need one); hold it elsewhere.
-    let mut holder = std::process::Command::new("flock")
-        .args(["-x", lock_str, "sleep", "30"])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let runner = SystemRunner::in_netns(&pair.a)
-        .with_program("iptables-restore", "iptables-legacy-restore")
-        .with_program("ip6tables-restore", "ip6tables-legacy-restore")
-        .with_program("iptables-save", "iptables-legacy-save")
-        .with_program("ip6tables-save", "ip6tables-legacy-save")
-        .with_env("XTABLES_LOCKFILE", lock_str);
+    let mut holder = hold_lock(&lock, 30);
+    let runner = legacy_runner(&pair.a).with_env("XTABLES_LOCKFILE", lock_str);
     let mut cfg = config(dir.path());
     cfg.lock_wait_secs = 1;
     let result = Enforcer::open(Arc::new(runner), cfg);
@@ -508,13 +522,7 @@ fn state_persists_across_restarts() {
 fn iptables_legacy_backend_is_detected_and_enforces() {
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
-    let mut runner = SystemRunner::in_netns(&pair.a);
-    for tool in ["iptables", "ip6tables"] {
-        for suffix in ["", "-restore", "-save"] {
-            runner = runner.with_program(&format!("{tool}{suffix}"), &format!("{tool}-legacy{suffix}"));
-        }
-    }
-    let enforcer = Enforcer::open(Arc::new(runner), config(dir.path())).unwrap();
+    let enforcer = Enforcer::open(Arc::new(legacy_runner(&pair.a)), config(dir.path())).unwrap();
     assert_eq!(enforcer.backend(), netwarden::enforce::Backend::Legacy);
     enforcer.block(req(&pair.b4)).unwrap();
     enforcer.block(req(&pair.b6)).unwrap();
@@ -535,20 +543,9 @@ fn xtables_lock_held_briefly_is_waited_for() {
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("xtables.lock");
-    std::fs::write(&lock, "").unwrap();
-    let lock_str = lock.to_str().unwrap();
     // Another tool holds the (legacy) xtables lock for 2 s; our -w 5 waits for it instead of failing.
-    let mut holder = std::process::Command::new("flock")
-        .args(["-x", lock_str, "sleep", "2"])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let mut runner = SystemRunner::in_netns(&pair.a).with_env("XTABLES_LOCKFILE", lock_str);
-    for tool in ["iptables", "ip6tables"] {
-        for suffix in ["", "-restore", "-save"] {
-            runner = runner.with_program(&format!("{tool}{suffix}"), &format!("{tool}-legacy{suffix}"));
-        }
-    }
+    let mut holder = hold_lock(&lock, 2);
+    let runner = legacy_runner(&pair.a).with_env("XTABLES_LOCKFILE", lock.to_str().unwrap());
     let started = std::time::Instant::now();
     let enforcer = Enforcer::open(Arc::new(runner), config(dir.path())).unwrap();
     let waited = started.elapsed();

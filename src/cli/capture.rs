@@ -123,6 +123,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         if args.guard.auto_block.is_some() {
             config.alert_sink = Some(alerts);
         }
+        config.kernel_blocked = Some(guard.kernel_blocked());
         Some(guard)
     } else {
         None

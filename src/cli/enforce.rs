@@ -452,6 +452,18 @@ impl GuardArgs {
 pub struct Guard {
     stop: crossbeam_channel::Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
+    kernel_blocked: Arc<arc_swap::ArcSwap<crate::engine::KernelBlocked>>,
+}
+
+/// The enforced entries of `enforcer`, for the engine to mark packets the kernel drops.
+fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<crate::engine::KernelBlocked>) {
+    let nets = enforcer
+        .entries()
+        .into_iter()
+        .filter(|e| e.state == EntryState::Enforced)
+        .map(|e| e.net)
+        .collect();
+    to.store(Arc::new(crate::engine::KernelBlocked::new(nets)));
 }
 
 impl Guard {
@@ -510,6 +522,11 @@ impl Guard {
             auto.map(|config| enforce::autoblock::AutoBlocker::new(config, enforcer.protected()));
         let (alert_tx, alert_rx) = crossbeam_channel::bounded::<crate::detect::Alert>(1_024);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+        let kernel_blocked = Arc::new(arc_swap::ArcSwap::from_pointee(
+            crate::engine::KernelBlocked::default(),
+        ));
+        publish(&enforcer, &kernel_blocked);
+        let published = Arc::clone(&kernel_blocked);
         let remove_on_exit = args.remove_on_exit;
         let thread = std::thread::Builder::new()
             .name("enforce".into())
@@ -529,6 +546,7 @@ impl Guard {
                                 Ok(entry) => eprintln!("netwarden: auto-blocked {} ({})", entry.net, entry.reason),
                                 Err(err) => eprintln!("netwarden: auto-block of {net} failed: {err}"),
                             }
+                            publish(&enforcer, &published);
                         }
                         recv(tick) -> _ => {
                             // A reloaded rules file (the engine's watcher swapped it) updates the kernel rules.
@@ -555,6 +573,7 @@ impl Guard {
                                 }
                                 Err(err) => eprintln!("netwarden: drift check failed: {err}"),
                             }
+                            publish(&enforcer, &published);
                         }
                         recv(stop_rx) -> _ => break,
                     }
@@ -571,9 +590,16 @@ impl Guard {
             Self {
                 stop: stop_tx,
                 thread: Some(thread),
+                kernel_blocked,
             },
             alert_tx,
         ))
+    }
+
+    /// What the kernel drops right now (block-list entries), for `EngineConfig::kernel_blocked`.
+    #[must_use]
+    pub fn kernel_blocked(&self) -> Arc<arc_swap::ArcSwap<crate::engine::KernelBlocked>> {
+        Arc::clone(&self.kernel_blocked)
     }
 
     /// Stops the thread and waits for it (and for the removal of our rules, when asked).
