@@ -601,10 +601,16 @@ impl Worker {
             // A full sink means auto-block is busy; the alert is still logged and shown.
             sink.try_send(alert.clone()).ok();
         }
-        let kernel_dropped = match (&self.config.kernel_blocked, meta.src_ip) {
-            (Some(blocked), Some(src)) => blocked.load().contains(src),
-            _ => false,
-        };
+        let kernel_dropped = self.config.kernel_blocked.as_ref().is_some_and(|blocked| {
+            let blocked = blocked.load();
+            meta.src_ip.is_some_and(|src| blocked.contains(src))
+                || (blocked.rules_enforced()
+                    && verdict.action == crate::rules::Action::Block
+                    && verdict
+                        .rule
+                        .and_then(|id| self.rules.rule(id))
+                        .is_some_and(|rule| rule.enforce))
+        });
         self.counts.count(&meta, verdict.action, alert.is_some());
         let deliver = match self.config.deliver {
             Deliver::All => true,

@@ -114,6 +114,12 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
         "{seen}"
     );
     assert!(kernel(&pair).contains("--dports 23"), "{}", kernel(&pair));
+    // The enforce: true rule drops telnet in the kernel, and the row says so.
+    let telnet = format!(
+        "import socket\ns=socket.socket()\ns.settimeout(1)\ntry: s.connect(('{}', 23))\nexcept OSError: pass\n",
+        pair.a4
+    );
+    NetnsPair::exec(&pair.b, &["python3", "-c", &telnet]);
 
     // The peer connects to 40 closed ports of the host: a port scan (threshold 20 in 10 s).
     let scan = format!(
@@ -175,6 +181,14 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
             .lines()
             .any(|l| l.contains("icmp") && l.contains(&pair.b4) && l.contains("kernel=dropped")),
         "the banned peer's packets are marked as dropped by the kernel: {printed}"
+    );
+    let telnet_line = printed
+        .lines()
+        .find(|l| l.contains(&format!("{}:23 ", pair.a4)))
+        .unwrap_or_default();
+    assert!(
+        telnet_line.contains("rule=\"no telnet\"") && telnet_line.contains("kernel=dropped"),
+        "the enforce: true rule's packets are marked too: {telnet_line:?} in {printed}"
     );
     assert!(
         rest.contains("removed netwarden's rules from the kernel"),

@@ -463,7 +463,10 @@ fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<crate::engine::KernelBloc
         .filter(|e| e.state == EntryState::Enforced)
         .map(|e| e.net)
         .collect();
-    to.store(Arc::new(crate::engine::KernelBlocked::new(nets)));
+    let rules = !enforcer.kernel_rules().is_empty();
+    to.store(Arc::new(
+        crate::engine::KernelBlocked::new(nets).with_rules(rules),
+    ));
 }
 
 impl Guard {

@@ -14,6 +14,8 @@ pub struct KernelBlocked {
     v4: Vec<(u8, FxHashSet<u32>)>,
     v6: Vec<(u8, FxHashSet<u128>)>,
     len: usize,
+    /// The Block rules marked `enforce: true` are in the kernel too.
+    rules: bool,
 }
 
 /// `ip` with all but the first `prefix` bits cleared (a /0 keeps nothing).
@@ -78,6 +80,19 @@ impl KernelBlocked {
                 self.v6.iter().any(|(p, set)| set.contains(&mask6(ip, *p)))
             }
         }
+    }
+
+    /// The same set, saying whether the `enforce: true` rules are in the kernel as well.
+    #[must_use]
+    pub fn with_rules(mut self, rules_enforced: bool) -> Self {
+        self.rules = rules_enforced;
+        self
+    }
+
+    /// True when the kernel also drops what the `enforce: true` Block rules match.
+    #[must_use]
+    pub fn rules_enforced(&self) -> bool {
+        self.rules
     }
 
     /// True when nothing is enforced.

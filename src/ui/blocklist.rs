@@ -57,6 +57,8 @@ pub struct PendingView {
 
 /// What the enforcement thread reports back after each job: a fresh snapshot plus the outcome.
 struct Done {
+    /// The `enforce: true` rules are in the kernel.
+    rules_enforced: bool,
     entries: BlockList,
     history: BanHistory,
     pending: Option<PendingView>,
@@ -84,6 +86,8 @@ pub struct BlocklistPanel {
     unanswered: Vec<BlockRequest>,
     in_flight: BTreeSet<IpNet>,
     kernel_blocked: Arc<ArcSwap<KernelBlocked>>,
+    /// The `enforce: true` rules are in the kernel (their packets are marked dropped too).
+    rules_enforced: bool,
     protected: Protected,
     pending: Option<PendingView>,
     last_check: Instant,
@@ -136,6 +140,7 @@ impl BlocklistPanel {
             unanswered: Vec::new(),
             in_flight: BTreeSet::new(),
             kernel_blocked: Arc::new(ArcSwap::from_pointee(KernelBlocked::default())),
+            rules_enforced: false,
             protected,
             pending: None,
             last_check: Instant::now(),
@@ -383,7 +388,8 @@ impl BlocklistPanel {
             .filter(|e| e.state == EntryState::Enforced)
             .map(|e| e.net)
             .collect();
-        self.kernel_blocked.store(Arc::new(KernelBlocked::new(nets)));
+        self.kernel_blocked
+            .store(Arc::new(KernelBlocked::new(nets).with_rules(self.rules_enforced)));
     }
 
     fn receive(&mut self) -> bool {
@@ -408,6 +414,7 @@ impl BlocklistPanel {
                 break;
             }
             self.list = done.entries;
+            self.rules_enforced = done.rules_enforced;
             self.history = done.history;
             self.pending = done.pending;
             if done.message.is_some() {
@@ -980,6 +987,7 @@ fn spawn_worker(
                 Err(err) => {
                     done_tx
                         .send(Done {
+                            rules_enforced: false,
                             entries: BlockList::new(),
                             history: BanHistory::default(),
                             pending: None,
@@ -997,6 +1005,7 @@ fn spawn_worker(
                 confirm_timeout: CONFIRM_TIMEOUT,
             };
             let snapshot = |w: &Worker, message, nets| Done {
+                rules_enforced: !w.enforcer.kernel_rules().is_empty(),
                 entries: w.enforcer.list(),
                 history: w.enforcer.history(),
                 pending: w.pending_view(),
