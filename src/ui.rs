@@ -145,7 +145,7 @@ pub fn run(args: &GuiArgs) -> CliResult {
             if let Some(tab) = tab {
                 app.set_tab(tab);
             }
-            Ok(Box::new(app::EframeApp(app)))
+            Ok(Box::new(app::EframeApp::new(app, &cc.egui_ctx)))
         }),
     )
     .map_err(|e| {

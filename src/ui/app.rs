@@ -556,14 +556,34 @@ impl Drop for App {
     }
 }
 
-/// The eframe wrapper: persistence and the frame callback.
-pub struct EframeApp(pub App);
+/// The eframe wrapper: persistence, the frame callback, and closing on SIGINT/SIGTERM/SIGHUP (so the app
+/// shuts down like a closed window: capture stopped, preferences saved, kernel rules removed when asked).
+pub struct EframeApp(pub App, pub Arc<std::sync::atomic::AtomicBool>);
+
+impl EframeApp {
+    /// Wraps `app` and makes the termination signals close the window (repainting `ctx` to notice).
+    #[must_use]
+    pub fn new(app: App, ctx: &egui::Context) -> Self {
+        let quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, ctx) = (Arc::clone(&quit), ctx.clone());
+        // Without a handler the signals end the process the default way; nothing else depends on it.
+        ctrlc::set_handler(move || {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            ctx.request_repaint();
+        })
+        .ok();
+        Self(app, quit)
+    }
+}
 
 /// Key of the saved preferences.
 pub const STATE_KEY: &str = "netwarden-state";
 
 impl eframe::App for EframeApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if self.1.load(std::sync::atomic::Ordering::Relaxed) {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
         self.0.frame_ui(ui);
     }
 
