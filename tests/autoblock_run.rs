@@ -244,3 +244,50 @@ fn auto_block_options_are_checked_before_anything_changes() {
         assert!(!kernel(&pair).contains("NETWARDEN"), "nothing was changed");
     }
 }
+
+#[test]
+fn sigterm_stops_run_cleanly_and_removes_our_rules() {
+    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.ron");
+    std::fs::write(&rules, "(default_policy: Allow, rules: [])").unwrap();
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            BIN,
+            "run",
+            "--iface",
+            &pair.veth_a,
+            "--no-log",
+        ])
+        .arg("--rules")
+        .arg(&rules)
+        .args(["--enforce", "--remove-on-exit", "--state-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    let (started, seen) = wait_for(&lines, "capturing on", 20);
+    assert!(started, "{seen}");
+    assert!(kernel(&pair).contains(":NETWARDEN"), "{}", kernel(&pair));
+    // A service manager stops it with SIGTERM, not Ctrl-C.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let (removed, seen) = wait_for(&lines, "removed netwarden's rules from the kernel", 20);
+    assert!(removed, "{seen}");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = child.try_wait().unwrap();
+    child.kill().ok();
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert!(!kernel(&pair).contains("NETWARDEN"), "{}", kernel(&pair));
+}
