@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
@@ -50,6 +51,50 @@ fn wait_for(lines: &Receiver<String>, needle: &str, secs: u64) -> (bool, String)
     (false, seen)
 }
 
+/// Starts `netwarden run` on A's veth inside namespace A with `rules`, the state in `dir`, and `extra`
+/// options; stdout is piped, stderr streamed into the returned channel.
+fn start_run(pair: &NetnsPair, rules: &Path, dir: &Path, extra: &[&str]) -> (Child, Receiver<String>) {
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &pair.a,
+            BIN,
+            "run",
+            "--iface",
+            &pair.veth_a,
+            "--no-log",
+        ])
+        .arg("--rules")
+        .arg(rules)
+        .arg("--state-dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    (child, lines)
+}
+
+/// Sends `signal` and waits up to 20 s for the exit code (killed and `None` past that).
+fn stop(child: &mut Child, signal: &str) -> Option<i32> {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    None
+}
+
 fn ping_from_b(pair: &NetnsPair) -> bool {
     NetnsPair::exec(&pair.b, &["ping", "-c", "1", "-W", "1", "-n", &pair.a4])
         .status
@@ -78,26 +123,12 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
     )
     .unwrap();
     assert!(ping_from_b(&pair));
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            BIN,
-            "run",
-            "--iface",
-            &pair.veth_a,
-            "--no-log",
-        ])
-        .arg("--rules")
-        .arg(&rules)
-        .args(["--auto-block", "1m", "--remove-on-exit", "--all", "--state-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
+    let (mut child, lines) = start_run(
+        &pair,
+        &rules,
+        dir.path(),
+        &["--auto-block", "1m", "--remove-on-exit", "--all"],
+    );
     let stdout = child.stdout.take().unwrap();
     let printed = std::thread::Builder::new()
         .name("stdout".into())
@@ -154,27 +185,13 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
     assert!(kernel(&pair).contains("--dports 2323"), "{}", kernel(&pair));
     assert!(!kernel(&pair).contains("--dports 23 "), "{}", kernel(&pair));
 
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            child.kill().ok();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = stop(&mut child, "-INT");
     let mut rest = String::new();
     while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
         rest.push_str(&line);
         rest.push('\n');
     }
-    assert_eq!(status.and_then(|s| s.code()), Some(0), "{rest}");
+    assert_eq!(status, Some(0), "{rest}");
     let printed = printed.join().unwrap();
     assert!(
         printed
@@ -252,42 +269,21 @@ fn sigterm_stops_run_cleanly_and_removes_our_rules() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.ron");
     std::fs::write(&rules, "(default_policy: Allow, rules: [])").unwrap();
-    let mut child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            BIN,
-            "run",
-            "--iface",
-            &pair.veth_a,
-            "--no-log",
-        ])
-        .arg("--rules")
-        .arg(&rules)
-        .args(["--enforce", "--remove-on-exit", "--state-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = stderr_lines(&mut child);
+    let (mut child, lines) = start_run(&pair, &rules, dir.path(), &["--enforce", "--remove-on-exit"]);
     let (started, seen) = wait_for(&lines, "capturing on", 20);
     assert!(started, "{seen}");
     assert!(kernel(&pair).contains(":NETWARDEN"), "{}", kernel(&pair));
     // A service manager stops it with SIGTERM, not Ctrl-C.
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let (removed, seen) = wait_for(&lines, "removed netwarden's rules from the kernel", 20);
-    assert!(removed, "{seen}");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
+    let status = stop(&mut child, "-TERM");
+    let mut seen = String::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+        seen.push_str(&line);
+        seen.push('\n');
     }
-    let status = child.try_wait().unwrap();
-    child.kill().ok();
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
+    assert_eq!(status, Some(0), "{seen}");
+    assert!(
+        seen.contains("removed netwarden's rules from the kernel"),
+        "{seen}"
+    );
     assert!(!kernel(&pair).contains("NETWARDEN"), "{}", kernel(&pair));
 }
