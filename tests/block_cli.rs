@@ -23,6 +23,27 @@ fn nw(pair: &Pair, state: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `bin ARGS --state-dir STATE` as `nobody` inside namespace `ns` (no inherited capabilities: only
+/// what the binary file itself grants).
+fn as_nobody(ns: &str, bin: &Path, args: &[&str], state: &Path) -> Output {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+        ])
+        .args(["--clear-groups", "--inh-caps=-all", "--"])
+        .arg(bin)
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -167,25 +188,7 @@ fn without_privilege_nothing_is_done() {
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod").arg("777").arg(dir.path()).status().unwrap();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &pair.a,
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--",
-            BIN,
-            "block",
-        ])
-        .arg(pair.ip_b())
-        .arg("--state-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = as_nobody(&pair.a, Path::new(BIN), &["block", &pair.ip_b()], dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("needs root or the CAP_NET_ADMIN capability")
@@ -222,24 +225,7 @@ fn setcap_binary_enforces_for_an_unprivileged_user() {
         .output()
         .unwrap();
     assert!(granted.status.success(), "{}", text(&granted));
-    let as_nobody = |args: &[&str]| {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &pair.a,
-                "setpriv",
-                "--reuid=nobody",
-                "--regid=nogroup",
-            ])
-            .args(["--clear-groups", "--"])
-            .arg(&bin)
-            .args(args)
-            .arg("--state-dir")
-            .arg(&state)
-            .output()
-            .unwrap()
-    };
+    let as_nobody = |args: &[&str]| as_nobody(&pair.a, &bin, args, &state);
     let peer = pair.ip_b();
     let out = as_nobody(&["block", &peer]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
