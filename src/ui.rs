@@ -66,15 +66,6 @@ fn find_demo_file() -> PathBuf {
     relative
 }
 
-/// Finds `program` on `PATH` (or the sbin directories root's PATH has).
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].iter().map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Opens the window and runs until it is closed.
 ///
 /// # Errors
@@ -120,11 +111,6 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 Err("monitor-only mode (--no-enforce)".to_owned())
             } else if crate::enforce::check_privileges().is_err() {
                 Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
-            } else if which("iptables-restore").is_none() || which("ipset").is_none() {
-                Err(
-                    "iptables or ipset is not installed (apt-get install iptables ipset); monitor-only mode"
-                        .to_owned(),
-                )
             } else {
                 Ok(runner)
             };

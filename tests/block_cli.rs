@@ -36,6 +36,8 @@ fn as_nobody(ns: &str, bin: &Path, args: &[&str], state: &Path) -> Output {
             "--regid=nogroup",
         ])
         .args(["--clear-groups", "--inh-caps=-all", "--"])
+        // A normal user's PATH: no sbin, where iptables and ipset live.
+        .args(["env", "PATH=/usr/local/bin:/usr/bin:/bin"])
         .arg(bin)
         .args(args)
         .arg("--state-dir")

@@ -155,13 +155,15 @@ impl SystemRunner {
             args: cmd.args.clone(),
             stdin: None,
         };
+        // Messages show the name; the process gets the path, also when a normal user's PATH lacks sbin.
+        let path = resolve_program(&program, std::env::var_os("PATH").as_deref());
         let mut command = match &self.netns {
             Some(ns) => {
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", ns.as_str(), program.as_str()]);
+                let mut command = Command::new(resolve_program("ip", std::env::var_os("PATH").as_deref()));
+                command.args(["netns", "exec", ns.as_str()]).arg(&path);
                 command
             }
-            None => Command::new(&program),
+            None => Command::new(&path),
         };
         command.args(&cmd.args);
         for (key, value) in &self.env {
@@ -169,6 +171,22 @@ impl SystemRunner {
         }
         (command, shown)
     }
+}
+
+/// Where `program` is: as given when it holds a `/`, else the first match in `path` (the `PATH` value),
+/// then in `/usr/sbin` and `/sbin`, where iptables, ipset and ip live but a normal user's `PATH` (for a
+/// binary granted capabilities with setcap) often does not look. Not found: the name, so running it
+/// reports the program as missing.
+#[must_use]
+pub fn resolve_program(program: &str, path: Option<&std::ffi::OsStr>) -> std::path::PathBuf {
+    if program.contains('/') {
+        return program.into();
+    }
+    let dirs = path.map(std::env::split_paths).into_iter().flatten();
+    dirs.chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| program.into())
 }
 
 fn spawn_reader(
@@ -353,6 +371,24 @@ impl CommandRunner for RecordingRunner {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn programs_are_found_in_sbin_without_it_on_path() {
+        let user_path = std::ffi::OsString::from("/nonexistent-netwarden-dir");
+        assert_eq!(
+            resolve_program("iptables", Some(&user_path)),
+            std::path::PathBuf::from("/usr/sbin/iptables")
+        );
+        assert_eq!(
+            resolve_program("netwarden-no-such-tool", Some(&user_path)),
+            std::path::PathBuf::from("netwarden-no-such-tool")
+        );
+        assert_eq!(
+            resolve_program("./hang.sh", None),
+            std::path::PathBuf::from("./hang.sh")
+        );
+    }
+
     use super::*;
 
     #[test]
