@@ -638,16 +638,7 @@ impl Inner {
     }
 
     fn block_many(&mut self, requests: &[BlockRequest], now: DateTime<Utc>) -> Result<Vec<BlockEntry>> {
-        for request in requests {
-            if !request.force
-                && let Some(why) = self.protected.refusal(&request.net)
-            {
-                return Err(EnforceError::Refused {
-                    addr: request.net,
-                    why,
-                });
-            }
-        }
+        self.protected.check(requests)?;
         let entries: Vec<BlockEntry> = requests
             .iter()
             .map(|r| {

@@ -105,6 +105,36 @@ pub fn write_json_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
     w.write_all(b"\n")
 }
 
+/// Writes serializable rows as CSV with a header row; returns the number of rows.
+fn write_csv_rows<T: serde::Serialize>(
+    rows: impl IntoIterator<Item = T>,
+    w: impl Write,
+) -> Result<usize, ExportError> {
+    let mut writer = csv::Writer::from_writer(w);
+    let mut n = 0;
+    for row in rows {
+        writer.serialize(row)?;
+        n += 1;
+    }
+    writer.flush()?;
+    Ok(n)
+}
+
+/// Writes serializable rows as JSON lines; returns the number of lines.
+fn write_jsonl_rows<T: serde::Serialize>(
+    rows: impl IntoIterator<Item = T>,
+    mut w: impl Write,
+) -> Result<usize, ExportError> {
+    let mut n = 0;
+    for row in rows {
+        serde_json::to_writer(&mut w, &row)?;
+        w.write_all(b"\n")?;
+        n += 1;
+    }
+    w.flush()?;
+    Ok(n)
+}
+
 /// Writes events as CSV with a header row; returns the number of rows.
 ///
 /// # Errors
@@ -113,31 +143,18 @@ pub fn export_csv<'a>(
     events: impl IntoIterator<Item = &'a Event>,
     w: impl Write,
 ) -> Result<usize, ExportError> {
-    let mut writer = csv::Writer::from_writer(w);
-    let mut n = 0;
-    for event in events {
-        writer.serialize(EventRow::from_event(event))?;
-        n += 1;
-    }
-    writer.flush()?;
-    Ok(n)
+    write_csv_rows(events.into_iter().map(EventRow::from_event), w)
 }
 
-/// Writes events as JSON lines; returns the number of lines.
+/// Writes events as JSON lines (the `--json` schema); returns the number of lines.
 ///
 /// # Errors
 /// Writing failed.
 pub fn export_jsonl<'a>(
     events: impl IntoIterator<Item = &'a Event>,
-    mut w: impl Write,
+    w: impl Write,
 ) -> Result<usize, ExportError> {
-    let mut n = 0;
-    for event in events {
-        write_json_line(event, &mut w)?;
-        n += 1;
-    }
-    w.flush()?;
-    Ok(n)
+    write_jsonl_rows(events.into_iter().map(EventRow::from_event), w)
 }
 
 /// Writes audit-log records as CSV with a header row.
@@ -148,14 +165,7 @@ pub fn export_log_csv<'a>(
     records: impl IntoIterator<Item = &'a LogRecord>,
     w: impl Write,
 ) -> Result<usize, ExportError> {
-    let mut writer = csv::Writer::from_writer(w);
-    let mut n = 0;
-    for record in records {
-        writer.serialize(record)?;
-        n += 1;
-    }
-    writer.flush()?;
-    Ok(n)
+    write_csv_rows(records, w)
 }
 
 /// Writes audit-log records as JSON lines.
@@ -164,16 +174,9 @@ pub fn export_log_csv<'a>(
 /// Writing failed.
 pub fn export_log_jsonl<'a>(
     records: impl IntoIterator<Item = &'a LogRecord>,
-    mut w: impl Write,
+    w: impl Write,
 ) -> Result<usize, ExportError> {
-    let mut n = 0;
-    for record in records {
-        serde_json::to_writer(&mut w, record)?;
-        w.write_all(b"\n")?;
-        n += 1;
-    }
-    w.flush()?;
-    Ok(n)
+    write_jsonl_rows(records, w)
 }
 
 /// Writes packets to a classic pcap file through libpcap's savefile.

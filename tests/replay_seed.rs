@@ -22,50 +22,51 @@ const START: i64 = 1_764_000_000_000_000;
 
 fn frames() -> Vec<Record> {
     let mut out = Vec::new();
-    let mut push = |frame: Vec<u8>| {
-        let ts = START + i64::try_from(out.len()).unwrap() * 1_000;
-        let len = u32::try_from(frame.len()).unwrap();
-        out.push((ts, frame, len));
+    // `n` copies of `frame`, 1 ms apart.
+    let mut push = |n: usize, frame: Vec<u8>| {
+        for _ in 0..n {
+            let ts = START + i64::try_from(out.len()).unwrap() * 1_000;
+            let len = u32::try_from(frame.len()).unwrap();
+            out.push((ts, frame.clone(), len));
+        }
     };
     let host = [192, 168, 1, 50];
-    for _ in 0..10 {
-        push(eth(
+    push(
+        10,
+        eth(
             0x0800,
             &ipv4([192, 168, 1, 1], host, 6, &tcp(40_000, 22, 0x02, b"")),
-        ));
-    }
-    for _ in 0..5 {
-        push(eth(
+        ),
+    );
+    push(
+        5,
+        eth(
             0x0800,
             &ipv4([127, 0, 0, 1], [127, 0, 0, 1], 6, &tcp(40_001, 80, 0x02, b"")),
-        ));
-    }
-    for _ in 0..7 {
-        push(eth(
-            0x0800,
-            &ipv4([10, 0, 0, 9], host, 6, &tcp(50_000, 22, 0x02, b"")),
-        ));
-    }
-    for _ in 0..4 {
-        push(eth(
+        ),
+    );
+    push(
+        7,
+        eth(0x0800, &ipv4([10, 0, 0, 9], host, 6, &tcp(50_000, 22, 0x02, b""))),
+    );
+    push(
+        4,
+        eth(
             0x0800,
             &ipv4([10, 0, 0, 9], host, 6, &tcp(50_001, 80, 0x18, b"GET /")),
-        ));
-    }
-    for _ in 0..6 {
-        push(eth(
+        ),
+    );
+    push(
+        6,
+        eth(
             0x0800,
             &ipv4([10, 0, 0, 9], [8, 8, 8, 8], 17, &udp(5_000, 53, b"query")),
-        ));
-    }
-    for _ in 0..3 {
-        push(eth(0x0806, &arp(1, [10, 0, 0, 9], host)));
-    }
-    for _ in 0..2 {
-        let mut bad = ipv4([10, 0, 0, 9], host, 17, &udp(1, 2, b""));
-        bad[0] = 0x43;
-        push(eth(0x0800, &bad));
-    }
+        ),
+    );
+    push(3, eth(0x0806, &arp(1, [10, 0, 0, 9], host)));
+    let mut bad = ipv4([10, 0, 0, 9], host, 17, &udp(1, 2, b""));
+    bad[0] = 0x43;
+    push(2, eth(0x0800, &bad));
     out
 }
 

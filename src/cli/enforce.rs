@@ -166,16 +166,9 @@ fn refuse_protected(requests: &[BlockRequest]) -> CliResult {
         return Ok(());
     }
     let ssh = std::env::var("SSH_CONNECTION").ok();
-    let protected = enforce::Protected::detect(&SystemRunner::new(), ssh.as_deref());
-    for request in requests.iter().filter(|r| !r.force) {
-        if let Some(why) = protected.refusal(&request.net) {
-            return Err(cli_error(EnforceError::Refused {
-                addr: request.net,
-                why,
-            }));
-        }
-    }
-    Ok(())
+    enforce::Protected::detect(&SystemRunner::new(), ssh.as_deref())
+        .check(requests)
+        .map_err(cli_error)
 }
 
 /// Prints recorded commands, a restore script as a here-document.

@@ -32,6 +32,22 @@ impl Protected {
             .map(|(addr, why)| format!("{why} {addr}"))
     }
 
+    /// Refuses the first request without `force` that would block a protected address.
+    ///
+    /// # Errors
+    /// `Refused` naming the network and what it covers.
+    pub fn check(&self, requests: &[super::BlockRequest]) -> Result<(), super::EnforceError> {
+        for request in requests.iter().filter(|r| !r.force) {
+            if let Some(why) = self.refusal(&request.net) {
+                return Err(super::EnforceError::Refused {
+                    addr: request.net,
+                    why,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Reads own addresses (`ip -o addr show`), default gateways (`/proc/net/route`,
     /// `ip -6 route show default`) through `runner`, plus the SSH peer from `ssh_connection` (the value of
     /// `SSH_CONNECTION`). A fact that cannot be read is skipped: the loopback check still applies.

@@ -32,6 +32,16 @@ fn mask6(ip: u128, prefix: u8) -> u128 {
         .map_or(0, |mask| ip & mask)
 }
 
+/// Adds `key` to the table of prefix length `prefix`, creating the table on first use.
+fn insert<K: std::hash::Hash + Eq>(tables: &mut Vec<(u8, FxHashSet<K>)>, prefix: u8, key: K) {
+    match tables.iter_mut().find(|(len, _)| *len == prefix) {
+        Some((_, set)) => {
+            set.insert(key);
+        }
+        None => tables.push((prefix, FxHashSet::from_iter([key]))),
+    }
+}
+
 impl KernelBlocked {
     /// A set of enforced addresses and networks.
     #[must_use]
@@ -41,25 +51,11 @@ impl KernelBlocked {
             match net {
                 IpNet::V4(n) => {
                     let p = n.prefix_len();
-                    let key = mask4(u32::from(n.network()), p);
-                    match set.v4.iter_mut().find(|(len, _)| *len == p) {
-                        Some((_, s)) => s.insert(key),
-                        None => {
-                            set.v4.push((p, FxHashSet::from_iter([key])));
-                            true
-                        }
-                    };
+                    insert(&mut set.v4, p, mask4(u32::from(n.network()), p));
                 }
                 IpNet::V6(n) => {
                     let p = n.prefix_len();
-                    let key = mask6(u128::from(n.network()), p);
-                    match set.v6.iter_mut().find(|(len, _)| *len == p) {
-                        Some((_, s)) => s.insert(key),
-                        None => {
-                            set.v6.push((p, FxHashSet::from_iter([key])));
-                            true
-                        }
-                    };
+                    insert(&mut set.v6, p, mask6(u128::from(n.network()), p));
                 }
             }
             set.len += 1;

@@ -138,8 +138,8 @@ pub struct App {
     notice: Option<String>,
     interfaces: Vec<String>,
     last_stats: StatsSnapshot,
-    /// The rule set whose `enforce: true` rules were last sent to the kernel.
-    applied_rules: Option<Arc<RuleSet>>,
+    /// The rule set last looked at for `enforce: true` rules, and the kernel rules it gave.
+    applied_rules: Option<(Arc<RuleSet>, Vec<crate::enforce::KernelRule>)>,
 }
 
 impl App {
@@ -488,23 +488,19 @@ impl App {
         if self
             .applied_rules
             .as_ref()
-            .is_some_and(|applied| Arc::ptr_eq(applied, &current))
+            .is_some_and(|(applied, _)| Arc::ptr_eq(applied, &current))
         {
             return;
         }
         let (rules, errors) = crate::enforce::iptables::kernel_rules_of(&current);
-        let before = self
-            .applied_rules
-            .as_ref()
-            .map(|applied| crate::enforce::iptables::kernel_rules_of(applied).0)
-            .unwrap_or_default();
+        let before = self.applied_rules.as_ref().map_or(&[][..], |(_, r)| r.as_slice());
         if rules != before {
-            self.blocklist.set_kernel_rules(rules);
+            self.blocklist.set_kernel_rules(rules.clone());
         }
         if let Some(first) = errors.first() {
             self.notice = Some(format!("not enforced in the kernel: {first}"));
         }
-        self.applied_rules = Some(current);
+        self.applied_rules = Some((current, rules));
     }
 
     fn block(&mut self, addr: std::net::IpAddr, secs: Option<u64>, reason: &str) {
