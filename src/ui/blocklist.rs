@@ -36,7 +36,8 @@ pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 enum Job {
     Block(Vec<BlockRequest>),
     Unblock(Vec<IpNet>),
-    UnblockAll,
+    /// Everything; the networks are those the list showed (marked "working…" meanwhile).
+    UnblockAll(Vec<IpNet>),
     Rules(Vec<KernelRule>),
     Confirm,
     Check,
@@ -44,6 +45,17 @@ enum Job {
     FlushKernel,
     /// How long risky changes wait for confirmation.
     ConfirmTimeout(Duration),
+}
+
+impl Job {
+    /// The networks the job is about: shown as "working…" until the worker answers for them.
+    fn nets(&self) -> Vec<IpNet> {
+        match self {
+            Self::Block(requests) => requests.iter().map(|r| r.net).collect(),
+            Self::Unblock(nets) | Self::UnblockAll(nets) => nets.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A risky change waiting for the user, as shown in the banner.
@@ -247,13 +259,13 @@ impl BlocklistPanel {
     /// all traffic is rolled back unless confirmed.
     pub fn set_kernel_rules(&mut self, rules: Vec<KernelRule>) {
         if self.jobs.is_some() {
-            self.send(Job::Rules(rules), Vec::new());
+            self.send(Job::Rules(rules));
         }
     }
 
     /// Sets how long a risky change waits for "Keep this change" before it is rolled back (default 30 s).
     pub fn set_confirm_timeout(&mut self, timeout: Duration) {
-        self.send(Job::ConfirmTimeout(timeout), Vec::new());
+        self.send(Job::ConfirmTimeout(timeout));
     }
 
     /// Fills the import, export and history export path fields (what typing or "Browse…" does).
@@ -265,16 +277,17 @@ impl BlocklistPanel {
 
     /// Keeps the risky change that is waiting for confirmation.
     pub fn confirm(&mut self) {
-        self.send(Job::Confirm, Vec::new());
+        self.send(Job::Confirm);
     }
 
-    fn send(&mut self, job: Job, nets: Vec<IpNet>) {
+    fn send(&mut self, job: Job) {
         let Some(jobs) = &self.jobs else {
             return;
         };
         if let Job::Block(requests) = &job {
             self.unanswered.extend(requests.iter().cloned());
         }
+        let nets = job.nets();
         if jobs.send(job).is_err() {
             self.unavailable = Some("the enforcement thread stopped".into());
             self.jobs = None;
@@ -334,7 +347,7 @@ impl BlocklistPanel {
             force,
         };
         if self.jobs.is_some() {
-            self.send(Job::Block(vec![request]), vec![net]);
+            self.send(Job::Block(vec![request]));
         } else {
             self.keep_unenforced(vec![request]);
         }
@@ -361,7 +374,7 @@ impl BlocklistPanel {
     /// Removes an entry from the list and the kernel.
     pub fn unblock(&mut self, net: IpNet) {
         if self.jobs.is_some() {
-            self.send(Job::Unblock(vec![net]), vec![net]);
+            self.send(Job::Unblock(vec![net]));
         } else {
             self.list.remove(&net);
             self.history
@@ -373,7 +386,7 @@ impl BlocklistPanel {
     /// Removes our chains and sets from the kernel and waits (at most `timeout`) for it: the app calls this
     /// on exit when "remove on exit" is on. The list is kept and re-enforced at the next start.
     pub fn remove_from_kernel(&mut self, timeout: Duration) {
-        self.send(Job::FlushKernel, Vec::new());
+        self.send(Job::FlushKernel);
         let start = Instant::now();
         while self.busy() && start.elapsed() < timeout {
             std::thread::sleep(Duration::from_millis(20));
@@ -474,8 +487,7 @@ impl BlocklistPanel {
         }
         let count = requests.len();
         if self.jobs.is_some() {
-            let nets = requests.iter().map(|r| r.net).collect();
-            self.send(Job::Block(requests), nets);
+            self.send(Job::Block(requests));
         } else {
             self.keep_unenforced(requests);
         }
@@ -532,8 +544,7 @@ impl BlocklistPanel {
                 .filter(|r| self.list.get(&r.net).is_none_or(|e| e.expires.is_some()))
                 .collect();
             if !requests.is_empty() && self.jobs.is_some() {
-                let nets = requests.iter().map(|r| r.net).collect();
-                self.send(Job::Block(requests), nets);
+                self.send(Job::Block(requests));
             }
         }
         if self.jobs.is_none() {
@@ -557,7 +568,7 @@ impl BlocklistPanel {
             // Drift checks also expire entries and, while a change waits for confirmation, roll it back.
             self.last_check = Instant::now();
             if !self.busy() {
-                self.send(Job::Check, Vec::new());
+                self.send(Job::Check);
             }
         }
         if changed {
@@ -708,7 +719,7 @@ impl BlocklistPanel {
             {
                 if self.jobs.is_some() {
                     let nets = self.list.iter().map(|e| e.net).collect();
-                    self.send(Job::UnblockAll, nets);
+                    self.send(Job::UnblockAll(nets));
                 } else {
                     let nets: Vec<IpNet> = self.list.iter().map(|e| e.net).collect();
                     nets.into_iter().for_each(|n| self.unblock(n));
@@ -905,7 +916,7 @@ impl Worker {
                     .map(|()| format!("unblocked {}", list_nets(&nets)))
                     .map_err(|err| err.to_string()),
             ),
-            Job::UnblockAll => Some(
+            Job::UnblockAll(_) => Some(
                 e.unblock_all(crate::blocklist::LiftReason::Manual)
                     .map(|n| format!("unblocked all {n} entries"))
                     .map_err(|err| err.to_string()),
@@ -1024,11 +1035,7 @@ fn spawn_worker(
                 return;
             }
             for job in job_rx {
-                let nets = match &job {
-                    Job::Block(r) => r.iter().map(|r| r.net).collect(),
-                    Job::Unblock(n) => n.clone(),
-                    _ => Vec::new(),
-                };
+                let nets = job.nets();
                 let message = worker.run(job).map(|r| match r {
                     Ok(text) => (false, text),
                     Err(text) => (true, text),
