@@ -604,12 +604,11 @@ impl Worker {
         let kernel_dropped = self.config.kernel_blocked.as_ref().is_some_and(|blocked| {
             let blocked = blocked.load();
             meta.src_ip.is_some_and(|src| blocked.contains(src))
-                || (blocked.rules_enforced()
-                    && verdict.action == crate::rules::Action::Block
+                || (verdict.action == crate::rules::Action::Block
                     && verdict
                         .rule
                         .and_then(|id| self.rules.rule(id))
-                        .is_some_and(|rule| rule.enforce))
+                        .is_some_and(|rule| rule.enforce && blocked.rule_enforced(&rule.name)))
         });
         self.counts.count(&meta, verdict.action, alert.is_some());
         let deliver = match self.config.deliver {

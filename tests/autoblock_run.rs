@@ -172,17 +172,25 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
         "{saved}"
     );
 
-    // Editing rules.ron while running moves the kernel rule too.
+    // Editing rules.ron while running moves the kernel rule too (now limited to the veth).
     std::fs::write(
         &rules,
-        r#"(default_policy: Allow, rules: [
-            (name: "no telnet", action: Block, direction: In, protocol: Tcp, dst_ports: ["2323"], enforce: true),
+        format!(
+            r#"(default_policy: Allow, rules: [
+            (name: "no telnet", action: Block, direction: In, protocol: Tcp, dst_ports: ["2323"],
+             interface: "{}", enforce: true),
         ])"#,
+            pair.veth_a
+        ),
     )
     .unwrap();
     let (reloaded, seen) = wait_for(&lines, "1 kernel rules after reload", 20);
     assert!(reloaded, "{seen}");
-    assert!(kernel(&pair).contains("--dports 2323"), "{}", kernel(&pair));
+    assert!(
+        kernel(&pair).contains(&format!("-i {} ", pair.veth_a)) && kernel(&pair).contains("--dports 2323"),
+        "{}",
+        kernel(&pair)
+    );
     assert!(!kernel(&pair).contains("--dports 23 "), "{}", kernel(&pair));
 
     let status = stop(&mut child, "-INT");

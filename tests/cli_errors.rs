@@ -65,6 +65,34 @@ fn valid_rules_check_passes() {
 }
 
 #[test]
+fn check_names_rules_the_kernel_cannot_take() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.ron"),
+        r#"(default_policy: Allow, rules: [
+            (name: "ssh on eth0", action: Block, protocol: Tcp, dst_ports: ["22"], dst: ["192.0.2.0/24"], interface: "eth0", enforce: true),
+            (name: "odd", action: Block, protocol: Tcp, dst_ports: ["23"], dst: ["192.0.2.0/24"], interface: "e th0", enforce: true),
+        ])"#,
+    )
+    .unwrap();
+    let out = netwarden(&["check", "rules.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning: not enforceable in the kernel: rule `odd`")
+            && text.contains("interface \"e th0\" may only hold"),
+        "{text}"
+    );
+    assert!(!text.contains("ssh on eth0"), "{text}");
+    assert!(
+        text.contains("2 rules, default policy allow, 1 warnings"),
+        "{text}"
+    );
+    let strict = netwarden(&["check", "--strict", "rules.ron"], dir.path());
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+}
+
+#[test]
 fn unknown_interface_is_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();

@@ -133,6 +133,7 @@ fn port_specific_kernel_rule() {
         dst: vec![parse_addr(&pair.b4).unwrap(), parse_addr(&pair.b6).unwrap()],
         dst_ports: vec![(7101, 7101)],
         src_ports: vec![],
+        interface: None,
     };
     enforcer.set_kernel_rules(std::slice::from_ref(&rule)).unwrap();
     for addr in [&pair.b4, &pair.b6] {
@@ -158,6 +159,83 @@ fn port_specific_kernel_rule() {
     enforcer.set_kernel_rules(&[]).unwrap();
     assert!(pair.udp_from_a(&pair.b4, 7103));
     assert!(pair.tcp_from_a(&pair.b4, 7101) && pair.tcp_from_a(&pair.b6, 7101));
+}
+
+#[test]
+fn interface_limited_kernel_rules() {
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _l1 = pair.listen_in_b("::", 7201);
+    let _l2 = pair.listen_in_b("::", 7202);
+    let enforcer = open(&pair, dir.path());
+    let veth = Some(pair.veth_a.clone());
+    let out_rule = KernelRule {
+        name: "no 7201 out via veth".to_owned(),
+        direction: RuleDirection::Out,
+        protocol: Some(6),
+        src: vec![],
+        dst: vec![],
+        dst_ports: vec![(7201, 7201)],
+        src_ports: vec![],
+        interface: veth.clone(),
+    };
+    let elsewhere = KernelRule {
+        name: "no 7202 on another interface".to_owned(),
+        direction: RuleDirection::Any,
+        dst_ports: vec![(7202, 7202)],
+        interface: Some("nwnone0".to_owned()),
+        ..out_rule.clone()
+    };
+    enforcer.set_kernel_rules(&[out_rule.clone(), elsewhere]).unwrap();
+    for addr in [&pair.b4, &pair.b6] {
+        assert!(
+            !pair.tcp_from_a(addr, 7201),
+            "{addr}:7201 leaves through the veth: dropped"
+        );
+        assert!(
+            pair.tcp_from_a(addr, 7202),
+            "{addr}:7202: a rule on another interface leaves the veth alone"
+        );
+    }
+    assert!(enforcer.check_drift().unwrap().problems.is_empty());
+
+    // Inbound on the veth: the echo replies are dropped, so pings go unanswered.
+    let in_rule = KernelRule {
+        name: "no icmp in via veth".to_owned(),
+        direction: RuleDirection::In,
+        protocol: Some(1),
+        dst_ports: vec![],
+        ..out_rule.clone()
+    };
+    enforcer.set_kernel_rules(&[in_rule]).unwrap();
+    assert!(!pair.ping_from_a(&pair.b4), "replies come in through the veth");
+    assert!(pair.ping_from_a(&pair.b6), "an ICMP (1) rule leaves ICMPv6 alone");
+    assert!(pair.tcp_from_a(&pair.b4, 7201), "the earlier rules are gone");
+
+    // `Any` on the veth covers the outbound side too.
+    let any = KernelRule {
+        name: "tcp 7202 on veth".to_owned(),
+        direction: RuleDirection::Any,
+        dst_ports: vec![(7202, 7202)],
+        ..out_rule.clone()
+    };
+    enforcer.set_kernel_rules(std::slice::from_ref(&any)).unwrap();
+    assert!(!pair.tcp_from_a(&pair.b4, 7202) && !pair.tcp_from_a(&pair.b6, 7202));
+    assert!(pair.tcp_from_a(&pair.b4, 7201) && pair.ping_from_a(&pair.b4));
+
+    // A name that could smuggle text into the restore script is refused, and what is in force stays.
+    let smuggled = KernelRule {
+        interface: Some(format!("{} -j ACCEPT", pair.veth_a)),
+        ..any.clone()
+    };
+    assert!(matches!(
+        enforcer.set_kernel_rules(&[smuggled]),
+        Err(EnforceError::BadRule { .. })
+    ));
+    assert!(!pair.tcp_from_a(&pair.b4, 7202), "the rule in force is kept");
+    assert_eq!(enforcer.kernel_rules(), vec![any]);
+    enforcer.set_kernel_rules(&[]).unwrap();
+    assert!(pair.tcp_from_a(&pair.b4, 7202) && pair.tcp_from_a(&pair.b6, 7202));
 }
 
 #[test]
@@ -468,6 +546,7 @@ fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
         dst: vec![],
         dst_ports: vec![(53, 53)],
         src_ports: vec![],
+        interface: None,
     };
     enforcer.set_kernel_rules(&[rule]).unwrap();
     assert_eq!(foreign_rules(&pair.a, "iptables-save"), before4);

@@ -175,9 +175,13 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
     let rules = dir.path().join("rules.ron");
     std::fs::write(
         &rules,
-        r#"(default_policy: Allow, rules: [
-            (name: "no-9000", action: Block, direction: Out, protocol: Tcp, dst_ports: ["9000"], enforce: true),
+        format!(
+            r#"(default_policy: Allow, rules: [
+            (name: "no-9000", action: Block, direction: Out, protocol: Tcp, dst_ports: ["9000"],
+             interface: "{}", enforce: true),
         ])"#,
+            pair.veth_a
+        ),
     )
     .unwrap();
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap");
@@ -197,8 +201,9 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
         .build_ui_state(|ui, app: &mut App| app.frame_ui(ui), app);
     let in_kernel = || {
         let out = NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-S", "NETWARDEN-OUT"]);
-        String::from_utf8_lossy(&out.stdout).contains("--dport 9000")
-            || String::from_utf8_lossy(&out.stdout).contains("--dports 9000")
+        let rules = String::from_utf8_lossy(&out.stdout);
+        rules.contains(&format!("-o {}", pair.veth_a))
+            && (rules.contains("--dport 9000") || rules.contains("--dports 9000"))
     };
     let start = Instant::now();
     while !in_kernel() && start.elapsed() < Duration::from_secs(20) {
@@ -211,6 +216,10 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
         "port 9000 is dropped by the kernel"
     );
     assert!(pair.tcp_from_a(&pair.b4, 9001), "other ports still work");
+    assert!(
+        !h.state().state().blocklist.remove_on_exit,
+        "--remove-on-exit is for this run, not saved"
+    );
     // Closing the app with remove-on-exit takes our rules out again.
     drop(h);
     assert!(!in_kernel());
@@ -218,6 +227,79 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
         pair.tcp_from_a(&pair.b4, 9000),
         "after exit port 9000 works again"
     );
+}
+
+#[test]
+fn auto_block_settings_are_remembered() {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let panel = |runner: Result<Arc<dyn CommandRunner>, String>| {
+        BlocklistPanel::new(dir.path().to_path_buf(), runner, Protected::default())
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(
+            |ui, p: &mut BlocklistPanel| p.ui(ui),
+            panel(Ok(netns_runner(&pair))),
+        );
+    settle(&mut h);
+    h.get_by_label("first ban:").focus();
+    h.run_steps(2);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.run_steps(1);
+    h.get_by_label("first ban:").type_text("2h");
+    h.run_steps(2);
+    type_into(&mut h, "never auto-block:", "10.9.0.0/16");
+    h.get_by_label("Auto-block detected attackers").click();
+    h.run_steps(2);
+    h.get_by_label("Remove kernel rules on exit").click();
+    settle(&mut h);
+    assert!(h.state().auto_block(), "{:?}", h.state().message());
+    let prefs = h.state().prefs();
+    assert!(prefs.auto_block && prefs.remove_on_exit);
+    assert_eq!(
+        (prefs.first_ban.as_str(), prefs.allow.as_str()),
+        ("2h", "10.9.0.0/16")
+    );
+    drop(h);
+
+    // Saved with the app's preferences and read back (as eframe does, in RON).
+    let state = State {
+        blocklist: prefs.clone(),
+        ..State::default()
+    };
+    let text = ron::to_string(&state).unwrap();
+    let state: State = ron::from_str(&text).unwrap();
+    let mut again = panel(Ok(netns_runner(&pair)));
+    again.apply_prefs(&state.blocklist);
+    assert!(again.auto_block(), "auto-block is back on after a restart");
+    assert_eq!(again.prefs(), prefs);
+
+    // Without enforcement it stays off but is not forgotten; broken saved settings say why it is off.
+    let mut monitor = panel(Err("no CAP_NET_ADMIN".into()));
+    monitor.apply_prefs(&prefs);
+    assert!(!monitor.auto_block());
+    assert!(monitor.prefs().auto_block);
+    let mut broken = panel(Ok(netns_runner(&pair)));
+    broken.apply_prefs(&netwarden::ui::blocklist::BlocklistPrefs {
+        first_ban: "soon".into(),
+        ..prefs
+    });
+    assert!(!broken.auto_block());
+    assert!(
+        broken
+            .message()
+            .is_some_and(|m| m.contains("auto-block stays off")),
+        "{:?}",
+        broken.message()
+    );
+    // Preferences saved before these settings existed still load.
+    let old: State = ron::from_str("(iface: \"eth0\", bpf: \"\", row_cap: 1000, tab: Traffic)").unwrap();
+    assert_eq!(old.blocklist, netwarden::ui::blocklist::BlocklistPrefs::default());
 }
 
 #[test]

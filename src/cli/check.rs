@@ -25,12 +25,19 @@ pub struct CheckArgs {
 /// The file is invalid (exit 2), or `--strict` and lint found warnings (exit 2).
 pub fn check(args: &CheckArgs) -> CliResult {
     let rules = load_rules(&args.rules)?;
-    let warnings = lint(&rules);
+    let mut warnings: Vec<String> = lint(&rules).into_iter().map(|w| w.message).collect();
+    // `enforce: true` rules the kernel could not take: `run --enforce` would refuse to start with them.
+    let (_, refused) = crate::enforce::iptables::kernel_rules_of(&rules);
+    warnings.extend(
+        refused
+            .iter()
+            .map(|e| format!("not enforceable in the kernel: {e}")),
+    );
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let write = |out: &mut io::StdoutLock<'_>| -> io::Result<()> {
         for warning in &warnings {
-            writeln!(out, "{}: warning: {}", args.rules.display(), warning.message)?;
+            writeln!(out, "{}: warning: {warning}", args.rules.display())?;
         }
         writeln!(
             out,

@@ -456,9 +456,9 @@ fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<crate::engine::KernelBloc
         .filter(|e| e.state == EntryState::Enforced)
         .map(|e| e.net)
         .collect();
-    let rules = !enforcer.kernel_rules().is_empty();
+    let rules = enforcer.kernel_rules();
     to.store(Arc::new(
-        crate::engine::KernelBlocked::new(nets).with_rules(rules),
+        crate::engine::KernelBlocked::new(nets).with_rules(rules.iter().map(|r| &r.name)),
     ));
 }
 

@@ -140,6 +140,7 @@ mod tests {
             dst: vec![],
             dst_ports: vec![],
             src_ports: vec![],
+            interface: None,
         };
         assert!(RiskyChange::Rules(vec![all]).needs_confirmation());
     }

@@ -93,11 +93,15 @@ pub struct KernelRule {
     pub dst_ports: Vec<(u16, u16)>,
     /// Source port ranges (inclusive); same protocol rule as `dst_ports`.
     pub src_ports: Vec<(u16, u16)>,
+    /// Network interface (`-i` inbound, `-o` outbound, either for `Any`); `None` = every interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
 }
 
 impl KernelRule {
     /// True when the rule would drop all traffic of a direction (no address, port or protocol limits):
-    /// such a change needs confirmation, it can cut the user off.
+    /// such a change needs confirmation, it can cut the user off. An interface limit does not count: all
+    /// traffic of the interface the user is connected through is just as much.
     #[must_use]
     pub fn matches_all_traffic(&self) -> bool {
         self.protocol.is_none()
@@ -162,18 +166,47 @@ fn port_chunks(ports: &[(u16, u16)]) -> Vec<String> {
     chunks
 }
 
+/// Why `name` cannot be a kernel interface name, if it cannot: Linux names are 1-15 bytes; we accept
+/// the characters real names use, so nothing else can reach an `iptables-restore` line.
+fn interface_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 15 {
+        return Some(format!("interface {name:?} must be 1-15 characters long"));
+    }
+    if name == "any" {
+        return Some(
+            "interface \"any\" is the capture pseudo-device; leave `interface` out to mean every \
+             interface"
+                .to_owned(),
+        );
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
+    {
+        return Some(format!(
+            "interface {name:?} may only hold letters, digits and `_ . - @`"
+        ));
+    }
+    None
+}
+
 /// Checks a rule before anything is generated.
 ///
 /// # Errors
-/// `BadRule` when ports are given without a port protocol.
+/// `BadRule` when ports are given without a port protocol, or the interface name is not one.
 pub fn validate_rule(rule: &KernelRule) -> Result<(), EnforceError> {
+    let bad = |reason: String| EnforceError::BadRule {
+        name: rule.name.clone(),
+        reason,
+    };
     let has_ports = !rule.dst_ports.is_empty() || !rule.src_ports.is_empty();
     if has_ports && rule.protocol.and_then(port_protocol_name).is_none() {
-        return Err(EnforceError::BadRule {
-            name: rule.name.clone(),
-            reason: "ports need protocol TCP (6), UDP (17), SCTP (132), DCCP (33) or UDPLite (136)"
-                .to_owned(),
-        });
+        return Err(bad(
+            "ports need protocol TCP (6), UDP (17), SCTP (132), DCCP (33) or UDPLite (136)".to_owned(),
+        ));
+    }
+    if let Some(problem) = rule.interface.as_deref().and_then(interface_problem) {
+        return Err(bad(problem));
     }
     Ok(())
 }
@@ -216,30 +249,45 @@ pub fn rule_lines(rule: &KernelRule, family: Family) -> Result<Vec<String>, Enfo
     };
     let sport_chunks = optional_chunks(&rule.src_ports);
     let dport_chunks = optional_chunks(&rule.dst_ports);
+    // In the shared chain (reached from INPUT, OUTPUT and FORWARD) an interface limit is two lines, one
+    // per side: `-i` never matches in OUTPUT nor `-o` in INPUT, so each covers its own traffic.
+    let interfaces: Vec<Option<String>> = match (&rule.interface, rule.direction) {
+        (None, _) => vec![None],
+        (Some(name), RuleDirection::In) => vec![Some(format!(" -i {name}"))],
+        (Some(name), RuleDirection::Out) => vec![Some(format!(" -o {name}"))],
+        (Some(name), RuleDirection::Any) => {
+            vec![Some(format!(" -i {name}")), Some(format!(" -o {name}"))]
+        }
+    };
     let comment = comment_for(&rule.name);
     let mut lines = Vec::new();
-    for src in &srcs {
-        for dst in &dsts {
-            for sports in &sport_chunks {
-                for dports in &dport_chunks {
-                    let mut line = format!("-A {chain}");
-                    if let Some(protocol) = &protocol {
-                        line.push_str(&format!(" -p {protocol}"));
+    for interface in &interfaces {
+        for src in &srcs {
+            for dst in &dsts {
+                for sports in &sport_chunks {
+                    for dports in &dport_chunks {
+                        let mut line = format!("-A {chain}");
+                        if let Some(interface) = interface {
+                            line.push_str(interface);
+                        }
+                        if let Some(protocol) = &protocol {
+                            line.push_str(&format!(" -p {protocol}"));
+                        }
+                        if let Some(src) = src {
+                            line.push_str(&format!(" -s {src}"));
+                        }
+                        if let Some(dst) = dst {
+                            line.push_str(&format!(" -d {dst}"));
+                        }
+                        if let Some(sports) = sports {
+                            line.push_str(&format!(" -m multiport --sports {sports}"));
+                        }
+                        if let Some(dports) = dports {
+                            line.push_str(&format!(" -m multiport --dports {dports}"));
+                        }
+                        line.push_str(&format!(" -m comment --comment {comment} -j DROP"));
+                        lines.push(line);
                     }
-                    if let Some(src) = src {
-                        line.push_str(&format!(" -s {src}"));
-                    }
-                    if let Some(dst) = dst {
-                        line.push_str(&format!(" -d {dst}"));
-                    }
-                    if let Some(sports) = sports {
-                        line.push_str(&format!(" -m multiport --sports {sports}"));
-                    }
-                    if let Some(dports) = dports {
-                        line.push_str(&format!(" -m multiport --dports {dports}"));
-                    }
-                    line.push_str(&format!(" -m comment --comment {comment} -j DROP"));
-                    lines.push(line);
                 }
             }
         }
@@ -448,18 +496,13 @@ pub fn address_rules_script(chain: &str, family: Family, nets: &[IpNet]) -> Stri
 /// protocol, and that is what the monitor's matcher means by a port.
 ///
 /// # Errors
-/// `BadRule` for a rule the kernel cannot express exactly (an interface limit): putting in a broader rule
-/// than the user wrote would block more than they asked.
+/// `BadRule` for a rule the kernel cannot express exactly (an interface name iptables cannot take, ports
+/// on a protocol without ports): putting in a broader rule than the user wrote would block more than they
+/// asked.
 pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, EnforceError> {
     use crate::rules::{Action, Protocol};
     if !rule.enforce || !rule.enabled || rule.action != Action::Block {
         return Ok(Vec::new());
-    }
-    if rule.interface.is_some() {
-        return Err(EnforceError::BadRule {
-            name: rule.name.to_string(),
-            reason: "`interface` cannot be enforced in the kernel yet; remove it or `enforce`".to_owned(),
-        });
     }
     let direction = match rule.direction {
         crate::rules::RuleDirection::In => RuleDirection::In,
@@ -487,6 +530,7 @@ pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, En
             dst: rule.dst.clone(),
             dst_ports: dst_ports.clone(),
             src_ports: src_ports.clone(),
+            interface: rule.interface.clone(),
         })
         .collect::<Vec<_>>();
     rules.iter().try_for_each(validate_rule)?;
@@ -524,6 +568,7 @@ mod tests {
             dst: vec![],
             dst_ports: vec![(22, 22), (8000, 8080)],
             src_ports: vec![],
+            interface: None,
         }
     }
 
@@ -590,6 +635,80 @@ mod tests {
             }
             .matches_all_traffic()
         );
+    }
+
+    #[test]
+    fn interface_limits_become_in_and_out_matches() {
+        let on = |direction, interface: &str| KernelRule {
+            direction,
+            src: vec![net("10.0.0.0/8")],
+            interface: Some(interface.to_owned()),
+            ..rule()
+        };
+        let tail = "-p tcp -s 10.0.0.0/8 -m multiport --dports 22,8000:8080 -m comment --comment netwarden:no_ssh__reboot -j DROP";
+        assert_eq!(
+            rule_lines(&on(RuleDirection::In, "eth0"), Family::V4).unwrap(),
+            vec![format!("-A NETWARDEN-IN -i eth0 {tail}")]
+        );
+        assert_eq!(
+            rule_lines(&on(RuleDirection::Out, "wg-home.1"), Family::V4).unwrap(),
+            vec![format!("-A NETWARDEN-OUT -o wg-home.1 {tail}")]
+        );
+        assert_eq!(
+            rule_lines(&on(RuleDirection::Any, "veth@x"), Family::V4).unwrap(),
+            vec![
+                format!("-A NETWARDEN -i veth@x {tail}"),
+                format!("-A NETWARDEN -o veth@x {tail}")
+            ]
+        );
+        for bad in [
+            "",
+            "any",
+            "averyveryverylongname",
+            "eth0 -j ACCEPT",
+            "eth0\n-A INPUT -j ACCEPT",
+            "eth0;reboot",
+            "eth/0",
+            "eth\"0",
+        ] {
+            let err = rule_lines(&on(RuleDirection::In, bad), Family::V4).unwrap_err();
+            assert!(
+                matches!(&err, EnforceError::BadRule { reason, .. } if reason.contains("interface")),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_rules_of_a_rule_file() {
+        let text = r#"(default_policy: Allow, rules: [
+            (name: "ssh on eth0", action: Block, protocol: Tcp, dst_ports: ["22"], interface: "eth0", enforce: true),
+            (name: "telnet any", action: Block, direction: Out, dst_ports: ["23"], dst: ["192.0.2.0/24"], enforce: true),
+            (name: "icmp", action: Block, protocol: Icmp, enforce: true),
+            (name: "monitor only", action: Block, dst_ports: ["80"]),
+            (name: "off", action: Block, dst_ports: ["81"], enabled: false, enforce: true),
+            (name: "bad iface", action: Block, interface: "any", enforce: true),
+        ])"#;
+        let file = crate::rules::RuleFile::parse(text).unwrap();
+        let set = crate::rules::RuleSet::compile(file, None).unwrap();
+        let (rules, errors) = kernel_rules_of(&set);
+        let summary: Vec<(&str, Option<u8>, Option<&str>, RuleDirection)> = rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.protocol, r.interface.as_deref(), r.direction))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("ssh on eth0", Some(6), Some("eth0"), RuleDirection::Any),
+                ("telnet any", Some(6), None, RuleDirection::Out),
+                ("telnet any", Some(17), None, RuleDirection::Out),
+                ("icmp", Some(1), None, RuleDirection::Any),
+            ]
+        );
+        assert_eq!(rules[1].dst, vec![net("192.0.2.0/24")]);
+        assert_eq!(rules[1].dst_ports, vec![(23, 23)]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].to_string().contains("bad iface"), "{}", errors[0]);
     }
 
     const SAVED: &str = "# Generated by iptables-save\n*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NETWARDEN\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NETWARDEN - [0:0]\n:OTHER - [0:0]\n-A INPUT -j NETWARDEN\n-A INPUT -j NETWARDEN\n-A INPUT -s 1.2.3.4/32 -j NETWARDEN\n-A INPUT -p tcp -j OTHER\n-A NETWARDEN -m set --match-set netwarden4 src -j DROP\nCOMMIT\n";

@@ -14,8 +14,8 @@ pub struct KernelBlocked {
     v4: Vec<(u8, FxHashSet<u32>)>,
     v6: Vec<(u8, FxHashSet<u128>)>,
     len: usize,
-    /// The Block rules marked `enforce: true` are in the kernel too.
-    rules: bool,
+    /// Names of the `enforce: true` Block rules that are in the kernel too (names are unique in a set).
+    rules: FxHashSet<Box<str>>,
 }
 
 /// `ip` with all but the first `prefix` bits cleared (a /0 keeps nothing).
@@ -78,23 +78,24 @@ impl KernelBlocked {
         }
     }
 
-    /// The same set, saying whether the `enforce: true` rules are in the kernel as well.
+    /// The same set, plus the names of the `enforce: true` rules the kernel holds as well.
     #[must_use]
-    pub fn with_rules(mut self, rules_enforced: bool) -> Self {
-        self.rules = rules_enforced;
+    pub fn with_rules<S: AsRef<str>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.rules = names.into_iter().map(|n| n.as_ref().into()).collect();
         self
     }
 
-    /// True when the kernel also drops what the `enforce: true` Block rules match.
+    /// True when the kernel also drops what the rule named `name` matches (only rules that really went in:
+    /// one the kernel refused is not marked).
     #[must_use]
-    pub fn rules_enforced(&self) -> bool {
-        self.rules
+    pub fn rule_enforced(&self, name: &str) -> bool {
+        !self.rules.is_empty() && self.rules.contains(name)
     }
 
-    /// True when nothing is enforced.
+    /// True when nothing is enforced (no entry and no rule).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.rules.is_empty()
     }
 }
 
@@ -142,5 +143,14 @@ mod tests {
         let blocked = KernelBlocked::new(nets(&["0.0.0.0/0"]));
         assert!(blocked.contains("192.0.2.1".parse().unwrap()));
         assert!(!blocked.contains("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn only_rules_in_the_kernel_are_enforced() {
+        let blocked = KernelBlocked::default().with_rules(["no telnet", "no smb"]);
+        assert!(blocked.rule_enforced("no telnet") && blocked.rule_enforced("no smb"));
+        assert!(!blocked.rule_enforced("refused by the kernel"));
+        assert!(!KernelBlocked::default().rule_enforced("no telnet"));
+        assert!(!blocked.is_empty());
     }
 }

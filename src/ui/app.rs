@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
-use super::blocklist::BlocklistPanel;
+use super::blocklist::{BlocklistPanel, BlocklistPrefs};
 use super::log::LogPanel;
 use super::rules::{RecentPackets, RulesPanel};
 use super::stats::StatsPanel;
@@ -76,6 +76,8 @@ pub struct State {
     pub bpf: String,
     pub row_cap: usize,
     pub tab: Tab,
+    /// Auto-block and remove-on-exit settings.
+    pub blocklist: BlocklistPrefs,
 }
 
 impl Default for State {
@@ -85,6 +87,7 @@ impl Default for State {
             bpf: String::new(),
             row_cap: 1_000_000,
             tab: Tab::Traffic,
+            blocklist: BlocklistPrefs::default(),
         }
     }
 }
@@ -135,6 +138,8 @@ pub struct App {
     log: LogPanel,
     stats: StatsPanel,
     blocklist: BlocklistPanel,
+    /// Remove-on-exit comes from the command line only (not saved).
+    remove_on_exit_flag: bool,
     notice: Option<String>,
     interfaces: Vec<String>,
     last_stats: StatsSnapshot,
@@ -188,12 +193,16 @@ impl App {
             log: LogPanel::new(log_path),
             stats: StatsPanel::default(),
             blocklist: BlocklistPanel::new(state_dir, enforcer, protected),
+            remove_on_exit_flag: false,
             applied_rules: None,
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
         };
-        app.blocklist.remove_on_exit = remove_on_exit;
+        app.blocklist.apply_prefs(&app.state.blocklist);
+        // `--remove-on-exit` is for this run: it is saved only if the user had ticked the box before.
+        app.remove_on_exit_flag = remove_on_exit && !app.blocklist.remove_on_exit;
+        app.blocklist.remove_on_exit |= remove_on_exit;
         app.refresh_interfaces();
         if demo {
             app.start_demo("demo mode requested".into(), watcher);
@@ -536,10 +545,15 @@ impl App {
         self.state.tab = tab;
     }
 
-    /// Saved preferences.
+    /// The preferences to save, as they are now.
     #[must_use]
-    pub fn state(&self) -> &State {
-        &self.state
+    pub fn state(&self) -> State {
+        let mut blocklist = self.blocklist.prefs();
+        blocklist.remove_on_exit &= !self.remove_on_exit_flag;
+        State {
+            blocklist,
+            ..self.state.clone()
+        }
     }
 }
 
@@ -584,6 +598,6 @@ impl eframe::App for EframeApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, STATE_KEY, self.0.state());
+        eframe::set_value(storage, STATE_KEY, &self.0.state());
     }
 }

@@ -69,8 +69,8 @@ pub struct PendingView {
 
 /// What the enforcement thread reports back after each job: a fresh snapshot plus the outcome.
 struct Done {
-    /// The `enforce: true` rules are in the kernel.
-    rules_enforced: bool,
+    /// Names of the `enforce: true` rules that are in the kernel.
+    rules_enforced: Vec<String>,
     entries: BlockList,
     history: BanHistory,
     pending: Option<PendingView>,
@@ -80,6 +80,32 @@ struct Done {
     nets: Vec<IpNet>,
     /// The enforcer could not be opened: monitor-only from now on, with why.
     unavailable: Option<String>,
+}
+
+/// Block list settings remembered between runs (part of the app's saved preferences): auto-block that was
+/// on stays on after a restart, with its first ban and allow list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct BlocklistPrefs {
+    /// Auto-block was on.
+    pub auto_block: bool,
+    /// First ban length as typed (`10m`).
+    pub first_ban: String,
+    /// Never auto-block these, as typed (comma separated).
+    pub allow: String,
+    /// "Remove kernel rules on exit" was ticked.
+    pub remove_on_exit: bool,
+}
+
+impl Default for BlocklistPrefs {
+    fn default() -> Self {
+        Self {
+            auto_block: false,
+            first_ban: "10m".into(),
+            allow: String::new(),
+            remove_on_exit: false,
+        }
+    }
 }
 
 /// The panel's state.
@@ -98,13 +124,16 @@ pub struct BlocklistPanel {
     unanswered: Vec<BlockRequest>,
     in_flight: BTreeSet<IpNet>,
     kernel_blocked: Arc<ArcSwap<KernelBlocked>>,
-    /// The `enforce: true` rules are in the kernel (their packets are marked dropped too).
-    rules_enforced: bool,
+    /// Names of the `enforce: true` rules in the kernel (their packets are marked dropped too).
+    rules_enforced: Vec<String>,
     protected: Protected,
     pending: Option<PendingView>,
     last_check: Instant,
     alerts: Option<Receiver<Alert>>,
     auto: Option<AutoBlocker>,
+    /// Auto-block was asked for (saved preferences) but cannot run now (no enforcement): kept for the next
+    /// run instead of being forgotten.
+    auto_wanted: bool,
     auto_base: String,
     auto_allow: String,
     /// Remove our chains and sets from the kernel when the app exits.
@@ -152,13 +181,14 @@ impl BlocklistPanel {
             unanswered: Vec::new(),
             in_flight: BTreeSet::new(),
             kernel_blocked: Arc::new(ArcSwap::from_pointee(KernelBlocked::default())),
-            rules_enforced: false,
+            rules_enforced: Vec::new(),
             protected,
             pending: None,
             last_check: Instant::now(),
             alerts: None,
             auto: None,
-            auto_base: "10m".into(),
+            auto_wanted: false,
+            auto_base: BlocklistPrefs::default().first_ban,
             auto_allow: String::new(),
             remove_on_exit: false,
             addr: String::new(),
@@ -253,6 +283,38 @@ impl BlocklistPanel {
     #[must_use]
     pub fn auto_block(&self) -> bool {
         self.auto.is_some()
+    }
+
+    /// The settings to remember.
+    #[must_use]
+    pub fn prefs(&self) -> BlocklistPrefs {
+        BlocklistPrefs {
+            auto_block: self.auto.is_some() || self.auto_wanted,
+            first_ban: self.auto_base.clone(),
+            allow: self.auto_allow.clone(),
+            remove_on_exit: self.remove_on_exit,
+        }
+    }
+
+    /// Restores remembered settings: auto-block comes back on when enforcement works and the saved
+    /// settings are still valid; otherwise the panel says why it stays off.
+    pub fn apply_prefs(&mut self, prefs: &BlocklistPrefs) {
+        self.auto_base.clone_from(&prefs.first_ban);
+        self.auto_allow.clone_from(&prefs.allow);
+        self.remove_on_exit |= prefs.remove_on_exit;
+        if !prefs.auto_block {
+            return;
+        }
+        if self.jobs.is_none() {
+            self.auto_wanted = true;
+            return;
+        }
+        match auto_config(&self.auto_base, &self.auto_allow) {
+            Ok(config) => self.set_auto_block(Some(config)),
+            Err(e) => {
+                self.message = Some((true, format!("auto-block stays off: saved settings: {e}")));
+            }
+        }
     }
 
     /// Puts the Block rules marked `enforce: true` into the kernel (replacing the previous ones). A rule on
@@ -401,8 +463,9 @@ impl BlocklistPanel {
             .filter(|e| e.state == EntryState::Enforced)
             .map(|e| e.net)
             .collect();
-        self.kernel_blocked
-            .store(Arc::new(KernelBlocked::new(nets).with_rules(self.rules_enforced)));
+        self.kernel_blocked.store(Arc::new(
+            KernelBlocked::new(nets).with_rules(&self.rules_enforced),
+        ));
     }
 
     fn receive(&mut self) -> bool {
@@ -679,6 +742,7 @@ impl BlocklistPanel {
                     }
                 } else {
                     self.set_auto_block(None);
+                    self.auto_wanted = false;
                     Some((false, "auto-block off".into()))
                 };
             }
@@ -998,7 +1062,7 @@ fn spawn_worker(
                 Err(err) => {
                     done_tx
                         .send(Done {
-                            rules_enforced: false,
+                            rules_enforced: Vec::new(),
                             entries: BlockList::new(),
                             history: BanHistory::default(),
                             pending: None,
@@ -1016,7 +1080,7 @@ fn spawn_worker(
                 confirm_timeout: CONFIRM_TIMEOUT,
             };
             let snapshot = |w: &Worker, message, nets| Done {
-                rules_enforced: !w.enforcer.kernel_rules().is_empty(),
+                rules_enforced: w.enforcer.kernel_rules().into_iter().map(|r| r.name).collect(),
                 entries: w.enforcer.list(),
                 history: w.enforcer.history(),
                 pending: w.pending_view(),
