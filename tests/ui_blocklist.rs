@@ -17,8 +17,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use ipnet::IpNet;
 use netwarden::blocklist::EntryState;
-use netwarden::enforce::Protected;
 use netwarden::enforce::runner::{CommandRunner, SystemRunner};
+use netwarden::enforce::{KernelRule, Protected, RuleDirection};
 use netwarden::ui::app::{App, AppOptions, State};
 use netwarden::ui::blocklist::BlocklistPanel;
 
@@ -59,18 +59,54 @@ fn netns_runner(pair: &NetnsPair) -> Arc<dyn CommandRunner> {
     Arc::new(SystemRunner::in_netns(&pair.a))
 }
 
+/// The whole app in demo mode with `rules` as its rules.ron and a real enforcer in `pair`'s namespace A
+/// (state in `dir`, our rules removed on exit).
+fn app_in(pair: &NetnsPair, dir: &std::path::Path, rules: &str) -> Harness<'static, App> {
+    let rules_path = dir.join("rules.ron");
+    std::fs::write(&rules_path, rules).unwrap();
+    let options = AppOptions {
+        rules_path,
+        demo_file: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap"),
+        iface: None,
+        demo: true,
+        state_dir: dir.join("state"),
+        enforcer: Ok(netns_runner(pair)),
+        protected: Protected::default(),
+        remove_on_exit: true,
+    };
+    Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(
+            |ui, app: &mut App| app.frame_ui(ui),
+            App::new(State::default(), options),
+        )
+}
+
+/// A fresh namespace pair and a temporary state directory (root only).
+fn pair_and_dir() -> (NetnsPair, tempfile::TempDir) {
+    assert!(
+        is_root(),
+        "enforcement tests need root (network namespaces); CI runs as root"
+    );
+    (NetnsPair::new(), tempfile::tempdir().unwrap())
+}
+
+/// Clicks "Keep this change" and steps past the (2 s) deadline, so a missed confirmation would show.
+fn keep_past_deadline(h: &mut Harness<'static, BlocklistPanel>) {
+    h.get_by_label("Keep this change").click();
+    settle(h);
+    std::thread::sleep(Duration::from_secs(3));
+    h.step();
+    settle(h);
+}
+
 fn flush(pair: &NetnsPair) {
     NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-F"]);
 }
 
 #[test]
 fn one_click_block_unblock_confirm_and_drift_in_the_kernel() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
-    let pair = NetnsPair::new();
-    let dir = tempfile::tempdir().unwrap();
+    let (pair, dir) = pair_and_dir();
     let protected = Protected {
         addrs: vec![(pair.a4.parse().unwrap(), "own address".into())],
     };
@@ -147,11 +183,7 @@ fn one_click_block_unblock_confirm_and_drift_in_the_kernel() {
     // The same change, kept: it stays after the deadline.
     h.state_mut().add(&broad, "broad", None, true).unwrap();
     settle(&mut h);
-    h.get_by_label("Keep this change").click();
-    settle(&mut h);
-    std::thread::sleep(Duration::from_secs(3));
-    h.step();
-    settle(&mut h);
+    keep_past_deadline(&mut h);
     assert_eq!(h.state().list().len(), 1);
     assert!(!pair.ping_from_a(&pair.b4), "kept");
     h.get_by_label("Unblock all").click();
@@ -162,43 +194,127 @@ fn one_click_block_unblock_confirm_and_drift_in_the_kernel() {
 }
 
 #[test]
-fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
+fn risky_kernel_rules_are_rolled_back_unless_kept() {
+    let (pair, dir) = pair_and_dir();
+    let _ssh = pair.listen_in_b("::", 22);
+    let _web = pair.listen_in_b("::", 8080);
+    let panel = BlocklistPanel::new(
+        dir.path().to_path_buf(),
+        Ok(netns_runner(&pair)),
+        Protected::default(),
     );
-    let pair = NetnsPair::new();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 800.0))
+        .build_ui_state(|ui, p: &mut BlocklistPanel| p.ui(ui), panel);
+    settle(&mut h);
+    h.state_mut().set_confirm_timeout(Duration::from_secs(2));
+    let rule = |name: &str, port: u16| KernelRule {
+        name: name.to_owned(),
+        direction: RuleDirection::Out,
+        protocol: Some(6),
+        src: vec![],
+        dst: vec![],
+        dst_ports: vec![(port, port)],
+        src_ports: vec![],
+        interface: None,
+    };
+    // A narrow rule goes straight in.
+    h.state_mut().set_kernel_rules(vec![rule("no-8080", 8080)]);
+    settle(&mut h);
+    assert!(h.state().pending().is_none());
+    assert!(!pair.tcp_from_a(&pair.b4, 8080) && pair.tcp_from_a(&pair.b4, 22));
+
+    // Dropping SSH for every address could cut a remote user off: applied, then rolled back.
+    let risky = vec![rule("no-8080", 8080), rule("no-ssh", 22)];
+    h.state_mut().set_kernel_rules(risky.clone());
+    settle(&mut h);
+    assert!(!pair.tcp_from_a(&pair.b4, 22), "applied at once");
+    assert!(
+        h.query_by_label_contains(
+            "This change could cut you off (`no-ssh` drops SSH (port 22) for every address)"
+        )
+        .is_some()
+    );
+    assert!(
+        step_until(&mut h, 15, |p| p.pending().is_none()),
+        "rolled back in time"
+    );
+    assert!(pair.tcp_from_a(&pair.b4, 22), "SSH flows again");
+    assert!(
+        !pair.tcp_from_a(&pair.b4, 8080),
+        "the rules before the change are back"
+    );
+
+    // Kept, it stays; sending the same rules again (a rules.ron reload) does not ask again.
+    h.state_mut().set_kernel_rules(risky.clone());
+    settle(&mut h);
+    keep_past_deadline(&mut h);
+    assert!(!pair.tcp_from_a(&pair.b4, 22), "kept");
+    h.state_mut().set_kernel_rules(risky);
+    settle(&mut h);
+    assert!(h.state().pending().is_none(), "confirmed rules do not ask again");
+    h.state_mut().set_kernel_rules(Vec::new());
+    settle(&mut h);
+    assert!(pair.tcp_from_a(&pair.b4, 22) && pair.tcp_from_a(&pair.b4, 8080));
+    flush(&pair);
+}
+
+#[test]
+fn a_risky_rule_from_rules_ron_asks_on_whatever_tab_is_shown() {
+    let (pair, dir) = pair_and_dir();
+    let mut h = app_in(
+        &pair,
+        dir.path(),
+        r#"(default_policy: Allow, rules: [
+            (name: "no-ssh", action: Block, direction: In, protocol: Tcp, dst_ports: ["22"], enforce: true),
+        ])"#,
+    );
+    let start = Instant::now();
+    while h.state().blocklist().pending().is_none() && start.elapsed() < Duration::from_secs(20) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    h.run_steps(2);
+    assert_eq!(h.state().tab(), netwarden::ui::app::Tab::Traffic);
+    assert!(
+        h.query_by_label_contains("`no-ssh` drops SSH (port 22) for every address")
+            .is_some(),
+        "the banner shows on the traffic tab"
+    );
+    h.get_by_label("Keep this change").click();
+    let start = Instant::now();
+    while h.state().blocklist().pending().is_some() && start.elapsed() < Duration::from_secs(20) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(h.state().blocklist().pending().is_none(), "kept");
+    h.run_steps(2);
+    assert!(h.query_by_label("Keep this change").is_none());
+    let saved = NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-S", "NETWARDEN-IN"]);
+    assert!(
+        String::from_utf8_lossy(&saved.stdout).contains("22"),
+        "{}",
+        String::from_utf8_lossy(&saved.stdout)
+    );
+}
+
+#[test]
+fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit() {
+    let (pair, dir) = pair_and_dir();
     let _listener = pair.listen_in_b(&pair.b4, 9000);
     let _other = pair.listen_in_b(&pair.b4, 9001);
     assert!(pair.tcp_from_a(&pair.b4, 9000));
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.ron");
-    std::fs::write(
-        &rules,
-        format!(
+    let mut h = app_in(
+        &pair,
+        dir.path(),
+        &format!(
             r#"(default_policy: Allow, rules: [
             (name: "no-9000", action: Block, direction: Out, protocol: Tcp, dst_ports: ["9000"],
              interface: "{}", enforce: true),
         ])"#,
             pair.veth_a
         ),
-    )
-    .unwrap();
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap");
-    let options = AppOptions {
-        rules_path: rules,
-        demo_file: demo,
-        iface: None,
-        demo: true,
-        state_dir: dir.path().join("state"),
-        enforcer: Ok(netns_runner(&pair)),
-        protected: Protected::default(),
-        remove_on_exit: true,
-    };
-    let app = App::new(State::default(), options);
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .build_ui_state(|ui, app: &mut App| app.frame_ui(ui), app);
+    );
     let in_kernel = || {
         let out = NetnsPair::exec(&pair.a, &["iptables", "-w", "5", "-S", "NETWARDEN-OUT"]);
         let rules = String::from_utf8_lossy(&out.stdout);
@@ -231,12 +347,7 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
 
 #[test]
 fn auto_block_settings_are_remembered() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
-    let pair = NetnsPair::new();
-    let dir = tempfile::tempdir().unwrap();
+    let (pair, dir) = pair_and_dir();
     let panel = |runner: Result<Arc<dyn CommandRunner>, String>| {
         BlocklistPanel::new(dir.path().to_path_buf(), runner, Protected::default())
     };
@@ -382,12 +493,7 @@ fn without_enforcement_the_list_is_kept_imported_and_exported() {
 
 #[test]
 fn hanging_or_missing_iptables_never_freezes_the_panel() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
-    let pair = NetnsPair::new();
-    let dir = tempfile::tempdir().unwrap();
+    let (pair, dir) = pair_and_dir();
     let script = dir.path().join("hang.sh");
     std::fs::write(&script, "#!/bin/sh\nexec sleep 100\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

@@ -98,20 +98,6 @@ pub struct KernelRule {
     pub interface: Option<String>,
 }
 
-impl KernelRule {
-    /// True when the rule would drop all traffic of a direction (no address, port or protocol limits):
-    /// such a change needs confirmation, it can cut the user off. An interface limit does not count: all
-    /// traffic of the interface the user is connected through is just as much.
-    #[must_use]
-    pub fn matches_all_traffic(&self) -> bool {
-        self.protocol.is_none()
-            && self.src.is_empty()
-            && self.dst.is_empty()
-            && self.dst_ports.is_empty()
-            && self.src_ports.is_empty()
-    }
-}
-
 /// Protocols that `-m multiport` accepts, by number and iptables name.
 fn port_protocol_name(protocol: u8) -> Option<&'static str> {
     match protocol {
@@ -626,15 +612,6 @@ mod tests {
             )
         );
         assert!(lines[1].contains("--dports 16,17,18,19,20 "));
-        assert!(
-            KernelRule {
-                protocol: None,
-                src: vec![],
-                dst_ports: vec![],
-                ..rule()
-            }
-            .matches_all_traffic()
-        );
     }
 
     #[test]

@@ -446,7 +446,12 @@ impl App {
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
         self.drain();
         self.keyboard(ui.ctx());
-        egui::Panel::top("toolbar").show(ui, |ui| self.toolbar_ui(ui));
+        egui::Panel::top("toolbar").show(ui, |ui| {
+            self.toolbar_ui(ui);
+            if self.state.tab != Tab::Blocklist {
+                self.blocklist.confirm_ui(ui);
+            }
+        });
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
         egui::CentralPanel::default().show(ui, |ui| match self.state.tab {
             Tab::Traffic => {

@@ -2,7 +2,8 @@
 //! all, import and export the list, export the ban history, turn on auto-block, and see what the kernel
 //! really does (enforced, pending, failed with the error). All kernel work runs on a worker thread that owns
 //! the `Enforcer`, so the window never waits for iptables; it checks for drift every few seconds. A change
-//! that could cut the user off (a broad CIDR, a kernel rule on all traffic) is rolled back unless confirmed.
+//! that could cut the user off (a broad CIDR, a kernel rule dropping all traffic or SSH for everyone) is
+//! rolled back unless confirmed.
 //! Without privileges or iptables the list is still kept and the panel says why nothing is enforced.
 
 use std::collections::BTreeSet;
@@ -317,8 +318,9 @@ impl BlocklistPanel {
         }
     }
 
-    /// Puts the Block rules marked `enforce: true` into the kernel (replacing the previous ones). A rule on
-    /// all traffic is rolled back unless confirmed.
+    /// Puts the Block rules marked `enforce: true` into the kernel (replacing the previous ones). A new rule
+    /// that could cut the user off (all traffic or SSH for everyone, broad networks, a protected address) is
+    /// rolled back unless confirmed.
     pub fn set_kernel_rules(&mut self, rules: Vec<KernelRule>) {
         if self.jobs.is_some() {
             self.send(Job::Rules(rules));
@@ -653,25 +655,33 @@ impl BlocklistPanel {
                 format!("Kernel enforcement unavailable: {why}. The list is kept but nothing is blocked."),
             );
         }
-        if let Some(pending) = self.pending.clone() {
-            let left = (pending.deadline - Utc::now()).num_seconds().max(0);
-            ui.horizontal(|ui| {
-                ui.colored_label(
-                    ui.visuals().warn_fg_color,
-                    format!(
-                        "{} could cut you off: it is undone in {left} s unless you keep it.",
-                        pending.what
-                    ),
-                );
-                if ui.button("Keep this change").clicked() {
-                    self.confirm();
-                }
-            });
-        }
+        self.confirm_ui(ui);
         self.add_row_ui(ui);
         super::widgets::status_message_ui(ui, self.message.as_ref());
         self.tools_ui(ui);
         self.table_ui(ui);
+    }
+
+    /// The "Keep this change" banner while a risky change waits for confirmation (nothing otherwise). The
+    /// app shows it on every tab: a rules.ron edit can start the countdown while the user is elsewhere.
+    pub fn confirm_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(pending) = self.pending.clone() else {
+            return;
+        };
+        ui.ctx().request_repaint_after(Duration::from_millis(200));
+        let left = (pending.deadline - Utc::now()).num_seconds().max(0);
+        ui.horizontal(|ui| {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "This change could cut you off ({}): it is undone in {left} s unless you keep it.",
+                    pending.what
+                ),
+            );
+            if ui.button("Keep this change").clicked() {
+                self.confirm();
+            }
+        });
     }
 
     fn add_row_ui(&mut self, ui: &mut egui::Ui) {
@@ -909,22 +919,6 @@ fn human_secs(secs: u64) -> String {
     }
 }
 
-/// What a risky change is, in words.
-fn describe(change: &RiskyChange) -> String {
-    match change {
-        RiskyChange::Block(r) => format!("Blocking {}", r.net),
-        RiskyChange::Rules(rules) => format!(
-            "The kernel rule {}",
-            rules
-                .iter()
-                .filter(|r| r.matches_all_traffic())
-                .map(|r| format!("`{}`", r.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 /// The worker's side: the enforcer and the change waiting for confirmation.
 struct Worker {
     enforcer: Enforcer,
@@ -944,7 +938,9 @@ impl Worker {
     }
 
     fn risky(&mut self, change: RiskyChange) -> Result<String, String> {
-        let what = describe(&change);
+        let what = change
+            .risks(&self.enforcer.kernel_rules(), &self.enforcer.protected())
+            .join("; ");
         PendingConfirm::apply(&self.enforcer, change, self.confirm_timeout, Utc::now())
             .map(|p| {
                 self.pending = Some((p, what.clone()));
@@ -960,10 +956,11 @@ impl Worker {
         let e = &self.enforcer;
         match job {
             Job::Block(requests) => {
-                if let [one] = requests.as_slice()
-                    && RiskyChange::Block(one.clone()).needs_confirmation()
-                {
-                    return Some(self.risky(RiskyChange::Block(one.clone())));
+                if let [one] = requests.as_slice() {
+                    let change = RiskyChange::Block(one.clone());
+                    if change.needs_confirmation(&[], &e.protected()) {
+                        return Some(self.risky(change));
+                    }
                 }
                 Some(
                     e.block_many(&requests)
@@ -987,7 +984,7 @@ impl Worker {
             ),
             Job::Rules(rules) => {
                 let change = RiskyChange::Rules(rules.clone());
-                if change.needs_confirmation() {
+                if change.needs_confirmation(&e.kernel_rules(), &e.protected()) {
                     return Some(self.risky(change));
                 }
                 let count = rules.len();
