@@ -6,6 +6,7 @@
 //! dropped for display (statistics and the audit log still saw every packet). For offline files the CLI may
 //! ask for back-pressure instead, so no event is lost.
 
+mod ifnames;
 mod kernel;
 mod raw;
 mod stats;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+use ifnames::IfNames;
 pub use kernel::KernelBlocked;
 pub use raw::{RawPacketRecord, RawStore};
 use stats::LocalCounts;
@@ -351,7 +353,11 @@ struct Worker {
     watcher: Option<RuleWatcher>,
     detector: Detector,
     names: NameCache,
+    /// The interface the current packet crossed: the capture device, or on `any` the one its SLL2 header
+    /// names (rules, events and audit lines use it).
     iface: Arc<str>,
+    /// Names for SLL2 interface indexes; only for live `any` captures (a file's indexes are another host's).
+    if_names: Option<IfNames>,
     batch: Vec<Event>,
     raw_batch: Vec<RawPacketRecord>,
     last_flush: Instant,
@@ -384,6 +390,8 @@ impl Worker {
         let detector = Detector::new(rules.detection().clone());
         let names = NameCache::new(config.name_capacity);
         let iface: Arc<str> = Arc::from(config.source.iface_name());
+        let if_names = matches!(&config.source, SourceSpec::Live(o) if o.iface == "any")
+            .then(|| IfNames::new(Arc::clone(&iface)));
         let batch_max = config.batch_max.max(1);
         let audit_batch = if audit.is_some() {
             Vec::with_capacity(AUDIT_BATCH)
@@ -405,6 +413,7 @@ impl Worker {
             detector,
             names,
             iface,
+            if_names,
             batch: Vec::with_capacity(batch_max),
             raw_batch: Vec::new(),
             last_flush: Instant::now(),
@@ -588,6 +597,17 @@ impl Worker {
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
         self.config.local_addrs.classify(&mut meta);
         self.refresh_rules();
+        if meta.if_index != 0
+            && let Some(names) = &mut self.if_names
+        {
+            let name = names.name(meta.if_index);
+            if !Arc::ptr_eq(name, &self.iface) {
+                // An audit batch names one interface: send what was collected under the previous one.
+                let name = Arc::clone(name);
+                self.flush_audit();
+                self.iface = name;
+            }
+        }
         // The detector's table lookup is started before the rules run, so its cache miss overlaps them.
         let detection = if self.rules.detection().enabled {
             self.detector.prepare(&meta)

@@ -23,12 +23,16 @@ fn rules_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-/// Starts `netwarden run` inside namespace `ns` and waits until it says it is capturing.
+/// Starts `netwarden run` on `vA` inside namespace `ns` and waits until it says it is capturing.
 fn start_capture(ns: &str, extra: &[&str], rules: &std::path::Path) -> Child {
+    let extra: Vec<&str> = ["--no-log"].iter().chain(extra).copied().collect();
+    start_capture_on(ns, "vA", &extra, rules)
+}
+
+/// Starts `netwarden run --iface IFACE` inside namespace `ns` and waits until it says it is capturing.
+fn start_capture_on(ns: &str, iface: &str, extra: &[&str], rules: &std::path::Path) -> Child {
     let mut child = Command::new("ip")
-        .args([
-            "netns", "exec", ns, BIN, "run", "--iface", "vA", "--no-log", "--rules",
-        ])
+        .args(["netns", "exec", ns, BIN, "run", "--iface", iface, "--rules"])
         .arg(rules)
         .args(extra)
         .stdout(Stdio::piped())
@@ -39,7 +43,10 @@ fn start_capture(ns: &str, extra: &[&str], rules: &std::path::Path) -> Child {
     let mut lines = BufReader::new(stderr);
     let mut first = String::new();
     lines.read_line(&mut first).unwrap();
-    assert!(first.contains("capturing on vA"), "unexpected start: {first}");
+    assert!(
+        first.contains(&format!("capturing on {iface}")),
+        "unexpected start: {first}"
+    );
     // Keep draining stderr in the background so the child never blocks on a full pipe.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -155,6 +162,81 @@ fn sees_ping_and_udp_with_direction_and_stops_on_ctrl_c() {
         stderr.contains("kernel dropped 0"),
         "kernel drop counters are reported: {stderr}"
     );
+}
+
+#[test]
+fn any_names_each_packets_interface_and_interface_rules_match() {
+    assert!(
+        is_root(),
+        "live capture tests need root (network namespaces); CI runs as root"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.ron");
+    std::fs::write(
+        &rules,
+        r#"(default_policy: Allow, rules: [
+            (name: "no udp 5353 on vA", action: Block, protocol: Udp, dst_ports: ["5353"], interface: "vA"),
+            (name: "no udp 5354 on lo", action: Block, protocol: Udp, dst_ports: ["5354"], interface: "lo"),
+        ])"#,
+    )
+    .unwrap();
+    let pair = Pair::new();
+    let log = dir.path().join("fw.log");
+    let mut child = start_capture_on(
+        &pair.a,
+        "any",
+        &["--json", "--all", "--log", log.to_str().unwrap()],
+        &rules,
+    );
+    let send = |ns: &str, target: &str, port: u16| {
+        ok(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "bash",
+            "-c",
+            &format!("echo hello > /dev/udp/{target}/{port}"),
+        ]);
+    };
+    send(&pair.b, &pair.ip_a(), 5353); // arrives through vA
+    send(&pair.a, "127.0.0.1", 5353); // stays on lo
+    send(&pair.a, "127.0.0.1", 5354); // denied on lo, right after a denial on vA
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt(&child);
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    assert_eq!(code, Some(0), "{}", rest_of_stderr());
+    let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let udp = |src: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["dst_port"] == 5353 && e["src_ip"] == src)
+            .collect()
+    };
+    let on_veth = udp(&pair.ip_b());
+    assert_eq!(on_veth.len(), 1, "{stdout}");
+    assert_eq!(on_veth[0]["link"], "linux_sll2", "{stdout}");
+    assert_eq!(on_veth[0]["iface"], "vA", "{stdout}");
+    assert_eq!(on_veth[0]["verdict"], "block", "the vA rule matches on any");
+    let on_lo = udp("127.0.0.1");
+    assert!(!on_lo.is_empty(), "{stdout}");
+    for event in on_lo {
+        assert_eq!(event["iface"], "lo", "{stdout}");
+        let denied_on_lo = event["dst_port"] == 5354;
+        assert_eq!(
+            event["verdict"],
+            if denied_on_lo { "block" } else { "allow" },
+            "the vA rule leaves lo alone: {stdout}"
+        );
+    }
+    // The audit log names each packet's own interface, also when denials on two interfaces follow each
+    // other within one batch interval.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let line = |port: &str| text.lines().find(|l| l.contains(port)).unwrap_or_default();
+    assert!(line(":5353 ").contains("iface=\"vA\""), "{text}");
+    assert!(line(":5354 ").contains("iface=\"lo\""), "{text}");
 }
 
 #[test]

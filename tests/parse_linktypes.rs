@@ -264,6 +264,8 @@ fn check(link: LinkType, dlt: u32, tags: &[(u16, u16)], v4: bool, v6_ok: bool, a
             let outer = tags.first().map_or(0, |t| t.1);
             let inner = tags.get(1).map_or(0, |t| t.1);
             assert_eq!(meta.vlan_ids, [outer, inner], "vlan ids");
+            let if_index = if link == LinkType::LinuxSll2 { 3 } else { 0 };
+            assert_eq!(meta.if_index, if_index, "only SLL2 names the interface");
             got.push((raw.ts_micros, meta));
         }
         assert_eq!(got.len(), cases.len(), "{link:?} {}", path.display());

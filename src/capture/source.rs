@@ -168,6 +168,13 @@ impl PcapSource {
             .open()
             .map_err(|e| device_error(&opts.iface, &e))?;
         let mut capture: Capture<dyn Activated> = capture.into();
+        if opts.iface == "any" {
+            // SLL2 carries each frame's interface index, so rules limited to an interface still match
+            // on `any`. libpcap older than 1.10 lacks it: those frames then name no interface.
+            capture
+                .set_datalink(pcap::Linktype(LinkType::LinuxSll2.to_linktype()))
+                .ok();
+        }
         if let Some(filter) = &opts.filter {
             apply_filter(&mut capture, filter)?;
         }

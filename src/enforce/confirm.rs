@@ -104,7 +104,8 @@ pub enum ConfirmState {
 #[derive(Debug)]
 pub struct PendingConfirm {
     change: RiskyChange,
-    previous_rules: Vec<KernelRule>,
+    /// Kernel rules the change added (not in force before): what a roll-back takes out again.
+    added_rules: Vec<KernelRule>,
     state: ConfirmState,
 }
 
@@ -120,17 +121,25 @@ impl PendingConfirm {
         now: DateTime<Utc>,
     ) -> Result<Self> {
         let previous_rules = enforcer.kernel_rules();
-        match &change {
+        let added_rules = match &change {
             RiskyChange::Block(request) => {
                 enforcer.block(request.clone())?;
+                Vec::new()
             }
-            RiskyChange::Rules(rules) => enforcer.set_kernel_rules(rules)?,
-        }
+            RiskyChange::Rules(rules) => {
+                enforcer.set_kernel_rules(rules)?;
+                rules
+                    .iter()
+                    .filter(|rule| !previous_rules.contains(rule))
+                    .cloned()
+                    .collect()
+            }
+        };
         let deadline =
             now + chrono::Duration::from_std(timeout).unwrap_or_else(|_| chrono::Duration::seconds(30));
         Ok(Self {
             change,
-            previous_rules,
+            added_rules,
             state: ConfirmState::Waiting { deadline },
         })
     }
@@ -149,6 +158,8 @@ impl PendingConfirm {
     }
 
     /// Rolls the change back when the deadline has passed without confirmation; returns the new state.
+    /// For rules, the rules the change added are taken out of whatever is in force by then, so a later
+    /// harmless update (a rules.ron reload meanwhile) is not undone with it.
     ///
     /// # Errors
     /// The error of undoing the change (it stays `Waiting`, so the next tick retries).
@@ -160,7 +171,14 @@ impl PendingConfirm {
                 RiskyChange::Block(request) => {
                     enforcer.unblock(request.net)?;
                 }
-                RiskyChange::Rules(_) => enforcer.set_kernel_rules(&self.previous_rules)?,
+                RiskyChange::Rules(_) => {
+                    let kept: Vec<KernelRule> = enforcer
+                        .kernel_rules()
+                        .into_iter()
+                        .filter(|rule| !self.added_rules.contains(rule))
+                        .collect();
+                    enforcer.set_kernel_rules(&kept)?;
+                }
             }
             self.state = ConfirmState::RolledBack;
         }
@@ -287,6 +305,29 @@ mod tests {
         let change = RiskyChange::Rules(vec![all(), port(vec![(23, 23)])]);
         assert!(change.needs_confirmation(&[], &p));
         assert!(!change.needs_confirmation(&[all()], &p));
+    }
+
+    #[test]
+    fn rolling_back_rules_takes_out_only_what_the_change_added() {
+        let enforcer = enforcer();
+        let now = Utc::now();
+        let narrow = |name: &str, port: u16| KernelRule {
+            name: name.into(),
+            protocol: Some(6),
+            dst_ports: vec![(port, port)],
+            ..all()
+        };
+        enforcer.set_kernel_rules(&[narrow("a", 23)]).unwrap();
+        let change = RiskyChange::Rules(vec![narrow("a", 23), all()]);
+        let mut pending = PendingConfirm::apply(&enforcer, change, Duration::from_secs(30), now).unwrap();
+        assert_eq!(enforcer.kernel_rules(), vec![narrow("a", 23), all()]);
+        // A reload meanwhile edits the harmless rule and keeps the risky one.
+        enforcer.set_kernel_rules(&[narrow("b", 25), all()]).unwrap();
+        pending
+            .tick(&enforcer, now + chrono::Duration::seconds(31))
+            .unwrap();
+        assert_eq!(pending.state(), &ConfirmState::RolledBack);
+        assert_eq!(enforcer.kernel_rules(), vec![narrow("b", 25)]);
     }
 
     #[test]

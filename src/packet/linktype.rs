@@ -112,10 +112,15 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Linux cooked capture v2: 20-byte header, protocol first.
+    /// Linux cooked capture v2: 20-byte header, protocol first, then the interface index (what `any`
+    /// captures name each frame's interface by).
     fn sll2(&mut self) {
         match be16(self.data, 0) {
-            Some(protocol) if self.data.len() >= 20 => self.ether_payload(protocol, 20),
+            Some(protocol) if self.data.len() >= 20 => {
+                self.meta.if_index =
+                    u32::from_be_bytes([self.data[4], self.data[5], self.data[6], self.data[7]]);
+                self.ether_payload(protocol, 20);
+            }
             _ => self.mark(Malformed::Truncated(Layer::Link)),
         }
     }

@@ -287,8 +287,9 @@ pub struct PacketMeta {
     /// Offset of the transport payload in the captured bytes (for DNS decoding and hex dumps).
     pub payload_offset: Option<u16>,
     pub direction: Direction,
-    /// Index of the capture interface in the engine's interface table (0 for offline files).
-    pub iface_index: u16,
+    /// Kernel index of the interface the frame crossed, from a Linux cooked v2 (SLL2) header; 0 when the
+    /// link type does not say (every other link type).
+    pub if_index: u32,
     pub malformed: Option<Malformed>,
 }
 
@@ -313,7 +314,7 @@ impl PacketMeta {
             fragment: Fragment::default(),
             payload_offset: None,
             direction: Direction::Unknown,
-            iface_index: 0,
+            if_index: 0,
             malformed: None,
         }
     }
