@@ -11,7 +11,7 @@
 //! | `verdict:V` (or `action:V`) | `allow`, `block`, `log` |
 //! | `rule:TEXT` | deciding rule name contains TEXT (case-insensitive; `rule:default` for the default policy) |
 //! | `dir:D` | `in`, `out`, `local`, `unknown` |
-//! | `iface:NAME` | capture interface name |
+//! | `iface:NAME` | the packet's interface (`veth+` for every name starting `veth`, as in rules) |
 //! | `flags:LETTERS` | TCP flags include all of the letters (`flags:S`, `flags:SA`) |
 //! | `alert` / `alert:KIND` | any detection alert / one kind (`port-scan`, `syn-flood`, `rate-exceeded`, `repeated-denied`) |
 //! | `malformed`, `dropped` | malformed or truncated frames / packets the kernel drops (enforced block list) |
@@ -312,7 +312,7 @@ fn test(test: &Test, s: &impl FilterSubject) -> bool {
         Test::Action(a) => s.action() == *a,
         Test::Rule(text) => contains_ci(s.rule_name().unwrap_or("default"), text),
         Test::Direction(d) => meta.direction == *d,
-        Test::Iface(name) => s.iface() == name,
+        Test::Iface(name) => crate::rules::predicate::interface_matches(Some(name), s.iface()),
         Test::Flags(bits) => meta.tcp_flags.is_some_and(|f| f.has(*bits)),
         Test::AnyAlert => s.alert_kind().is_some(),
         Test::Alert(kind) => s.alert_kind() == Some(*kind),
@@ -383,6 +383,7 @@ mod tests {
         ));
         assert!(!m("flags:SA", &e));
         assert!(!m("iface:eth1", &e));
+        assert!(m("iface:eth+", &e) && !m("iface:wl+", &e));
         assert!(m("host:example.org scanner", &e));
         assert!(m("2001:db8::1", &e));
         assert!(!m("alert", &e));

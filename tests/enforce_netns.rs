@@ -212,11 +212,12 @@ fn interface_limited_kernel_rules() {
     assert!(pair.ping_from_a(&pair.b6), "an ICMP (1) rule leaves ICMPv6 alone");
     assert!(pair.tcp_from_a(&pair.b4, 7201), "the earlier rules are gone");
 
-    // `Any` on the veth covers the outbound side too.
+    // `Any` on the veth covers the outbound side too; `nv+` is iptables' wildcard for every `nv*` name.
     let any = KernelRule {
-        name: "tcp 7202 on veth".to_owned(),
+        name: "tcp 7202 on nv+".to_owned(),
         direction: RuleDirection::Any,
         dst_ports: vec![(7202, 7202)],
+        interface: Some("nv+".to_owned()),
         ..out_rule.clone()
     };
     enforcer.set_kernel_rules(std::slice::from_ref(&any)).unwrap();

@@ -343,7 +343,14 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
         protocol(),
         (net_list(), net_list()),
         (port_list(), port_list()),
-        prop::sample::select(vec![None, None, Some("eth0"), Some("eth1")]),
+        prop::sample::select(vec![
+            None,
+            None,
+            Some("eth0"),
+            Some("eth1"),
+            Some("eth+"),
+            Some("e+"),
+        ]),
     )
         .prop_map(
             |(enabled, action, direction, protocol, (src, dst), (src_ports, dst_ports), iface)| {

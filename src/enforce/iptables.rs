@@ -153,7 +153,8 @@ fn port_chunks(ports: &[(u16, u16)]) -> Vec<String> {
 }
 
 /// Why `name` cannot be a kernel interface name, if it cannot: Linux names are 1-15 bytes; we accept
-/// the characters real names use, so nothing else can reach an `iptables-restore` line.
+/// the characters real names use (and iptables' trailing `+` wildcard), so nothing else can reach an
+/// `iptables-restore` line.
 fn interface_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 15 {
         return Some(format!("interface {name:?} must be 1-15 characters long"));
@@ -165,12 +166,13 @@ fn interface_problem(name: &str) -> Option<String> {
                 .to_owned(),
         );
     }
-    if !name
+    let base = name.strip_suffix('+').unwrap_or(name);
+    if !base
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_.-@".contains(c))
     {
         return Some(format!(
-            "interface {name:?} may only hold letters, digits and `_ . - @`"
+            "interface {name:?} may only hold letters, digits and `_ . - @`, and `+` at the end"
         ));
     }
     None
@@ -628,6 +630,10 @@ mod tests {
             vec![format!("-A NETWARDEN-IN -i eth0 {tail}")]
         );
         assert_eq!(
+            rule_lines(&on(RuleDirection::In, "veth+"), Family::V4).unwrap(),
+            vec![format!("-A NETWARDEN-IN -i veth+ {tail}")]
+        );
+        assert_eq!(
             rule_lines(&on(RuleDirection::Out, "wg-home.1"), Family::V4).unwrap(),
             vec![format!("-A NETWARDEN-OUT -o wg-home.1 {tail}")]
         );
@@ -647,6 +653,7 @@ mod tests {
             "eth0;reboot",
             "eth/0",
             "eth\"0",
+            "et+h0",
         ] {
             let err = rule_lines(&on(RuleDirection::In, bad), Family::V4).unwrap_err();
             assert!(

@@ -132,7 +132,7 @@ struct Cover<'a> {
 fn covers(earlier: &Cover<'_>, later: &Rule) -> bool {
     let e = earlier.rule;
     e.direction.covers(later.direction)
-        && (e.interface.is_none() || e.interface == later.interface)
+        && super::predicate::interface_covers(e.interface.as_deref(), later.interface.as_deref())
         && protocol_covers(e.protocol, later.protocol)
         && nets_cover(&e.src, &later.src)
         && nets_cover(&e.dst, &later.dst)
@@ -323,6 +323,9 @@ mod tests {
             (name: "in tcp", action: Block, direction: In, protocol: Tcp),
             (name: "eth0", action: Block, interface: "eth0", protocol: Udp),
             (name: "out udp", action: Block, direction: Out, protocol: Udp),
+            (name: "veths", action: Log, interface: "veth+", protocol: Icmp),
+            (name: "veth0", action: Log, interface: "veth0", protocol: Icmp),
+            (name: "all veth-ish", action: Log, interface: "vet+", protocol: Icmp),
         ])"#
         .parse()
         .unwrap();
@@ -330,7 +333,10 @@ mod tests {
         let msgs: Vec<&str> = w.iter().map(|w| w.message.as_str()).collect();
         assert_eq!(
             msgs,
-            ["rule 3 \"in tcp\" can never match: rule 1 \"in\" covers it"]
+            [
+                "rule 3 \"in tcp\" can never match: rule 1 \"in\" covers it",
+                "rule 7 \"veth0\" can never match: rule 6 \"veths\" covers it",
+            ]
         );
     }
 }

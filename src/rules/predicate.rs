@@ -56,11 +56,30 @@ pub fn ports_match(ranges: &[PortRange], port: Option<u16>) -> bool {
     ranges.iter().any(|r| r.contains(port))
 }
 
-/// True when the rule has no interface or names the capture interface `iface`.
+/// True when the rule has no interface or names the packet's interface `iface`; a trailing `+` matches
+/// every name that starts with what precedes it (`veth+`), as in iptables.
 #[inline]
 #[must_use]
 pub fn interface_matches(want: Option<&str>, iface: &str) -> bool {
-    want.is_none_or(|w| w == iface)
+    want.is_none_or(|w| match w.strip_suffix('+') {
+        Some(prefix) => iface.starts_with(prefix),
+        None => w == iface,
+    })
+}
+
+/// True when every interface `later` names is also named by `earlier` (`None` = every interface).
+#[must_use]
+pub fn interface_covers(earlier: Option<&str>, later: Option<&str>) -> bool {
+    match (earlier, later) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => match (e.strip_suffix('+'), l.strip_suffix('+')) {
+            (Some(prefix), Some(later_prefix)) => later_prefix.starts_with(prefix),
+            (Some(prefix), None) => l.starts_with(prefix),
+            (None, Some(_)) => false,
+            (None, None) => e == l,
+        },
+    }
 }
 
 impl Rule {
@@ -149,5 +168,17 @@ mod tests {
         assert!(interface_matches(None, "eth0"));
         assert!(interface_matches(Some("eth0"), "eth0"));
         assert!(!interface_matches(Some("eth0"), "eth1"));
+        assert!(interface_matches(Some("veth+"), "veth12ab"));
+        assert!(interface_matches(Some("veth+"), "veth"));
+        assert!(!interface_matches(Some("veth+"), "eth0"));
+        assert!(interface_matches(Some("+"), "lo"));
+        assert!(!interface_matches(Some("eth0"), "eth0+"));
+        assert!(interface_covers(None, Some("eth0")));
+        assert!(interface_covers(Some("eth+"), Some("eth0")));
+        assert!(interface_covers(Some("eth+"), Some("eth1+")));
+        assert!(!interface_covers(Some("eth1+"), Some("eth+")));
+        assert!(!interface_covers(Some("eth0"), Some("eth+")));
+        assert!(!interface_covers(Some("eth0"), None));
+        assert!(interface_covers(Some("eth0"), Some("eth0")));
     }
 }
