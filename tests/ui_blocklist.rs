@@ -19,7 +19,7 @@ use ipnet::IpNet;
 use netwarden::blocklist::EntryState;
 use netwarden::enforce::runner::{CommandRunner, SystemRunner};
 use netwarden::enforce::{KernelRule, Protected, RuleDirection};
-use netwarden::ui::app::{App, AppOptions, State};
+use netwarden::ui::app::{App, AppOptions, State, Tab};
 use netwarden::ui::blocklist::BlocklistPanel;
 
 fn type_into(h: &mut Harness<'static, BlocklistPanel>, label: &str, text: &str) {
@@ -275,11 +275,18 @@ fn a_risky_rule_from_rules_ron_asks_on_whatever_tab_is_shown() {
         std::thread::sleep(Duration::from_millis(100));
     }
     h.run_steps(2);
-    assert_eq!(h.state().tab(), netwarden::ui::app::Tab::Traffic);
+    assert_eq!(h.state().tab(), Tab::Traffic);
     assert!(
         h.query_by_label_contains("`no-ssh` drops SSH (port 22) for every address")
             .is_some(),
         "the banner shows on the traffic tab"
+    );
+    // The rule editor says the rule is only in force until kept; the banner is there too.
+    h.state_mut().set_tab(Tab::Rules);
+    h.run_steps(3);
+    assert!(
+        h.query_by_label_contains("kernel: in force until the change is kept")
+            .is_some()
     );
     h.get_by_label("Keep this change").click();
     let start = Instant::now();
@@ -311,6 +318,7 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
             r#"(default_policy: Allow, rules: [
             (name: "no-9000", action: Block, direction: Out, protocol: Tcp, dst_ports: ["9000"],
              interface: "{}", enforce: true),
+            (name: "odd", action: Block, dst: ["192.0.2.1"], interface: "any", enforce: true),
         ])"#,
             pair.veth_a
         ),
@@ -332,6 +340,14 @@ fn enforce_rules_from_rules_ron_reach_the_kernel_and_leave_with_remove_on_exit()
         "port 9000 is dropped by the kernel"
     );
     assert!(pair.tcp_from_a(&pair.b4, 9001), "other ports still work");
+    // The rule editor says which enforce rules the kernel holds, and why one is not there.
+    h.state_mut().set_tab(Tab::Rules);
+    h.run_steps(3);
+    assert!(h.query_by_label("kernel: in force").is_some());
+    assert!(
+        h.query_by_label_contains("kernel: refused (interface \"any\" is the capture pseudo-device")
+            .is_some()
+    );
     assert!(
         !h.state().state().blocklist.remove_on_exit,
         "--remove-on-exit is for this run, not saved"
@@ -411,6 +427,45 @@ fn auto_block_settings_are_remembered() {
     // Preferences saved before these settings existed still load.
     let old: State = ron::from_str("(iface: \"eth0\", bpf: \"\", row_cap: 1000, tab: Traffic)").unwrap();
     assert_eq!(old.blocklist, netwarden::ui::blocklist::BlocklistPrefs::default());
+}
+
+#[test]
+fn the_rule_editor_says_when_nothing_is_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_path = dir.path().join("rules.ron");
+    std::fs::write(
+        &rules_path,
+        r#"(default_policy: Allow, rules: [
+            (name: "no-telnet", action: Block, protocol: Tcp, dst_ports: ["23"], dst: ["192.0.2.0/24"], enforce: true),
+            (name: "watch", action: Log, protocol: Udp),
+        ])"#,
+    )
+    .unwrap();
+    let options = AppOptions {
+        rules_path,
+        demo_file: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap"),
+        iface: None,
+        demo: true,
+        state_dir: dir.path().join("state"),
+        enforcer: Err("no CAP_NET_ADMIN".into()),
+        protected: Protected::default(),
+        remove_on_exit: false,
+    };
+    let mut app = App::new(State::default(), options);
+    app.set_tab(Tab::Rules);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, app: &mut App| app.frame_ui(ui), app);
+    h.run_steps(3);
+    assert!(
+        h.query_by_label("kernel: not enforced (no CAP_NET_ADMIN)")
+            .is_some()
+    );
+    assert_eq!(
+        h.query_all_by_label_contains("kernel:").count(),
+        1,
+        "only the enforce rule has a kernel status"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blocklist::{BlocklistPanel, BlocklistPrefs};
 use super::log::LogPanel;
-use super::rules::{RecentPackets, RulesPanel};
+use super::rules::{KernelRulesState, RecentPackets, RulesPanel};
 use super::stats::StatsPanel;
 use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
@@ -145,6 +145,8 @@ pub struct App {
     last_stats: StatsSnapshot,
     /// The rule set last looked at for `enforce: true` rules, and the kernel rules it gave.
     applied_rules: Option<(Arc<RuleSet>, Vec<crate::enforce::KernelRule>)>,
+    /// `enforce: true` rules the kernel cannot take: name and reason.
+    refused_rules: std::collections::BTreeMap<String, String>,
 }
 
 impl App {
@@ -195,6 +197,7 @@ impl App {
             blocklist: BlocklistPanel::new(state_dir, enforcer, protected),
             remove_on_exit_flag: false,
             applied_rules: None,
+            refused_rules: std::collections::BTreeMap::new(),
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
@@ -460,6 +463,7 @@ impl App {
             }
             Tab::Rules => {
                 let recent = self.recent_packets();
+                self.rules_panel.set_kernel_state(self.kernel_rules_state());
                 self.rules_panel.ui(ui, &self.rules, &move || recent.clone());
             }
             Tab::Log => self.log.ui(ui, &self.raw),
@@ -514,7 +518,26 @@ impl App {
         if let Some(first) = errors.first() {
             self.notice = Some(format!("not enforced in the kernel: {first}"));
         }
+        self.refused_rules = errors
+            .into_iter()
+            .filter_map(|e| match e {
+                crate::enforce::EnforceError::BadRule { name, reason } => Some((name, reason)),
+                _ => None,
+            })
+            .collect();
         self.applied_rules = Some((current, rules));
+    }
+
+    /// Where the `enforce: true` rules stand in the kernel, for the rule editor.
+    fn kernel_rules_state(&self) -> KernelRulesState {
+        match self.blocklist.unavailable() {
+            Some(why) => KernelRulesState::Unavailable(why.to_owned()),
+            None => KernelRulesState::Known {
+                in_kernel: self.blocklist.rules_in_kernel().iter().cloned().collect(),
+                refused: self.refused_rules.clone(),
+                awaiting_confirmation: self.blocklist.pending().is_some(),
+            },
+        }
     }
 
     fn block(&mut self, addr: std::net::IpAddr, secs: Option<u64>, reason: &str) {

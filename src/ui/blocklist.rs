@@ -258,6 +258,12 @@ impl BlocklistPanel {
         self.unavailable.as_deref()
     }
 
+    /// Names of the `enforce: true` rules the kernel holds now.
+    #[must_use]
+    pub fn rules_in_kernel(&self) -> &[String] {
+        &self.rules_enforced
+    }
+
     /// The risky change waiting for confirmation, if any.
     #[must_use]
     pub fn pending(&self) -> Option<&PendingView> {

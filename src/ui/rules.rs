@@ -43,6 +43,62 @@ pub struct RulesPanel {
     import: PathField,
     import_preview: Option<ImportPreview>,
     export: PathField,
+    kernel: KernelRulesState,
+}
+
+/// Where the `enforce: true` rules stand in the kernel, for the rule list (the app fills it in; the list
+/// never says a rule is in force when the kernel does not hold it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KernelRulesState {
+    /// Not known here (the panel on its own): rows only mark `enforce`.
+    #[default]
+    Unknown,
+    /// Nothing can be enforced (no privilege, iptables missing, `--no-enforce`): why.
+    Unavailable(String),
+    /// What the kernel holds.
+    Known {
+        /// Names of the rules in the kernel now.
+        in_kernel: std::collections::BTreeSet<String>,
+        /// Rules the kernel cannot take, with the reason.
+        refused: std::collections::BTreeMap<String, String>,
+        /// A risky change is applied and waits for "Keep this change".
+        awaiting_confirmation: bool,
+    },
+}
+
+impl KernelRulesState {
+    /// The status line of an `enforce: true` rule, and whether it is a warning; `None` when unknown.
+    #[must_use]
+    pub fn of(&self, spec: &RuleSpec) -> Option<(bool, String)> {
+        if !spec.enforce {
+            return None;
+        }
+        match self {
+            Self::Unknown => None,
+            Self::Unavailable(why) => Some((true, format!("kernel: not enforced ({why})"))),
+            Self::Known {
+                in_kernel,
+                refused,
+                awaiting_confirmation,
+            } => Some(if let Some(reason) = refused.get(&spec.name) {
+                (true, format!("kernel: refused ({reason})"))
+            } else if in_kernel.contains(&spec.name) && *awaiting_confirmation {
+                (
+                    true,
+                    "kernel: in force until the change is kept (Block list tab), else rolled back".into(),
+                )
+            } else if in_kernel.contains(&spec.name) {
+                (false, "kernel: in force".into())
+            } else if !spec.enabled {
+                (false, "kernel: not in force (rule disabled)".into())
+            } else {
+                (
+                    true,
+                    "kernel: not in force (not saved yet, rolled back, or failed: see Block list)".into(),
+                )
+            }),
+        }
+    }
 }
 
 /// The draft compiled and linted once per change.
@@ -82,9 +138,15 @@ impl RulesPanel {
             import: PathField::default(),
             import_preview: None,
             export,
+            kernel: KernelRulesState::default(),
         };
         panel.recheck();
         panel
+    }
+
+    /// Tells the list where the `enforce: true` rules stand in the kernel.
+    pub fn set_kernel_state(&mut self, state: KernelRulesState) {
+        self.kernel = state;
     }
 
     /// True when the draft differs from the rules in force.
@@ -512,6 +574,17 @@ impl RulesPanel {
                                 ui.add(
                                     egui::Label::new(describe(spec)).wrap_mode(egui::TextWrapMode::Extend),
                                 );
+                                if let Some((warn, status)) = self.kernel.of(spec) {
+                                    let color = if warn {
+                                        ui.visuals().warn_fg_color
+                                    } else {
+                                        super::widgets::verdict_color(
+                                            crate::rules::Action::Allow,
+                                            ui.visuals().dark_mode,
+                                        )
+                                    };
+                                    ui.label(RichText::new(status).color(color));
+                                }
                                 for warning in self.check.warnings.get(&index).into_iter().flatten() {
                                     ui.label(
                                         RichText::new(format!("warning: {warning}"))
