@@ -66,34 +66,45 @@ pub enum KernelRulesState {
     },
 }
 
+/// How a kernel status line is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusLevel {
+    /// The kernel holds the rule.
+    Good,
+    /// Nothing wrong (the rule is off).
+    Info,
+    /// The kernel does not hold a rule the user asked for, or holds it only for now.
+    Warn,
+}
+
 impl KernelRulesState {
-    /// The status line of an `enforce: true` rule, and whether it is a warning; `None` when unknown.
+    /// The status line of an `enforce: true` rule, with how to show it; `None` when unknown.
     #[must_use]
-    pub fn of(&self, spec: &RuleSpec) -> Option<(bool, String)> {
+    pub fn of(&self, spec: &RuleSpec) -> Option<(StatusLevel, String)> {
         if !spec.enforce {
             return None;
         }
         match self {
             Self::Unknown => None,
-            Self::Unavailable(why) => Some((true, format!("kernel: not enforced ({why})"))),
+            Self::Unavailable(why) => Some((StatusLevel::Warn, format!("kernel: not enforced ({why})"))),
             Self::Known {
                 in_kernel,
                 refused,
                 awaiting_confirmation,
             } => Some(if let Some(reason) = refused.get(&spec.name) {
-                (true, format!("kernel: refused ({reason})"))
+                (StatusLevel::Warn, format!("kernel: refused ({reason})"))
             } else if in_kernel.contains(&spec.name) && *awaiting_confirmation {
                 (
-                    true,
+                    StatusLevel::Warn,
                     "kernel: in force until the change is kept (Block list tab), else rolled back".into(),
                 )
             } else if in_kernel.contains(&spec.name) {
-                (false, "kernel: in force".into())
+                (StatusLevel::Good, "kernel: in force".into())
             } else if !spec.enabled {
-                (false, "kernel: not in force (rule disabled)".into())
+                (StatusLevel::Info, "kernel: not in force (rule disabled)".into())
             } else {
                 (
-                    true,
+                    StatusLevel::Warn,
                     "kernel: not in force (not saved yet, rolled back, or failed: see Block list)".into(),
                 )
             }),
@@ -574,14 +585,14 @@ impl RulesPanel {
                                 ui.add(
                                     egui::Label::new(describe(spec)).wrap_mode(egui::TextWrapMode::Extend),
                                 );
-                                if let Some((warn, status)) = self.kernel.of(spec) {
-                                    let color = if warn {
-                                        ui.visuals().warn_fg_color
-                                    } else {
-                                        super::widgets::verdict_color(
+                                if let Some((level, status)) = self.kernel.of(spec) {
+                                    let color = match level {
+                                        StatusLevel::Warn => ui.visuals().warn_fg_color,
+                                        StatusLevel::Info => ui.visuals().weak_text_color(),
+                                        StatusLevel::Good => super::widgets::verdict_color(
                                             crate::rules::Action::Allow,
                                             ui.visuals().dark_mode,
-                                        )
+                                        ),
                                     };
                                     ui.label(RichText::new(status).color(color));
                                 }
@@ -1040,6 +1051,47 @@ mod tests {
 
     fn file(text: &str) -> RuleFile {
         RuleFile::parse(text).unwrap()
+    }
+
+    #[test]
+    fn kernel_status_of_each_enforce_rule() {
+        let rules = file(
+            r#"(default_policy: Allow, rules: [
+                (name: "in", action: Block, dst_ports: ["23"], protocol: Tcp, enforce: true),
+                (name: "off", enabled: false, action: Block, dst_ports: ["24"], protocol: Tcp, enforce: true),
+                (name: "new", action: Block, dst_ports: ["25"], protocol: Tcp, enforce: true),
+                (name: "refused", action: Block, interface: "any", enforce: true),
+                (name: "monitor", action: Block, dst_ports: ["26"], protocol: Tcp),
+            ])"#,
+        )
+        .rules;
+        let known = |awaiting_confirmation| KernelRulesState::Known {
+            in_kernel: ["in".to_owned()].into(),
+            refused: [("refused".to_owned(), "no such thing".to_owned())].into(),
+            awaiting_confirmation,
+        };
+        let levels = |state: &KernelRulesState| -> Vec<Option<StatusLevel>> {
+            rules
+                .iter()
+                .map(|r| state.of(r).map(|(level, _)| level))
+                .collect()
+        };
+        use StatusLevel::{Good, Info, Warn};
+        assert_eq!(
+            levels(&known(false)),
+            [Some(Good), Some(Info), Some(Warn), Some(Warn), None]
+        );
+        assert_eq!(known(true).of(&rules[0]).unwrap().0, Warn, "only until kept");
+        assert_eq!(
+            known(false).of(&rules[3]).unwrap().1,
+            "kernel: refused (no such thing)"
+        );
+        let off = KernelRulesState::Unavailable("no CAP_NET_ADMIN".into());
+        assert_eq!(
+            off.of(&rules[0]).unwrap(),
+            (Warn, "kernel: not enforced (no CAP_NET_ADMIN)".into())
+        );
+        assert!(rules.iter().all(|r| KernelRulesState::Unknown.of(r).is_none()));
     }
 
     #[test]
