@@ -56,8 +56,9 @@ pub enum RiskyChange {
 }
 
 impl RiskyChange {
-    /// Why the change could cut the user off, one sentence per reason; empty when it cannot. `current` are
-    /// the kernel rules in force: a risky rule already there (confirmed before) does not ask again.
+    /// Why the change could cut the user off, one sentence per reason; empty when it cannot (then it needs
+    /// no `PendingConfirm`). `current` are the kernel rules in force: a risky rule already there (confirmed
+    /// before) does not ask again.
     #[must_use]
     pub fn risks(&self, current: &[KernelRule], protected: &Protected) -> Vec<String> {
         match self {
@@ -77,12 +78,6 @@ impl RiskyChange {
                 .filter_map(|rule| rule_risk(rule, protected))
                 .collect(),
         }
-    }
-
-    /// True when the change should go through `PendingConfirm` (see `risks`).
-    #[must_use]
-    pub fn needs_confirmation(&self, current: &[KernelRule], protected: &Protected) -> bool {
-        !self.risks(current, protected).is_empty()
     }
 }
 
@@ -225,10 +220,10 @@ mod tests {
     fn which_blocks_need_confirmation() {
         let p = protected();
         let block = |a: &str| RiskyChange::Block(BlockRequest::parse(a, "", None, true).unwrap());
-        assert!(block("10.0.0.0/8").needs_confirmation(&[], &p));
-        assert!(!block("10.1.0.0/16").needs_confirmation(&[], &p));
-        assert!(block("2001:db8::/32").needs_confirmation(&[], &p));
-        assert!(!block("2001:db8::/48").needs_confirmation(&[], &p));
+        assert!(!block("10.0.0.0/8").risks(&[], &p).is_empty());
+        assert!(block("10.1.0.0/16").risks(&[], &p).is_empty());
+        assert!(!block("2001:db8::/32").risks(&[], &p).is_empty());
+        assert!(block("2001:db8::/48").risks(&[], &p).is_empty());
         assert_eq!(
             block("203.0.113.0/24").risks(&[], &p),
             vec!["blocking 203.0.113.0/24 covers the SSH peer 203.0.113.5".to_owned()]
@@ -303,8 +298,8 @@ mod tests {
         );
         // A risky rule already in force (confirmed before) does not ask again; a new one does.
         let change = RiskyChange::Rules(vec![all(), port(vec![(23, 23)])]);
-        assert!(change.needs_confirmation(&[], &p));
-        assert!(!change.needs_confirmation(&[all()], &p));
+        assert!(!change.risks(&[], &p).is_empty());
+        assert!(change.risks(&[all()], &p).is_empty());
     }
 
     #[test]

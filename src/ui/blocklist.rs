@@ -943,10 +943,9 @@ impl Worker {
         })
     }
 
-    fn risky(&mut self, change: RiskyChange) -> Result<String, String> {
-        let what = change
-            .risks(&self.enforcer.kernel_rules(), &self.enforcer.protected())
-            .join("; ");
+    /// Applies `change`, whose `risks` are not empty, through `PendingConfirm`.
+    fn risky(&mut self, change: RiskyChange, risks: &[String]) -> Result<String, String> {
+        let what = risks.join("; ");
         PendingConfirm::apply(&self.enforcer, change, self.confirm_timeout, Utc::now())
             .map(|p| {
                 self.pending = Some((p, what.clone()));
@@ -964,8 +963,9 @@ impl Worker {
             Job::Block(requests) => {
                 if let [one] = requests.as_slice() {
                     let change = RiskyChange::Block(one.clone());
-                    if change.needs_confirmation(&[], &e.protected()) {
-                        return Some(self.risky(change));
+                    let risks = change.risks(&[], &e.protected());
+                    if !risks.is_empty() {
+                        return Some(self.risky(change, &risks));
                     }
                 }
                 Some(
@@ -990,8 +990,9 @@ impl Worker {
             ),
             Job::Rules(rules) => {
                 let change = RiskyChange::Rules(rules.clone());
-                if change.needs_confirmation(&e.kernel_rules(), &e.protected()) {
-                    return Some(self.risky(change));
+                let risks = change.risks(&e.kernel_rules(), &e.protected());
+                if !risks.is_empty() {
+                    return Some(self.risky(change, &risks));
                 }
                 let count = rules.len();
                 Some(

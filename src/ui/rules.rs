@@ -96,7 +96,7 @@ impl KernelRulesState {
             } else if in_kernel.contains(&spec.name) && *awaiting_confirmation {
                 (
                     StatusLevel::Warn,
-                    "kernel: in force until the change is kept (Block list tab), else rolled back".into(),
+                    "kernel: in force until the change is kept (banner above), else rolled back".into(),
                 )
             } else if in_kernel.contains(&spec.name) {
                 (StatusLevel::Good, "kernel: in force".into())
