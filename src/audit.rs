@@ -9,7 +9,7 @@
 //! reads lines back for the log viewer.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,13 +74,32 @@ impl RepeatKey {
     fn of(line: &LineView<'_>) -> Self {
         Self {
             action: line.verdict.action,
-            rule: line.rule_name.map(Arc::clone),
+            rule: line.rule_name.cloned(),
             src_ip: line.meta.src_ip,
             dst_ip: line.meta.dst_ip,
             dst_port: line.meta.dst_port,
             protocol: line.meta.protocol,
             alert: line.alert.map(|a| a.kind),
         }
+    }
+
+    /// Becomes the key of `line`, in place; the rule name is kept when it is the same `Arc` (it usually
+    /// is), which spares two atomic reference count updates per line.
+    fn set(&mut self, line: &LineView<'_>) {
+        let same_rule = match (&self.rule, line.rule_name) {
+            (Some(kept), Some(name)) => Arc::ptr_eq(kept, name),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same_rule {
+            self.rule = line.rule_name.cloned();
+        }
+        self.action = line.verdict.action;
+        self.src_ip = line.meta.src_ip;
+        self.dst_ip = line.meta.dst_ip;
+        self.dst_port = line.meta.dst_port;
+        self.protocol = line.meta.protocol;
+        self.alert = line.alert.map(|a| a.kind);
     }
 
     /// Compares without building a key (no reference-count traffic per packet).
@@ -164,25 +183,34 @@ impl BurstLast {
     }
 }
 
-/// A burst of identical events being summarised.
+/// A burst of identical events being summarised. Kept after it ends (`active` false) and reset in place
+/// for the next one, so a line does not build and move a new one.
 struct Burst {
+    active: bool,
     key: RepeatKey,
     first_ts_micros: i64,
     /// Events after the first that were not written.
     suppressed: u64,
-    last: Option<BurstLast>,
+    /// Boxed: a burst starts with every line written, and moving it inline would copy a whole entry.
+    last: Option<Box<BurstLast>>,
 }
 
 /// The `firewall.log` writer. One line per event; see the module docs for the format.
 pub struct AuditLog {
     path: PathBuf,
     config: AuditConfig,
-    out: BufWriter<File>,
+    file: File,
+    /// Lines formatted but not yet written: lines are formatted straight into it and written in large
+    /// blocks (no per-line copy into a separate write buffer).
+    pending: Vec<u8>,
+    /// Bytes in the current file, `pending` included.
     size: u64,
     burst: Option<Burst>,
-    line: Vec<u8>,
     cache: LineCache,
 }
+
+/// `pending` is written out once it holds this much.
+const WRITE_BLOCK: usize = 1 << 17;
 
 /// Caches the formatted `YYYY-MM-DDTHH:MM:SS.` of the last second seen: most lines share it.
 #[derive(Default)]
@@ -192,7 +220,7 @@ struct TimePrefix {
 }
 
 impl TimePrefix {
-    fn push(&mut self, out: &mut Vec<u8>, ts_micros: i64) {
+    fn push(&mut self, out: &mut impl Sink, ts_micros: i64) {
         let second = ts_micros.div_euclid(1_000_000);
         if self.second != Some(second) {
             self.second = Some(second);
@@ -201,15 +229,19 @@ impl TimePrefix {
                 |t| t.format("%Y-%m-%dT%H:%M:%S.").to_string(),
             );
         }
-        out.extend_from_slice(self.prefix.as_bytes());
-        let mut micros = ts_micros.rem_euclid(1_000_000).unsigned_abs();
-        let mut digits = [b'0'; 7];
-        digits[6] = b'Z';
-        for digit in digits[..6].iter_mut().rev() {
-            *digit = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
-        out.extend_from_slice(&digits);
+        out.put_all(self.prefix.as_bytes());
+        // Below 1,000,000: three pairs of digits.
+        let micros = ts_micros.rem_euclid(1_000_000).unsigned_abs() as usize;
+        let pairs = [micros / 10_000, micros / 100 % 100, micros % 100].map(|p| p * 2);
+        out.put_all(&[
+            DIGIT_PAIRS[pairs[0]],
+            DIGIT_PAIRS[pairs[0] + 1],
+            DIGIT_PAIRS[pairs[1]],
+            DIGIT_PAIRS[pairs[1] + 1],
+            DIGIT_PAIRS[pairs[2]],
+            DIGIT_PAIRS[pairs[2] + 1],
+            b'Z',
+        ]);
     }
 }
 
@@ -285,12 +317,12 @@ impl AuditLog {
         let file = Self::open_file(&path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Self {
-            out: BufWriter::with_capacity(1 << 16, file),
+            file,
+            pending: Vec::with_capacity(WRITE_BLOCK + 4096),
             path,
             config: config.clone(),
             size,
             burst: None,
-            line: Vec::with_capacity(256),
             cache: LineCache::default(),
         })
     }
@@ -345,16 +377,16 @@ impl AuditLog {
     /// Writing or rotating failed.
     pub(crate) fn record_entry(
         &mut self,
-        entry: AuditEntry,
+        entry: &AuditEntry,
         rules: &RuleSet,
         iface: &Arc<str>,
     ) -> Result<()> {
         let rule_name = entry.verdict.rule.and_then(|id| rules.rule_name(id));
-        let line = LineView::of_entry(&entry, rule_name, iface);
+        let line = LineView::of_entry(entry, rule_name, iface);
         if self.absorb(&line) {
             let rule_name = rule_name.cloned();
             self.set_burst_last(BurstLast {
-                entry,
+                entry: entry.clone(),
                 rule_name,
                 iface: Arc::clone(iface),
             });
@@ -372,7 +404,8 @@ impl AuditLog {
         let window = self.repeat_window_micros();
         match self.burst.as_mut() {
             Some(burst)
-                if burst.key.matches(line)
+                if burst.active
+                    && burst.key.matches(line)
                     && line.meta.ts_micros.saturating_sub(burst.first_ts_micros) < window =>
             {
                 burst.suppressed += 1;
@@ -383,8 +416,8 @@ impl AuditLog {
     }
 
     fn set_burst_last(&mut self, last: BurstLast) {
-        if let Some(burst) = self.burst.as_mut() {
-            burst.last = Some(last);
+        if let Some(burst) = self.burst.as_mut().filter(|b| b.active) {
+            burst.last = Some(Box::new(last));
         }
     }
 
@@ -393,44 +426,69 @@ impl AuditLog {
         self.end_burst()?;
         self.write_line(line, None)?;
         if self.repeat_window_micros() > 0 {
-            self.burst = Some(Burst {
-                key: RepeatKey::of(line),
-                first_ts_micros: line.meta.ts_micros,
-                suppressed: 0,
-                last: None,
-            });
+            match &mut self.burst {
+                Some(burst) => {
+                    burst.active = true;
+                    burst.key.set(line);
+                    burst.first_ts_micros = line.meta.ts_micros;
+                    burst.suppressed = 0;
+                    burst.last = None;
+                }
+                None => {
+                    self.burst = Some(Burst {
+                        active: true,
+                        key: RepeatKey::of(line),
+                        first_ts_micros: line.meta.ts_micros,
+                        suppressed: 0,
+                        last: None,
+                    });
+                }
+            }
         }
         Ok(())
     }
 
     fn end_burst(&mut self) -> Result<()> {
-        if let Some(burst) = self.burst.take()
-            && burst.suppressed > 0
-            && let Some(last) = burst.last
-        {
-            self.write_line(&last.view(), Some(burst.suppressed))?;
+        if let Some(burst) = self.burst.as_mut().filter(|b| b.active) {
+            burst.active = false;
+            let suppressed = burst.suppressed;
+            if suppressed > 0
+                && let Some(last) = burst.last.take()
+            {
+                self.write_line(&last.view(), Some(suppressed))?;
+            }
         }
         Ok(())
     }
 
     fn write_line(&mut self, view: &LineView<'_>, repeated: Option<u64>) -> Result<()> {
-        let mut line = std::mem::take(&mut self.line);
-        line.clear();
-        format_line(view, repeated, &mut line, &mut self.cache);
-        let len = line.len() as u64;
+        let start = self.pending.len();
+        format_line(view, repeated, &mut self.pending, &mut self.cache);
+        let len = (self.pending.len() - start) as u64;
         if self.config.max_bytes > 0 && self.size > 0 && self.size + len > self.config.max_bytes {
+            // The lines before this one end the current file; this one starts the next.
+            let written = self.file.write_all(&self.pending[..start]);
+            self.pending.drain(..start);
+            written.map_err(|e| self.io(e))?;
             self.rotate()?;
         }
-        let written = self.out.write_all(&line);
-        self.line = line;
-        written.map_err(|e| self.io(e))?;
         self.size += len;
+        if self.pending.len() >= WRITE_BLOCK {
+            self.write_pending()?;
+        }
         Ok(())
+    }
+
+    /// Writes the formatted lines to the file. On failure they are dropped (the error is reported), so a
+    /// full disk cannot make memory grow.
+    fn write_pending(&mut self) -> Result<()> {
+        let written = self.file.write_all(&self.pending);
+        self.pending.clear();
+        written.map_err(|e| self.io(e))
     }
 
     /// `firewall.log` -> `.1` -> `.2` .. `.keep_files` (the oldest is removed).
     fn rotate(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| self.io(e))?;
         let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
         if self.config.keep_files == 0 {
             std::fs::remove_file(&self.path).map_err(|e| self.io(e))?;
@@ -442,7 +500,7 @@ impl AuditLog {
             }
             std::fs::rename(&self.path, numbered(1)).map_err(|e| self.io(e))?;
         }
-        self.out = BufWriter::with_capacity(1 << 16, Self::open_file(&self.path)?);
+        self.file = Self::open_file(&self.path)?;
         self.size = 0;
         Ok(())
     }
@@ -453,7 +511,7 @@ impl AuditLog {
     /// Writing failed.
     pub fn flush(&mut self) -> Result<()> {
         self.end_burst()?;
-        self.out.flush().map_err(|e| self.io(e))
+        self.write_pending()
     }
 
     /// The log's path.
@@ -507,14 +565,94 @@ fn push_escaped(out: &mut Vec<u8>, value: &str) {
     }
 }
 
+/// Where the formatters below write: the line itself, or a `Scratch` on the stack.
+trait Sink {
+    fn put(&mut self, byte: u8);
+    fn put_all(&mut self, bytes: &[u8]);
+    /// Appends the first `n` (at most 3) of `bytes`.
+    fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, byte: u8) {
+        self.push(byte);
+    }
+
+    #[inline]
+    fn put_all(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize) {
+        self.extend_from_slice(bytes.get(..n).unwrap_or(&bytes));
+    }
+}
+
+/// Bytes a `Scratch` holds. A power of two: an index masked with `SCRATCH - 1` is always in bounds, so
+/// writes need no bounds check. What goes into one is the fixed-shape part of a line (time and action, or
+/// `proto=` to `dir=` and the flags), at most about 200 bytes; user text never does.
+const SCRATCH: usize = 512;
+
+/// A line's fixed-shape parts built on the stack and appended at once: the index stays in a register, where
+/// appending to the `Vec` byte by byte loads and checks its length and capacity each time (formatting was
+/// most of the audit thread's time).
+struct Scratch {
+    bytes: [u8; SCRATCH],
+    len: usize,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            bytes: [0; SCRATCH],
+            len: 0,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        debug_assert!(self.len <= SCRATCH, "a scratch holds fixed-shape fields only");
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
+    }
+}
+
+impl Sink for Scratch {
+    #[inline]
+    fn put(&mut self, byte: u8) {
+        self.bytes[self.len & (SCRATCH - 1)] = byte;
+        self.len += 1;
+    }
+
+    /// One copy (a few moves for the constant field names); the length check cannot fail for what goes in.
+    #[inline]
+    fn put_all(&mut self, bytes: &[u8]) {
+        let start = self.len & (SCRATCH - 1);
+        if let Some(dest) = self.bytes.get_mut(start..start + bytes.len()) {
+            dest.copy_from_slice(bytes);
+            self.len = start + bytes.len();
+        }
+    }
+
+    /// Writes all three bytes and keeps `n`: no branch on the length.
+    #[inline]
+    fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize) {
+        let len = self.len;
+        for (i, byte) in bytes.into_iter().enumerate() {
+            self.bytes[(len + i) & (SCRATCH - 1)] = byte;
+        }
+        self.len = len + n.min(3);
+    }
+}
+
 /// `00`, `01` .. `99`: two decimal digits per table lookup.
 const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
 /// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line), two digits
 /// at a time.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+#[inline]
+fn push_u64(out: &mut impl Sink, mut n: u64) {
     if n < 10 {
-        out.push(b'0' + n as u8);
+        out.put(b'0' + n as u8);
         return;
     }
     let mut digits = [0u8; 20];
@@ -529,58 +667,73 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         at -= 1;
         digits[at] = b'0' + n as u8;
     }
-    out.extend_from_slice(&digits[at..]);
+    out.put_all(&digits[at..]);
 }
 
 /// Appends a 16-bit value in lower-case hex without leading zeros (as `{:x}` does).
-fn push_hex_u16(out: &mut Vec<u8>, value: u16) {
+#[inline]
+fn push_hex_u16(out: &mut impl Sink, value: u16) {
     let mut started = false;
     for shift in [12u16, 8, 4, 0] {
         let digit = (value >> shift) & 0x0f;
         if digit != 0 || started || shift == 0 {
-            out.push(HEX_DIGITS[usize::from(digit)]);
+            out.put(HEX_DIGITS[usize::from(digit)]);
             started = true;
         }
     }
 }
 
-fn push_hex_segments(out: &mut Vec<u8>, segments: &[u16]) {
+fn push_hex_segments(out: &mut impl Sink, segments: &[u16]) {
     for (i, segment) in segments.iter().enumerate() {
         if i > 0 {
-            out.push(b':');
+            out.put(b':');
         }
         push_hex_u16(out, *segment);
     }
 }
 
-/// Appends 0..=255 in decimal.
-fn push_u8(out: &mut Vec<u8>, n: u8) {
-    let pair = usize::from(n % 100) * 2;
-    if n >= 100 {
-        out.extend_from_slice(&[b'0' + n / 100, DIGIT_PAIRS[pair], DIGIT_PAIRS[pair + 1]]);
-    } else if n >= 10 {
-        out.extend_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
-    } else {
-        out.push(b'0' + n);
+/// 0..=255 in decimal, left-aligned in three bytes, with the digit count.
+const BYTE_DECIMALS: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut n = 0;
+    while n < 256 {
+        #[expect(clippy::cast_possible_truncation, reason = "n < 256")]
+        let v = n as u8;
+        table[n] = if v >= 100 {
+            ([b'0' + v / 100, b'0' + v / 10 % 10, b'0' + v % 10], 3)
+        } else if v >= 10 {
+            ([b'0' + v / 10, b'0' + v % 10, 0], 2)
+        } else {
+            ([b'0' + v, 0, 0], 1)
+        };
+        n += 1;
     }
+    table
+};
+
+/// Appends 0..=255 in decimal.
+#[inline]
+fn push_u8(out: &mut impl Sink, n: u8) {
+    let (digits, len) = BYTE_DECIMALS[usize::from(n)];
+    out.put_up_to_3(digits, usize::from(len));
 }
 
-fn push_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+fn push_ipv4(out: &mut impl Sink, ip: Ipv4Addr) {
     let [a, b, c, d] = ip.octets();
     push_u8(out, a);
-    out.push(b'.');
+    out.put(b'.');
     push_u8(out, b);
-    out.push(b'.');
+    out.put(b'.');
     push_u8(out, c);
-    out.push(b'.');
+    out.put(b'.');
     push_u8(out, d);
 }
 
 /// Appends an IPv6 address exactly as `Ipv6Addr`'s `Display` does (RFC 5952: IPv4-mapped addresses as
 /// `::ffff:a.b.c.d`, the first longest run of two or more zero groups as `::`), without `core::fmt`.
-fn push_ipv6(out: &mut Vec<u8>, ip: Ipv6Addr) {
+fn push_ipv6(out: &mut impl Sink, ip: Ipv6Addr) {
     if let Some(v4) = ip.to_ipv4_mapped() {
-        out.extend_from_slice(b"::ffff:");
+        out.put_all(b"::ffff:");
         push_ipv4(out, v4);
         return;
     }
@@ -602,40 +755,40 @@ fn push_ipv6(out: &mut Vec<u8>, ip: Ipv6Addr) {
     if best_len > 1 {
         let (head, rest) = segments.split_at(best_start);
         push_hex_segments(out, head);
-        out.extend_from_slice(b"::");
+        out.put_all(b"::");
         push_hex_segments(out, rest.get(best_len..).unwrap_or_default());
     } else {
         push_hex_segments(out, &segments);
     }
 }
 
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+fn push_ip(out: &mut impl Sink, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => push_ipv4(out, v4),
         IpAddr::V6(v6) => push_ipv6(out, v6),
     }
 }
 
-fn push_endpoint(out: &mut Vec<u8>, ip: Option<IpAddr>, port: Option<u16>) {
+fn push_endpoint(out: &mut impl Sink, ip: Option<IpAddr>, port: Option<u16>) {
     match (ip, port) {
         (Some(ip @ IpAddr::V6(_)), Some(p)) => {
-            out.push(b'[');
+            out.put(b'[');
             push_ip(out, ip);
-            out.extend_from_slice(b"]:");
+            out.put_all(b"]:");
             push_u64(out, u64::from(p));
         }
         (Some(ip), Some(p)) => {
             push_ip(out, ip);
-            out.push(b':');
+            out.put(b':');
             push_u64(out, u64::from(p));
         }
         (Some(ip), None) => push_ip(out, ip),
-        (None, _) => out.push(b'-'),
+        (None, _) => out.put(b'-'),
     }
 }
 
 /// Appends TCP flags as `TcpFlags::letters` spells them, without allocating.
-fn push_flag_letters(out: &mut Vec<u8>, flags: TcpFlags) {
+fn push_flag_letters(out: &mut impl Sink, flags: TcpFlags) {
     const NAMES: [(u8, u8); 8] = [
         (TcpFlags::FIN, b'F'),
         (TcpFlags::SYN, b'S'),
@@ -648,7 +801,7 @@ fn push_flag_letters(out: &mut Vec<u8>, flags: TcpFlags) {
     ];
     for (bit, letter) in NAMES {
         if flags.0 & bit != 0 {
-            out.push(letter);
+            out.put(letter);
         }
     }
 }
@@ -672,37 +825,48 @@ fn push_rule_and_reason(out: &mut Vec<u8>, line: &LineView<'_>) {
 /// Formats one log line (with its newline) into `out`; every byte is printable ASCII but the newline.
 fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, cache: &mut LineCache) {
     let m = line.meta;
-    cache.clock.push(out, m.ts_micros);
-    out.extend_from_slice(b" action=");
-    out.extend_from_slice(line.verdict.action.name().as_bytes());
+    let mut fixed = Scratch::new();
+    cache.clock.push(&mut fixed, m.ts_micros);
+    fixed.put_all(b" action=");
+    fixed.put_all(line.verdict.action.name().as_bytes());
+    out.extend_from_slice(fixed.as_bytes());
     if line.alert.is_some() {
         push_rule_and_reason(out, line);
     } else {
         cache.push_rule_and_reason(out, line);
     }
-    out.extend_from_slice(b" proto=");
+    let mid = &mut fixed;
+    mid.len = 0;
+    mid.put_all(b" proto=");
     match (m.protocol, m.network) {
-        (Some(p), _) => out.extend_from_slice(p.name().as_bytes()),
+        (Some(p), _) => match p.0 {
+            6 => mid.put_all(b"tcp"),
+            17 => mid.put_all(b"udp"),
+            _ => mid.put_all(p.name().as_bytes()),
+        },
         (None, crate::packet::NetworkKind::OtherEtherType(t)) => {
-            out.extend_from_slice(b"ethertype_0x");
+            mid.put_all(b"ethertype_0x");
             for shift in [12u16, 8, 4, 0] {
-                out.push(HEX_DIGITS[usize::from((t >> shift) & 0x0f)]);
+                mid.put(HEX_DIGITS[usize::from((t >> shift) & 0x0f)]);
             }
         }
-        (None, _) => out.extend_from_slice(m.protocol_name().as_bytes()),
+        (None, _) => mid.put_all(m.protocol_name().as_bytes()),
     }
-    out.extend_from_slice(b" src=");
-    push_endpoint(out, m.src_ip, m.src_port);
-    out.extend_from_slice(b" dst=");
-    push_endpoint(out, m.dst_ip, m.dst_port);
-    out.extend_from_slice(b" len=");
-    push_u64(out, u64::from(m.wire_len));
-    out.extend_from_slice(b" dir=");
-    out.extend_from_slice(m.direction.name().as_bytes());
+    mid.put_all(b" src=");
+    push_endpoint(mid, m.src_ip, m.src_port);
+    mid.put_all(b" dst=");
+    push_endpoint(mid, m.dst_ip, m.dst_port);
+    mid.put_all(b" len=");
+    push_u64(mid, u64::from(m.wire_len));
+    mid.put_all(b" dir=");
+    mid.put_all(m.direction.name().as_bytes());
+    out.extend_from_slice(mid.as_bytes());
     cache.push_iface(out, line.iface);
     if let Some(flags) = m.tcp_flags {
-        out.extend_from_slice(b" flags=");
-        push_flag_letters(out, flags);
+        mid.len = 0;
+        mid.put_all(b" flags=");
+        push_flag_letters(mid, flags);
+        out.extend_from_slice(mid.as_bytes());
     }
     if let Some(alert) = line.alert {
         out.extend_from_slice(b" alert=");
@@ -974,6 +1138,68 @@ mod tests {
     }
 
     #[test]
+    fn a_full_disk_is_reported_and_memory_stays_flat() {
+        let cfg = AuditConfig {
+            path: PathBuf::from("/dev/full"),
+            max_bytes: 0,
+            keep_files: 0,
+            repeat_window_secs: 0,
+        };
+        let mut log = AuditLog::open(&cfg).unwrap();
+        let mut errors = 0;
+        for i in 0..20_000 {
+            let src = format!("10.0.{}.{}", i / 250 % 250, i % 250);
+            if let Err(e) = log.record(&event(i, &src, "r")) {
+                assert!(e.to_string().contains("/dev/full"), "{e}");
+                errors += 1;
+            }
+            assert!(log.pending.len() < WRITE_BLOCK + 1024, "unwritten lines pile up");
+        }
+        assert!(errors > 0);
+        log.record(&event(30_000, "10.9.9.9", "r")).unwrap();
+        assert!(log.flush().is_err());
+    }
+
+    #[test]
+    fn the_longest_fixed_fields_are_written_whole() {
+        // Every fixed-shape field at its widest: the stack buffer they are built in must hold them all.
+        let mut e = event(
+            253_402_300_799_999_999,
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
+            "r",
+        );
+        e.meta.dst_ip = Some("fffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap());
+        e.meta.src_port = Some(65_535);
+        e.meta.dst_port = Some(65_534);
+        e.meta.wire_len = u32::MAX;
+        e.meta.protocol = Some(IpProto(253));
+        e.meta.tcp_flags = Some(TcpFlags(0xff));
+        e.meta.direction = Direction::Local;
+        e.verdict.action = Action::Allow;
+        let line = line_of(&e, Some(u64::MAX));
+        assert_eq!(
+            line,
+            "9999-12-31T23:59:59.999999Z action=allow rule=\"r\" reason=\"rule r\" proto=253 \
+             src=[ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe]:65535 dst=[fffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65534 \
+             len=4294967295 dir=local iface=\"eth0\" flags=FSRPAUEC repeated=18446744073709551615\n"
+        );
+        let mut e = event(-1, "0.0.0.0", "r");
+        e.meta.protocol = None;
+        e.meta.network = crate::packet::NetworkKind::OtherEtherType(0x88cc);
+        e.meta.src_port = None;
+        e.meta.dst_port = None;
+        e.meta.tcp_flags = None;
+        assert!(
+            line_of(&e, None).starts_with(
+                "1969-12-31T23:59:59.999999Z action=block rule=\"r\" reason=\"rule r\" proto=ethertype_0x88cc \
+                 src=0.0.0.0 dst=192.168.1.50 len=60 dir=in"
+            ),
+            "{}",
+            line_of(&e, None)
+        );
+    }
+
+    #[test]
     fn hostile_names_cannot_forge_lines_and_round_trip() {
         let mut e = event(0, "2001:db8::1", "evil\"\nrule x=1\\");
         e.src_name = Some(Arc::from("a\r\n2025-01-01T00:00:00Z action=allow é"));
@@ -1197,7 +1423,7 @@ mod tests {
                 src_name: e.src_name.clone(),
                 dst_name: e.dst_name.clone(),
             };
-            log.record_entry(entry, &rules, &iface).unwrap();
+            log.record_entry(&entry, &rules, &iface).unwrap();
         }
         drop(log);
         let text = std::fs::read_to_string(&by_event).unwrap();

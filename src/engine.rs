@@ -9,6 +9,7 @@
 mod ifnames;
 mod kernel;
 mod raw;
+mod readahead;
 mod stats;
 
 use std::sync::Arc;
@@ -21,17 +22,18 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use ifnames::IfNames;
 pub use kernel::KernelBlocked;
 pub use raw::{RawPacketRecord, RawStore};
+use readahead::{Input, Next, ReadAhead};
 use stats::LocalCounts;
 pub use stats::{EngineStats, RunSummary, StatsSnapshot};
 
 use crate::audit::{AuditConfig, AuditEntry, AuditLog};
 use crate::capture::{
-    Backoff, CaptureError, PacketSource, PcapSource, Read, SourceSpec, interface_exists, interface_is_up,
+    Backoff, CaptureError, PacketSource, PcapSource, SourceSpec, interface_exists, interface_is_up,
 };
 use crate::detect::Detector;
 use crate::event::Event;
 use crate::names::NameCache;
-use crate::packet::{self, LocalAddrs};
+use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules};
 
 /// Which events the engine sends to its front end.
@@ -162,8 +164,15 @@ impl Engine {
     /// # Errors
     /// The source cannot be opened, or the thread cannot be started.
     pub fn spawn(config: EngineConfig) -> Result<Self, CaptureError> {
-        let source = PcapSource::open(&config.source)?;
-        Self::spawn_with_source(config, Box::new(source))
+        let source = Box::new(PcapSource::open(&config.source)?);
+        // A file replayed as fast as possible is read on a thread of its own, overlapping with the engine.
+        let input = if matches!(config.source, SourceSpec::File { .. }) && config.pace == Pace::AsFast {
+            let keep_data = config.raw_store.is_some();
+            Input::Ahead(ReadAhead::start(source, keep_data)?)
+        } else {
+            Input::Direct(source)
+        };
+        Self::spawn_input(config, input)
     }
 
     /// Starts the capture thread over an already opened source (tests and demo mode use this).
@@ -174,6 +183,10 @@ impl Engine {
         config: EngineConfig,
         source: Box<dyn PacketSource>,
     ) -> Result<Self, CaptureError> {
+        Self::spawn_input(config, Input::Direct(source))
+    }
+
+    fn spawn_input(config: EngineConfig, input: Input) -> Result<Self, CaptureError> {
         let (event_tx, event_rx) = bounded(config.channel_batches.max(1));
         let (command_tx, command_rx) = bounded(64);
         let stats = Arc::new(EngineStats::default());
@@ -189,13 +202,15 @@ impl Engine {
         };
         let iface = config.source.iface_name();
         let thread_name: String = format!("capture-{iface}").chars().take(15).collect();
-        let mut source = source;
+        let mut input = input;
         let waker = Arc::new(WakerSlot::default());
-        waker.set(source.waker());
-        if source.is_live() {
+        if let Input::Direct(source) = &mut input {
+            waker.set(source.waker());
+        }
+        if input.is_live() {
             WakerSlot::start_ticking(&waker, iface)?;
         }
-        let mut worker = Worker::new(config, source, audit, event_tx, command_rx, Arc::clone(&stats));
+        let mut worker = Worker::new(config, input, audit, event_tx, command_rx, Arc::clone(&stats));
         worker.waker = Some(Arc::clone(&waker));
         let thread = std::thread::Builder::new()
             .name(thread_name)
@@ -337,7 +352,7 @@ impl Stopper {
 /// The capture thread's state.
 struct Worker {
     config: EngineConfig,
-    source: Box<dyn PacketSource>,
+    input: Input,
     /// The audit writer thread, fed batches of notable events (`None`: no audit log).
     audit: Option<AuditWriter>,
     audit_batch: Vec<AuditEntry>,
@@ -377,7 +392,7 @@ const SLOW_TICK: Duration = Duration::from_millis(500);
 impl Worker {
     fn new(
         config: EngineConfig,
-        source: Box<dyn PacketSource>,
+        input: Input,
         audit: Option<AuditWriter>,
         events: Sender<EngineMessage>,
         commands: Receiver<Command>,
@@ -400,7 +415,7 @@ impl Worker {
         };
         Self {
             config,
-            source,
+            input,
             audit,
             audit_batch,
             events,
@@ -451,26 +466,23 @@ impl Worker {
         let mut counter: u32 = 0;
         // Files tick every 256 packets (speed); live captures and paced demos every packet, so a lone packet
         // and the counters show at once.
-        let per_packet = self.source.is_live() || self.config.pace == Pace::RealtimeLoop;
+        let per_packet = self.input.is_live() || self.config.pace == Pace::RealtimeLoop;
         let tick_mask: u32 = if per_packet { 0 } else { 255 };
         loop {
             if self.stop {
                 return Ok(());
             }
-            let link = self.source.link_type();
-            let read = self.source.read();
-            match read {
-                Ok(Read::Packet(raw)) => {
+            let keep_raw = self.config.raw_store.is_some();
+            match self.input.next(keep_raw) {
+                Ok(Next::Packet { meta, data }) => {
                     backoff.reset();
-                    let ts = raw.ts_micros;
-                    let wire_len = raw.wire_len;
+                    let ts = meta.ts_micros;
                     // Copy out of the source's buffer only what later stages need.
-                    let keep_raw = self.config.raw_store.is_some();
-                    let data_copy: Option<Box<[u8]>> = keep_raw.then(|| raw.data.into());
-                    let meta = packet::parse(link, ts, wire_len, raw.data);
-                    let dns_payload = is_dns_answer(&meta);
-                    if dns_payload {
-                        self.names.observe(&meta, raw.data);
+                    let data_copy: Option<Box<[u8]>> = data.filter(|_| keep_raw).map(Into::into);
+                    if is_dns_answer(&meta)
+                        && let Some(data) = data
+                    {
+                        self.names.observe(&meta, data);
                     }
                     self.pace(ts);
                     self.process(meta, data_copy);
@@ -479,8 +491,8 @@ impl Worker {
                         self.tick(false);
                     }
                 }
-                Ok(Read::Idle) => self.tick(true),
-                Ok(Read::End) => {
+                Ok(Next::Idle) => self.tick(true),
+                Ok(Next::End) => {
                     if self.config.pace == Pace::RealtimeLoop {
                         self.restart_file()?;
                         continue;
@@ -525,7 +537,7 @@ impl Worker {
                     if let Some(slot) = &self.waker {
                         slot.set(source.waker());
                     }
-                    self.source = Box::new(source);
+                    self.input = Input::Direct(Box::new(source));
                     self.iface_down = false;
                     self.send_notice(Notice::InterfaceBack { iface });
                     backoff.reset();
@@ -539,7 +551,7 @@ impl Worker {
 
     fn restart_file(&mut self) -> Result<(), CaptureError> {
         let source = PcapSource::open(&self.config.source)?;
-        self.source = Box::new(source);
+        self.input = Input::Direct(Box::new(source));
         self.pace_origin = None;
         self.send_notice(Notice::ReplayRestarted);
         Ok(())
@@ -717,7 +729,7 @@ impl Worker {
         if now.duration_since(self.last_slow_tick) >= SLOW_TICK {
             self.last_slow_tick = now;
             self.poll_rules_file();
-            if let Some(k) = self.source.kernel_stats() {
+            if let Some(k) = self.input.kernel_stats() {
                 self.stats.set_kernel(k);
             }
             self.watch_link_state();
@@ -848,11 +860,12 @@ impl AuditWriter {
                 loop {
                     match rx.recv_timeout(Duration::from_millis(500)) {
                         Ok(mut batch) => {
-                            for entry in batch.entries.drain(..) {
+                            for entry in &batch.entries {
                                 if let Err(e) = log.record_entry(entry, &batch.rules, &batch.iface) {
                                     report(e);
                                 }
                             }
+                            batch.entries.clear();
                             // A full return channel only costs an allocation on the capture side.
                             spare_tx.try_send(batch.entries).ok();
                             idle_since_flush = false;
@@ -917,7 +930,7 @@ mod tests {
     use std::collections::VecDeque;
 
     use super::*;
-    use crate::capture::{KernelStats, RawPacket};
+    use crate::capture::{KernelStats, RawPacket, Read};
     use crate::packet::LinkType;
     use crate::rules::{Action, RuleFile, RuleSet, shared};
 

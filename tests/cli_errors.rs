@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -133,6 +135,37 @@ fn non_pcap_and_empty_files_are_bad_input() {
     let out = netwarden(&["replay", "missing.pcap", "--no-log"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("missing.pcap"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_capture_file_cut_short_reports_its_packets_then_the_error() {
+    use common::frames::{eth, ipv4, tcp};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
+    // More packets than the engine reads ahead in one piece, each denied by "no ssh".
+    let frame = eth(
+        0x0800,
+        &ipv4([192, 0, 2, 1], [10, 0, 0, 7], 6, &tcp(40_000, 22, 0x02, b"")),
+    );
+    let records: Vec<_> = (0..700i64)
+        .map(|i| (1_764_000_000_000_000 + i * 1_000, frame.clone(), 54))
+        .collect();
+    let path = dir.path().join("cut.pcap");
+    common::pcapfile::write_pcap(&path, 1, &records);
+    // The last record loses its final 10 bytes, as when a capture is copied while still being written.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+
+    let out = netwarden(&["replay", "cut.pcap", "--no-log"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cut.pcap") && stderr(&out).contains("truncated"),
+        "{}",
+        stderr(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let denied = stdout.lines().filter(|l| l.contains("no ssh")).count();
+    assert_eq!(denied, 699, "every whole packet before the cut is reported");
 }
 
 #[test]

@@ -308,3 +308,71 @@ fn exports_read_back_field_by_field() {
     }
     assert!(cap.next_packet().is_err());
 }
+
+/// A DNS response for `www.example.org`: a CNAME to `edge.example.net` and its A record 93.184.216.34.
+fn dns_response() -> Vec<u8> {
+    let mut m = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+    m.extend(b"\x03www\x07example\x03org\x00");
+    m.extend([0, 1, 0, 1]);
+    m.extend([0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 18]);
+    let cname_at = u8::try_from(m.len()).unwrap();
+    m.extend(b"\x04edge\x07example\x03net\x00");
+    m.extend([0xc0, cname_at, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 93, 184, 216, 34]);
+    m
+}
+
+#[test]
+fn names_learned_from_dns_answers_in_a_file_label_later_events_and_log_lines() {
+    let s = setup();
+    let answer = eth(
+        0x0800,
+        &ipv4(
+            [192, 168, 1, 53],
+            [192, 168, 1, 50],
+            17,
+            &udp(53, 41_000, &dns_response()),
+        ),
+    );
+    let ssh = eth(
+        0x0800,
+        &ipv4(
+            [192, 168, 1, 50],
+            [93, 184, 216, 34],
+            6,
+            &tcp(40_000, 22, 0x02, b""),
+        ),
+    );
+    // The answer comes first, then many chunks' worth of other traffic, then the connection it names.
+    let mut records = vec![(START, answer, 0)];
+    let filler = eth(
+        0x0800,
+        &ipv4([10, 0, 0, 9], [10, 0, 0, 8], 17, &udp(5_000, 5_001, b"x")),
+    );
+    for i in 1..2_000 {
+        records.push((START + i * 1_000, filler.clone(), 0));
+    }
+    records.push((START + 2_000 * 1_000, ssh, 0));
+    for record in &mut records {
+        record.2 = u32::try_from(record.1.len()).unwrap();
+    }
+    let pcap = s.dir.join("names.pcap");
+    write_pcap(&pcap, 1, &records);
+    let (stdout, stderr, code) = run(
+        &[
+            "replay",
+            "names.pcap",
+            "--rules",
+            "rules.ron",
+            "--log",
+            "names.log",
+        ],
+        &s.dir,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = stdout.lines().find(|l| l.contains(":22 ")).unwrap_or_default();
+    // Named by what was asked, not by the CNAME's target.
+    assert!(line.contains("dst_name=\"www.example.org\""), "{stdout}");
+    let log = std::fs::read_to_string(s.dir.join("names.log")).unwrap();
+    let logged = log.lines().find(|l| l.contains(":22 ")).unwrap_or_default();
+    assert!(logged.contains("dst_name=\"www.example.org\""), "{log}");
+}
