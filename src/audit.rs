@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Alert, AlertKind};
 use crate::event::Event;
-use crate::packet::{PacketMeta, TcpFlags};
+use crate::packet::{Direction, PacketMeta, TcpFlags};
 use crate::rules::{Action, RuleSet, Verdict};
 
 /// Audit log settings, the `log` section of `rules.ron` (the CLI's `--log` overrides `path`).
@@ -206,6 +206,8 @@ pub struct AuditLog {
     /// Bytes in the current file, `pending` included.
     size: u64,
     burst: Option<Burst>,
+    /// Where a line is built before it joins `pending`; boxed, as it is a kilobyte.
+    line: Box<LineBuf>,
     cache: LineCache,
 }
 
@@ -258,7 +260,7 @@ struct LineCache {
 }
 
 impl LineCache {
-    fn push_rule_and_reason(&mut self, out: &mut Vec<u8>, line: &LineView<'_>) {
+    fn push_rule_and_reason(&mut self, out: &mut impl Sink, line: &LineView<'_>) {
         /// Cached rules at most; past it the cache starts over (memory stays flat with 10,000 rules).
         const MAX_RULES: usize = 64;
         let decided = line.verdict.rule.is_some();
@@ -271,7 +273,7 @@ impl LineCache {
                 }
         };
         if let Some((_, _, text)) = self.rules.iter().find(same) {
-            out.extend_from_slice(text);
+            out.put_all(text);
             return;
         }
         if self.rules.len() >= MAX_RULES {
@@ -279,11 +281,11 @@ impl LineCache {
         }
         let mut text = Vec::new();
         push_rule_and_reason(&mut text, line);
-        out.extend_from_slice(&text);
+        out.put_all(&text);
         self.rules.push((line.rule_name.cloned(), decided, text));
     }
 
-    fn push_iface(&mut self, out: &mut Vec<u8>, iface: &Arc<str>) {
+    fn push_iface(&mut self, out: &mut impl Sink, iface: &Arc<str>) {
         if !self
             .iface
             .as_ref()
@@ -294,7 +296,7 @@ impl LineCache {
             self.iface = Some((Arc::clone(iface), text));
         }
         if let Some((_, text)) = &self.iface {
-            out.extend_from_slice(text);
+            out.put_all(text);
         }
     }
 }
@@ -323,6 +325,7 @@ impl AuditLog {
             config: config.clone(),
             size,
             burst: None,
+            line: Box::new(LineBuf::new()),
             cache: LineCache::default(),
         })
     }
@@ -463,7 +466,13 @@ impl AuditLog {
 
     fn write_line(&mut self, view: &LineView<'_>, repeated: Option<u64>) -> Result<()> {
         let start = self.pending.len();
-        format_line(view, repeated, &mut self.pending, &mut self.cache);
+        self.line.clear();
+        format_line(view, repeated, &mut *self.line, &mut self.cache);
+        if self.line.overflow {
+            format_line(view, repeated, &mut self.pending, &mut self.cache);
+        } else {
+            self.pending.extend_from_slice(self.line.as_bytes());
+        }
         let len = (self.pending.len() - start) as u64;
         if self.config.max_bytes > 0 && self.size > 0 && self.size + len > self.config.max_bytes {
             // The lines before this one end the current file; this one starts the next.
@@ -530,32 +539,32 @@ impl Drop for AuditLog {
 
 /// Appends `value` quoted, escaping `\`, `"`, control characters and non-ASCII bytes (`\xNN`), so that
 /// nothing a packet carries can end a line or a field.
-fn push_quoted(out: &mut Vec<u8>, value: &str) {
-    out.push(b'"');
+fn push_quoted(out: &mut impl Sink, value: &str) {
+    out.put(b'"');
     push_escaped(out, value);
-    out.push(b'"');
+    out.put(b'"');
 }
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-fn push_escaped(out: &mut Vec<u8>, value: &str) {
+fn push_escaped(out: &mut impl Sink, value: &str) {
     // Fast path: most names need no escaping.
     if value
         .bytes()
         .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
     {
-        out.extend_from_slice(value.as_bytes());
+        out.put_all(value.as_bytes());
         return;
     }
     for byte in value.bytes() {
         match byte {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x20..=0x7e => out.push(byte),
-            other => out.extend_from_slice(&[
+            b'\\' => out.put_all(b"\\\\"),
+            b'"' => out.put_all(b"\\\""),
+            b'\n' => out.put_all(b"\\n"),
+            b'\r' => out.put_all(b"\\r"),
+            b'\t' => out.put_all(b"\\t"),
+            0x20..=0x7e => out.put(byte),
+            other => out.put_all(&[
                 b'\\',
                 b'x',
                 HEX_DIGITS[usize::from(other >> 4)],
@@ -565,7 +574,7 @@ fn push_escaped(out: &mut Vec<u8>, value: &str) {
     }
 }
 
-/// Where the formatters below write: the line itself, or a `Scratch` on the stack.
+/// Where the formatters below write: a `LineBuf` on the stack, or the output itself.
 trait Sink {
     fn put(&mut self, byte: u8);
     fn put_all(&mut self, bytes: &[u8]);
@@ -589,58 +598,73 @@ impl Sink for Vec<u8> {
     }
 }
 
-/// Bytes a `Scratch` holds. A power of two: an index masked with `SCRATCH - 1` is always in bounds, so
-/// writes need no bounds check. What goes into one is the fixed-shape part of a line (time and action, or
-/// `proto=` to `dir=` and the flags), at most about 200 bytes; user text never does.
-const SCRATCH: usize = 512;
+/// Bytes a `LineBuf` holds: every usual line fits; a longer one (long names) is formatted again straight
+/// into the output.
+const LINE_BUF: usize = 1024;
 
-/// A line's fixed-shape parts built on the stack and appended at once: the index stays in a register, where
-/// appending to the `Vec` byte by byte loads and checks its length and capacity each time (formatting was
-/// most of the audit thread's time).
-struct Scratch {
-    bytes: [u8; SCRATCH],
+/// One line built on the stack and appended to the output at once. Appending to the `Vec` piece by piece
+/// loads, checks and stores its length and capacity each time and copies each piece through a `memcpy`
+/// call; here the length stays in a register and constant pieces are a move or two (formatting was most of
+/// the audit thread's time).
+struct LineBuf {
+    bytes: [u8; LINE_BUF],
     len: usize,
+    /// Something did not fit: the line must be formatted another way.
+    overflow: bool,
 }
 
-impl Scratch {
+impl LineBuf {
     fn new() -> Self {
         Self {
-            bytes: [0; SCRATCH],
+            bytes: [0; LINE_BUF],
             len: 0,
+            overflow: false,
         }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
     }
 
     fn as_bytes(&self) -> &[u8] {
-        debug_assert!(self.len <= SCRATCH, "a scratch holds fixed-shape fields only");
-        self.bytes.get(..self.len).unwrap_or(&self.bytes)
+        self.bytes.get(..self.len).unwrap_or_default()
     }
 }
 
-impl Sink for Scratch {
+impl Sink for LineBuf {
     #[inline]
     fn put(&mut self, byte: u8) {
-        self.bytes[self.len & (SCRATCH - 1)] = byte;
-        self.len += 1;
+        match self.bytes.get_mut(self.len) {
+            Some(slot) => {
+                *slot = byte;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
     }
 
-    /// One copy (a few moves for the constant field names); the length check cannot fail for what goes in.
     #[inline]
     fn put_all(&mut self, bytes: &[u8]) {
-        let start = self.len & (SCRATCH - 1);
-        if let Some(dest) = self.bytes.get_mut(start..start + bytes.len()) {
-            dest.copy_from_slice(bytes);
-            self.len = start + bytes.len();
+        match self.bytes.get_mut(self.len..self.len + bytes.len()) {
+            Some(dest) => {
+                dest.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
         }
     }
 
-    /// Writes all three bytes and keeps `n`: no branch on the length.
+    /// Copies all three bytes and keeps `n`: no branch on the length.
     #[inline]
     fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize) {
-        let len = self.len;
-        for (i, byte) in bytes.into_iter().enumerate() {
-            self.bytes[(len + i) & (SCRATCH - 1)] = byte;
+        match self.bytes.get_mut(self.len..self.len + 3) {
+            Some(dest) => {
+                dest.copy_from_slice(&bytes);
+                self.len += n.min(3);
+            }
+            None => self.overflow = true,
         }
-        self.len = len + n.min(3);
     }
 }
 
@@ -807,88 +831,94 @@ fn push_flag_letters(out: &mut impl Sink, flags: TcpFlags) {
 }
 
 /// Appends ` rule=".." reason=".."`.
-fn push_rule_and_reason(out: &mut Vec<u8>, line: &LineView<'_>) {
-    out.extend_from_slice(b" rule=");
+fn push_rule_and_reason(out: &mut impl Sink, line: &LineView<'_>) {
+    out.put_all(b" rule=");
     push_quoted(out, line.rule_label());
-    out.extend_from_slice(b" reason=");
+    out.put_all(b" reason=");
     match line.alert {
         Some(alert) => push_quoted(out, &alert.reason),
         None if line.verdict.rule.is_some() => {
-            out.extend_from_slice(b"\"rule ");
+            out.put_all(b"\"rule ");
             push_escaped(out, line.rule_label());
-            out.push(b'"');
+            out.put(b'"');
         }
         None => push_quoted(out, "default policy"),
     }
 }
 
 /// Formats one log line (with its newline) into `out`; every byte is printable ASCII but the newline.
-fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut Vec<u8>, cache: &mut LineCache) {
+fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut impl Sink, cache: &mut LineCache) {
     let m = line.meta;
-    let mut fixed = Scratch::new();
-    cache.clock.push(&mut fixed, m.ts_micros);
-    fixed.put_all(b" action=");
-    fixed.put_all(line.verdict.action.name().as_bytes());
-    out.extend_from_slice(fixed.as_bytes());
+    cache.clock.push(out, m.ts_micros);
+    // Constant pieces per variant: each is a move or two, where a looked-up name is a copy of unknown length.
+    match line.verdict.action {
+        Action::Allow => out.put_all(b" action=allow"),
+        Action::Block => out.put_all(b" action=block"),
+        Action::Log => out.put_all(b" action=log"),
+    }
     if line.alert.is_some() {
         push_rule_and_reason(out, line);
     } else {
         cache.push_rule_and_reason(out, line);
     }
-    let mid = &mut fixed;
-    mid.len = 0;
-    mid.put_all(b" proto=");
     match (m.protocol, m.network) {
         (Some(p), _) => match p.0 {
-            6 => mid.put_all(b"tcp"),
-            17 => mid.put_all(b"udp"),
-            _ => mid.put_all(p.name().as_bytes()),
+            6 => out.put_all(b" proto=tcp"),
+            17 => out.put_all(b" proto=udp"),
+            _ => {
+                out.put_all(b" proto=");
+                out.put_all(p.name().as_bytes());
+            }
         },
         (None, crate::packet::NetworkKind::OtherEtherType(t)) => {
-            mid.put_all(b"ethertype_0x");
+            out.put_all(b" proto=ethertype_0x");
             for shift in [12u16, 8, 4, 0] {
-                mid.put(HEX_DIGITS[usize::from((t >> shift) & 0x0f)]);
+                out.put(HEX_DIGITS[usize::from((t >> shift) & 0x0f)]);
             }
         }
-        (None, _) => mid.put_all(m.protocol_name().as_bytes()),
+        (None, _) => {
+            out.put_all(b" proto=");
+            out.put_all(m.protocol_name().as_bytes());
+        }
     }
-    mid.put_all(b" src=");
-    push_endpoint(mid, m.src_ip, m.src_port);
-    mid.put_all(b" dst=");
-    push_endpoint(mid, m.dst_ip, m.dst_port);
-    mid.put_all(b" len=");
-    push_u64(mid, u64::from(m.wire_len));
-    mid.put_all(b" dir=");
-    mid.put_all(m.direction.name().as_bytes());
-    out.extend_from_slice(mid.as_bytes());
+    out.put_all(b" src=");
+    push_endpoint(out, m.src_ip, m.src_port);
+    out.put_all(b" dst=");
+    push_endpoint(out, m.dst_ip, m.dst_port);
+    out.put_all(b" len=");
+    push_u64(out, u64::from(m.wire_len));
+    match m.direction {
+        Direction::In => out.put_all(b" dir=in"),
+        Direction::Out => out.put_all(b" dir=out"),
+        Direction::Local => out.put_all(b" dir=local"),
+        Direction::Unknown => out.put_all(b" dir=?"),
+    }
     cache.push_iface(out, line.iface);
     if let Some(flags) = m.tcp_flags {
-        mid.len = 0;
-        mid.put_all(b" flags=");
-        push_flag_letters(mid, flags);
-        out.extend_from_slice(mid.as_bytes());
+        out.put_all(b" flags=");
+        push_flag_letters(out, flags);
     }
     if let Some(alert) = line.alert {
-        out.extend_from_slice(b" alert=");
-        out.extend_from_slice(alert.kind.name().as_bytes());
+        out.put_all(b" alert=");
+        out.put_all(alert.kind.name().as_bytes());
     }
     if let Some(name) = line.src_name {
-        out.extend_from_slice(b" src_name=");
+        out.put_all(b" src_name=");
         push_quoted(out, name);
     }
     if let Some(name) = line.dst_name {
-        out.extend_from_slice(b" dst_name=");
+        out.put_all(b" dst_name=");
         push_quoted(out, name);
     }
     if let Some(mark) = m.malformed {
-        out.extend_from_slice(b" malformed=");
+        out.put_all(b" malformed=");
         push_quoted(out, &mark.describe());
     }
     if let Some(n) = repeated {
-        out.extend_from_slice(b" repeated=");
+        out.put_all(b" repeated=");
         push_u64(out, n);
     }
-    out.push(b'\n');
+    out.put(b'\n');
 }
 
 /// One line of `firewall.log`, read back for the log viewer and exports.

@@ -8,11 +8,14 @@
 
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::packet::{Direction, IpProto, PacketMeta};
 use crate::rules::{Action, Verdict};
+
+mod table;
+
+use table::{Slot, Table};
 
 /// What kind of suspicious behaviour an `Alert` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,26 +107,14 @@ fn kind_index(kind: AlertKind) -> usize {
     }
 }
 
-/// What one source did recently. `repr(C)` keeps the declared order: the fields every packet touches come
-/// first, next to the key, so most packets read one or two cache lines of their slot (the per-packet lookup
-/// is bound by memory, not arithmetic); the port and host lists follow, read by probes only.
+/// What one source did recently, beyond its table slot (`table::Slot`, what every packet touches): the
+/// lists only probes read and the alert times only a crossed threshold reads.
 #[derive(Debug, Default)]
-#[repr(C)]
-struct SourceState {
-    window_start: i64,
-    second_start: i64,
-    last_seen: i64,
-    /// When each kind last alerted (quiet for a window afterwards), valid where `alerted` has its bit.
-    alerted_at: [i64; KINDS],
-    packets_this_second: u32,
-    syns_this_second: u32,
-    denied: u32,
+struct Cold {
     /// Bit `kind_index(kind)` set: that kind alerted at `alerted_at[kind_index(kind)]`.
     alerted: u8,
-    /// One bit per `filter_bit` of each port and host in `ports` and `hosts`: a clear bit proves a value
-    /// new without scanning the list (most probes hit new ports).
-    port_bits: u64,
-    host_bits: u64,
+    /// When each kind last alerted (quiet for a window afterwards).
+    alerted_at: [i64; KINDS],
     /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short list:
     /// a linear scan of at most ~20 entries beats hashing per packet).
     ports: SmallList<u16, 16>,
@@ -211,9 +202,10 @@ impl HostSet {
     }
 }
 
-/// The filter bit of a port or folded address (64 bits, spread by a multiplicative hash).
-fn filter_bit(value: u64) -> u64 {
-    1 << (value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
+/// The filter bit of a port (`half` 0) or a folded address (`half` 1): one of 32 bits in that half of
+/// `Slot::seen_bits`, spread by a multiplicative hash.
+fn filter_bit(value: u64, half: u32) -> u64 {
+    1 << ((value.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59) + u64::from(half) * 32)
 }
 
 /// An address folded to 64 bits for `filter_bit`.
@@ -229,7 +221,7 @@ fn fold_ip(ip: IpAddr) -> u64 {
     }
 }
 
-impl SourceState {
+impl Cold {
     fn alerted_at(&self, kind: AlertKind) -> Option<i64> {
         let i = kind_index(kind);
         (self.alerted & (1 << i) != 0).then(|| self.alerted_at.get(i).copied().unwrap_or_default())
@@ -244,49 +236,21 @@ impl SourceState {
     }
 }
 
-/// A source address as a map key: the address bits and the family, 24 bytes. Hashing it is one multiply,
-/// where hashing an `IpAddr` feeds the enum tag, a length and each byte through the hasher (it was the most
-/// expensive part of detection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SourceKey {
-    high: u64,
-    low: u64,
-    v6: bool,
-}
-
-impl SourceKey {
-    fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Self {
-                high: 0,
-                low: u64::from(v4.to_bits()),
-                v6: false,
-            },
-            IpAddr::V6(v6) => {
-                let bits = v6.to_bits();
-                #[expect(clippy::cast_possible_truncation, reason = "splitting into halves")]
-                Self {
-                    high: (bits >> 64) as u64,
-                    low: bits as u64,
-                    v6: true,
-                }
-            }
-        }
+/// A source address as a table key: IPv4 as its IPv4-mapped IPv6 form (the same host either way).
+fn source_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
     }
 }
 
-impl std::hash::Hash for SourceKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Folds the key into one word; `Eq` still tells apart keys that fold alike.
-        state.write_u64(self.low ^ self.high.rotate_left(29) ^ u64::from(self.v6));
-    }
-}
-
-/// Per-source detection state. Cheap per packet: one hash lookup and a few counters.
+/// Per-source detection state. Cheap per packet: one lookup that reads one cache line.
 #[derive(Debug)]
 pub struct Detector {
     config: DetectConfig,
-    sources: FxHashMap<SourceKey, SourceState>,
+    table: Table,
+    /// Per source, at its slot's `cold` index.
+    cold: Vec<Cold>,
     alerts_raised: u64,
 }
 
@@ -296,7 +260,8 @@ impl Detector {
     pub fn new(config: DetectConfig) -> Self {
         Self {
             config,
-            sources: FxHashMap::default(),
+            table: Table::default(),
+            cold: Vec::new(),
             alerts_raised: 0,
         }
     }
@@ -310,7 +275,7 @@ impl Detector {
     #[must_use]
     pub fn stats(&self) -> DetectStats {
         DetectStats {
-            tracked_sources: self.sources.len(),
+            tracked_sources: self.table.len(),
             alerts_raised: self.alerts_raised,
         }
     }
@@ -329,15 +294,25 @@ impl Detector {
         }
         let src = meta.src_ip?;
         let window = i64::from(self.config.window_secs.max(1)) * 1_000_000;
-        let key = SourceKey::of(src);
-        if self.sources.len() >= self.config.max_sources.max(1) as usize && !self.sources.contains_key(&key) {
+        let key = source_key(src);
+        if self.table.len() >= self.config.max_sources.max(1) as usize && !self.table.contains(key) {
             self.make_room(meta.ts_micros, window);
         }
-        let state = self.sources.entry(key).or_default();
+        let Self {
+            config,
+            table,
+            cold,
+            alerts_raised,
+        } = self;
+        let slot = table.get_or_insert_with(key, || {
+            cold.push(Cold::default());
+            Slot::new(key, u32::try_from(cold.len() - 1).unwrap_or(u32::MAX - 1))
+        })?;
         Some(Prepared {
-            config: &self.config,
-            state,
-            alerts_raised: &mut self.alerts_raised,
+            config,
+            slot,
+            cold,
+            alerts_raised,
             src,
         })
     }
@@ -345,23 +320,43 @@ impl Detector {
     /// Keeps memory flat under floods from many (spoofed) sources: drop sources idle for a window, then if
     /// still full the least recently seen half.
     fn make_room(&mut self, now: i64, window: i64) {
-        self.sources
-            .retain(|_, s| now.saturating_sub(s.last_seen) < window);
+        self.keep_sources(|s| now.saturating_sub(s.last_seen) < window);
         let max = self.config.max_sources.max(1) as usize;
-        if self.sources.len() >= max {
-            let mut seen: Vec<i64> = self.sources.values().map(|s| s.last_seen).collect();
+        if self.table.len() >= max {
+            let mut seen: Vec<i64> = self.table.iter().map(|s| s.last_seen).collect();
             let middle = seen.len() / 2;
             let (_, median, _) = seen.select_nth_unstable(middle);
             let cutoff = *median;
-            self.sources.retain(|_, s| s.last_seen > cutoff);
+            self.keep_sources(|s| s.last_seen > cutoff);
         }
+    }
+
+    /// Drops the sources `keep` refuses and packs the survivors' lists.
+    fn keep_sources(&mut self, keep: impl Fn(&Slot) -> bool) {
+        let mut packed = Vec::with_capacity(self.cold.len());
+        let cold = &mut self.cold;
+        self.table.retain(|slot| {
+            if !keep(slot) {
+                return false;
+            }
+            let lists = cold
+                .get_mut(slot.cold as usize)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            slot.cold = u32::try_from(packed.len()).unwrap_or(u32::MAX - 1);
+            packed.push(lists);
+            true
+        });
+        self.cold = packed;
     }
 }
 
 /// A source's detection state found ahead of the packet's verdict (`Detector::prepare`).
 pub(crate) struct Prepared<'a> {
     config: &'a DetectConfig,
-    state: &'a mut SourceState,
+    slot: &'a mut Slot,
+    /// All sources' lists; this one's is at `slot.cold`, read only when needed.
+    cold: &'a mut Vec<Cold>,
     alerts_raised: &'a mut u64,
     src: IpAddr,
 }
@@ -371,30 +366,37 @@ impl Prepared<'_> {
     pub(crate) fn observe(self, meta: &PacketMeta, verdict: &Verdict) -> Option<Alert> {
         let Self {
             config,
-            state,
+            slot,
+            cold,
             alerts_raised,
             src,
         } = self;
+        let lists = slot.cold as usize;
         let ts = meta.ts_micros;
         let window = i64::from(config.window_secs.max(1)) * 1_000_000;
-        if ts.saturating_sub(state.window_start) >= window || ts < state.window_start {
-            state.window_start = ts;
-            state.ports.clear();
-            state.hosts.clear();
-            state.port_bits = 0;
-            state.host_bits = 0;
-            state.denied = 0;
+        if ts.saturating_sub(slot.window_start) >= window || ts < slot.window_start {
+            slot.window_start = ts;
+            if (slot.ports_len > 0 || slot.hosts_len > 0)
+                && let Some(c) = cold.get_mut(lists)
+            {
+                c.ports.clear();
+                c.hosts.clear();
+            }
+            slot.ports_len = 0;
+            slot.hosts_len = 0;
+            slot.seen_bits = 0;
+            slot.denied = 0;
         }
-        if ts.saturating_sub(state.second_start) >= 1_000_000 || ts < state.second_start {
-            state.second_start = ts;
-            state.syns_this_second = 0;
-            state.packets_this_second = 0;
+        if ts.saturating_sub(slot.second_start) >= 1_000_000 || ts < slot.second_start {
+            slot.second_start = ts;
+            slot.syns_this_second = 0;
+            slot.packets_this_second = 0;
         }
-        state.last_seen = ts;
-        state.packets_this_second = state.packets_this_second.saturating_add(1);
+        slot.last_seen = ts;
+        slot.packets_this_second = slot.packets_this_second.saturating_add(1);
         let syn = meta.protocol == Some(IpProto::TCP) && meta.tcp_flags.is_some_and(|f| f.is_syn_only());
         if syn {
-            state.syns_this_second = state.syns_this_second.saturating_add(1);
+            slot.syns_this_second = slot.syns_this_second.saturating_add(1);
         }
         // A probe: a connection attempt, a UDP datagram that is not a service's reply (from a port below 1024
         // to one above, as DNS and NTP answers are), or an echo request.
@@ -410,67 +412,52 @@ impl Prepared<'_> {
                 (Some(IpProto::ICMPV6), Some((128, _)))
             );
         if probe {
-            let port_cap = config.scan_ports as usize + 1;
-            if let Some(port) = meta.dst_port
-                && state.ports.len() < port_cap
-            {
-                let bit = filter_bit(u64::from(port));
-                if state.port_bits & bit == 0 || !state.ports.contains(port) {
-                    state.ports.push(port);
-                    state.port_bits |= bit;
-                }
-            }
-            if let Some(dst) = meta.dst_ip
-                && state.hosts.len() < config.scan_hosts as usize + 1
-            {
-                let bit = filter_bit(fold_ip(dst));
-                if state.host_bits & bit == 0 || !state.hosts.contains(dst) {
-                    state.hosts.push(dst);
-                    state.host_bits |= bit;
-                }
-            }
+            observe_probe(config, slot, cold.get_mut(lists), meta);
         }
         if verdict.action == Action::Block {
-            state.denied = state.denied.saturating_add(1);
+            slot.denied = slot.denied.saturating_add(1);
         }
+        let (ports, hosts) = list_lens(slot, cold.get(lists));
         let window_secs = config.window_secs.max(1);
         let candidates = [
             (
                 AlertKind::SynFlood,
-                config.syn_flood_pps > 0 && state.syns_this_second >= config.syn_flood_pps,
+                config.syn_flood_pps > 0 && slot.syns_this_second >= config.syn_flood_pps,
             ),
             (
                 AlertKind::PortScan,
-                (config.scan_ports > 0 && state.ports.len() >= config.scan_ports as usize)
-                    || (config.scan_hosts > 0 && state.hosts.len() >= config.scan_hosts as usize),
+                (config.scan_ports > 0 && ports >= config.scan_ports as usize)
+                    || (config.scan_hosts > 0 && hosts >= config.scan_hosts as usize),
             ),
             (
                 AlertKind::RateExceeded,
-                config.rate_pps > 0 && state.packets_this_second >= config.rate_pps,
+                config.rate_pps > 0 && slot.packets_this_second >= config.rate_pps,
             ),
             (
                 AlertKind::RepeatedDenied,
-                config.denied_count > 0 && state.denied >= config.denied_count,
+                config.denied_count > 0
+                    && u32::from(slot.denied) >= config.denied_count.min(u32::from(u16::MAX)),
             ),
         ];
+        if !candidates.iter().any(|(_, crossed)| *crossed) {
+            // Most packets: nothing crossed, and the source's lists and alert times are not read.
+            return None;
+        }
+        let lists = cold.get_mut(lists)?;
         let kind = candidates.into_iter().find_map(|(kind, crossed)| {
             let quiet = || {
-                state
+                lists
                     .alerted_at(kind)
                     .is_some_and(|at| ts.saturating_sub(at) < window)
             };
             (crossed && !quiet()).then_some(kind)
         })?;
-        state.set_alerted_at(kind, ts);
+        lists.set_alerted_at(kind, ts);
         let reason = match kind {
-            AlertKind::PortScan => format!(
-                "touched {} ports on {} hosts in {window_secs} s",
-                state.ports.len(),
-                state.hosts.len()
-            ),
-            AlertKind::SynFlood => format!("SYN flood: {} SYN/s", state.syns_this_second),
-            AlertKind::RateExceeded => format!("{} packets/s", state.packets_this_second),
-            AlertKind::RepeatedDenied => format!("{} denied packets in {window_secs} s", state.denied),
+            AlertKind::PortScan => format!("touched {ports} ports on {hosts} hosts in {window_secs} s"),
+            AlertKind::SynFlood => format!("SYN flood: {} SYN/s", slot.syns_this_second),
+            AlertKind::RateExceeded => format!("{} packets/s", slot.packets_this_second),
+            AlertKind::RepeatedDenied => format!("{} denied packets in {window_secs} s", slot.denied),
         };
         *alerts_raised += 1;
         Some(Alert {
@@ -480,6 +467,49 @@ impl Prepared<'_> {
             reason,
         })
     }
+}
+
+/// Adds a probe's destination port and host to its source's lists, while they are shorter than one past
+/// the thresholds (enough to know they were crossed).
+fn observe_probe(config: &DetectConfig, slot: &mut Slot, lists: Option<&mut Cold>, meta: &PacketMeta) {
+    let Some(lists) = lists else { return };
+    if let Some(port) = meta.dst_port
+        && list_len(slot.ports_len, || lists.ports.len()) <= config.scan_ports as usize
+    {
+        let bit = filter_bit(u64::from(port), 0);
+        if slot.seen_bits & bit == 0 || !lists.ports.contains(port) {
+            lists.ports.push(port);
+            slot.ports_len = slot.ports_len.saturating_add(1);
+            slot.seen_bits |= bit;
+        }
+    }
+    if let Some(dst) = meta.dst_ip
+        && list_len(slot.hosts_len, || lists.hosts.len()) <= config.scan_hosts as usize
+    {
+        let bit = filter_bit(fold_ip(dst), 1);
+        if slot.seen_bits & bit == 0 || !lists.hosts.contains(dst) {
+            lists.hosts.push(dst);
+            slot.hosts_len = slot.hosts_len.saturating_add(1);
+            slot.seen_bits |= bit;
+        }
+    }
+}
+
+/// A list's length from the slot's byte, or from the list itself once the byte is saturated.
+fn list_len(short: u8, long: impl FnOnce() -> usize) -> usize {
+    if short < u8::MAX {
+        usize::from(short)
+    } else {
+        long()
+    }
+}
+
+/// The lengths of a source's port and host lists.
+fn list_lens(slot: &Slot, lists: Option<&Cold>) -> (usize, usize) {
+    (
+        list_len(slot.ports_len, || lists.map_or(0, |c| c.ports.len())),
+        list_len(slot.hosts_len, || lists.map_or(0, |c| c.hosts.len())),
+    )
 }
 
 #[cfg(test)]
@@ -661,6 +691,36 @@ mod tests {
             m.direction = Direction::Out;
             assert!(d.observe(&m, &ALLOW).is_none());
         }
+    }
+
+    #[test]
+    fn sources_kept_after_making_room_keep_their_own_counts() {
+        let mut d = Detector::new(DetectConfig {
+            max_sources: 100,
+            denied_count: 40,
+            ..quiet_config()
+        });
+        // A persistent offender, then a crowd that forces room to be made twice, each time leaving the
+        // offender (seen recently) in place.
+        let offender = "203.0.113.9";
+        let deny = |d: &mut Detector, ts: i64| d.observe(&syn(ts, offender, "192.168.1.50", 23), &BLOCK);
+        for i in 0..20 {
+            assert!(deny(&mut d, i).is_none());
+        }
+        for i in 0..250u32 {
+            let ts = 100 + i64::from(i);
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            d.observe(&syn(ts, &src, "192.168.1.50", 80), &ALLOW);
+            if i % 20 == 0 {
+                assert!(deny(&mut d, ts).is_none());
+            }
+            assert!(d.stats().tracked_sources <= 100);
+        }
+        // 20 + 13 denied so far: the offender's count survived the clean-ups, and its alert comes at 40.
+        let alerts: Vec<Alert> = (0..10).filter_map(|i| deny(&mut d, 1_000 + i)).collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].kind, AlertKind::RepeatedDenied);
+        assert_eq!(alerts[0].reason, "40 denied packets in 10 s");
     }
 
     #[test]
