@@ -412,7 +412,7 @@ impl Prepared<'_> {
                 (Some(IpProto::ICMPV6), Some((128, _)))
             );
         if probe {
-            observe_probe(config, slot, cold.get_mut(lists), meta);
+            observe_probe(config, slot, cold, lists, meta);
         }
         if verdict.action == Action::Block {
             slot.denied = slot.denied.saturating_add(1);
@@ -469,25 +469,30 @@ impl Prepared<'_> {
     }
 }
 
-/// Adds a probe's destination port and host to its source's lists, while they are shorter than one past
-/// the thresholds (enough to know they were crossed).
-fn observe_probe(config: &DetectConfig, slot: &mut Slot, lists: Option<&mut Cold>, meta: &PacketMeta) {
-    let Some(lists) = lists else { return };
+/// Adds a probe's destination port and host to its source's lists (`cold[at]`), while they are shorter
+/// than one past the thresholds (enough to know they were crossed). The lists are indexed only where they
+/// are needed: a reference taken up front lets the compiler load from them early, and that load is a cache
+/// miss most probes never need.
+fn observe_probe(config: &DetectConfig, slot: &mut Slot, cold: &mut [Cold], at: usize, meta: &PacketMeta) {
     if let Some(port) = meta.dst_port
-        && list_len(slot.ports_len, || lists.ports.len()) <= config.scan_ports as usize
+        && list_len(slot.ports_len, || cold.get(at).map_or(0, |c| c.ports.len()))
+            <= config.scan_ports as usize
     {
         let bit = filter_bit(u64::from(port), 0);
-        if slot.seen_bits & bit == 0 || !lists.ports.contains(port) {
+        let seen = slot.seen_bits & bit != 0 && cold.get(at).is_some_and(|c| c.ports.contains(port));
+        if !seen && let Some(lists) = cold.get_mut(at) {
             lists.ports.push(port);
             slot.ports_len = slot.ports_len.saturating_add(1);
             slot.seen_bits |= bit;
         }
     }
     if let Some(dst) = meta.dst_ip
-        && list_len(slot.hosts_len, || lists.hosts.len()) <= config.scan_hosts as usize
+        && list_len(slot.hosts_len, || cold.get(at).map_or(0, |c| c.hosts.len()))
+            <= config.scan_hosts as usize
     {
         let bit = filter_bit(fold_ip(dst), 1);
-        if slot.seen_bits & bit == 0 || !lists.hosts.contains(dst) {
+        let seen = slot.seen_bits & bit != 0 && cold.get(at).is_some_and(|c| c.hosts.contains(dst));
+        if !seen && let Some(lists) = cold.get_mut(at) {
             lists.hosts.push(dst);
             slot.hosts_len = slot.hosts_len.saturating_add(1);
             slot.seen_bits |= bit;
