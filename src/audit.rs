@@ -219,6 +219,8 @@ const WRITE_BLOCK: usize = 1 << 17;
 struct TimePrefix {
     second: Option<i64>,
     prefix: String,
+    /// `prefix` padded to a fixed size, for a fixed-size copy (it is 20 bytes up to the year 9999).
+    padded: [u8; 32],
 }
 
 impl TimePrefix {
@@ -230,8 +232,15 @@ impl TimePrefix {
                 || second.to_string(),
                 |t| t.format("%Y-%m-%dT%H:%M:%S.").to_string(),
             );
+            if let Some(start) = self.padded.get_mut(..self.prefix.len()) {
+                start.copy_from_slice(self.prefix.as_bytes());
+            }
         }
-        out.put_all(self.prefix.as_bytes());
+        if self.prefix.len() <= self.padded.len() {
+            out.put_first(&self.padded, self.prefix.len());
+        } else {
+            out.put_all(self.prefix.as_bytes());
+        }
         // Below 1,000,000: three pairs of digits.
         let micros = ts_micros.rem_euclid(1_000_000).unsigned_abs() as usize;
         let pairs = [micros / 10_000, micros / 100 % 100, micros % 100].map(|p| p * 2);
@@ -254,9 +263,33 @@ struct LineCache {
     clock: TimePrefix,
     /// ` rule=".." reason=".."` for lines without an alert, with the rule name (by pointer) and whether a
     /// rule decided, that each was made for; a few rules decide most lines.
-    rules: Vec<(Option<Arc<str>>, bool, Vec<u8>)>,
+    rules: Vec<(Option<Arc<str>>, bool, Piece)>,
     /// ` iface=".."` and the interface name (by pointer) it was made for.
-    iface: Option<(Arc<str>, Vec<u8>)>,
+    iface: Option<(Arc<str>, Piece)>,
+}
+
+/// A cached piece of a line, also kept padded so that a short one is appended with a fixed-size copy.
+struct Piece {
+    text: Vec<u8>,
+    padded: [u8; 64],
+}
+
+impl Piece {
+    fn new(text: Vec<u8>) -> Self {
+        let mut padded = [0; 64];
+        if let Some(start) = padded.get_mut(..text.len()) {
+            start.copy_from_slice(&text);
+        }
+        Self { text, padded }
+    }
+
+    fn put(&self, out: &mut impl Sink) {
+        if self.text.len() <= self.padded.len() {
+            out.put_first(&self.padded, self.text.len());
+        } else {
+            out.put_all(&self.text);
+        }
+    }
 }
 
 impl LineCache {
@@ -264,7 +297,7 @@ impl LineCache {
         /// Cached rules at most; past it the cache starts over (memory stays flat with 10,000 rules).
         const MAX_RULES: usize = 64;
         let decided = line.verdict.rule.is_some();
-        let same = |(name, cached_decided, _): &&(Option<Arc<str>>, bool, Vec<u8>)| {
+        let same = |(name, cached_decided, _): &&(Option<Arc<str>>, bool, Piece)| {
             *cached_decided == decided
                 && match (name, line.rule_name) {
                     (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -272,8 +305,8 @@ impl LineCache {
                     _ => false,
                 }
         };
-        if let Some((_, _, text)) = self.rules.iter().find(same) {
-            out.put_all(text);
+        if let Some((_, _, piece)) = self.rules.iter().find(same) {
+            piece.put(out);
             return;
         }
         if self.rules.len() >= MAX_RULES {
@@ -282,7 +315,8 @@ impl LineCache {
         let mut text = Vec::new();
         push_rule_and_reason(&mut text, line);
         out.put_all(&text);
-        self.rules.push((line.rule_name.cloned(), decided, text));
+        self.rules
+            .push((line.rule_name.cloned(), decided, Piece::new(text)));
     }
 
     fn push_iface(&mut self, out: &mut impl Sink, iface: &Arc<str>) {
@@ -293,10 +327,10 @@ impl LineCache {
         {
             let mut text = b" iface=".to_vec();
             push_quoted(&mut text, iface);
-            self.iface = Some((Arc::clone(iface), text));
+            self.iface = Some((Arc::clone(iface), Piece::new(text)));
         }
-        if let Some((_, text)) = &self.iface {
-            out.put_all(text);
+        if let Some((_, piece)) = &self.iface {
+            piece.put(out);
         }
     }
 }
@@ -578,8 +612,9 @@ fn push_escaped(out: &mut impl Sink, value: &str) {
 trait Sink {
     fn put(&mut self, byte: u8);
     fn put_all(&mut self, bytes: &[u8]);
-    /// Appends the first `n` (at most 3) of `bytes`.
-    fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize);
+    /// Appends the first `n` (at most `N`) of `bytes`. A `LineBuf` copies all `N` (a fixed-size copy is a
+    /// move or two; one of a run-time length is a `memcpy` call) and keeps `n`.
+    fn put_first<const N: usize>(&mut self, bytes: &[u8; N], n: usize);
 }
 
 impl Sink for Vec<u8> {
@@ -593,8 +628,8 @@ impl Sink for Vec<u8> {
         self.extend_from_slice(bytes);
     }
 
-    fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize) {
-        self.extend_from_slice(bytes.get(..n).unwrap_or(&bytes));
+    fn put_first<const N: usize>(&mut self, bytes: &[u8; N], n: usize) {
+        self.extend_from_slice(bytes.get(..n).unwrap_or(bytes));
     }
 }
 
@@ -655,13 +690,12 @@ impl Sink for LineBuf {
         }
     }
 
-    /// Copies all three bytes and keeps `n`: no branch on the length.
     #[inline]
-    fn put_up_to_3(&mut self, bytes: [u8; 3], n: usize) {
-        match self.bytes.get_mut(self.len..self.len + 3) {
+    fn put_first<const N: usize>(&mut self, bytes: &[u8; N], n: usize) {
+        match self.bytes.get_mut(self.len..self.len + N) {
             Some(dest) => {
-                dest.copy_from_slice(&bytes);
-                self.len += n.min(3);
+                dest.copy_from_slice(bytes);
+                self.len += n.min(N);
             }
             None => self.overflow = true,
         }
@@ -671,27 +705,26 @@ impl Sink for LineBuf {
 /// `00`, `01` .. `99`: two decimal digits per table lookup.
 const DIGIT_PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 
-/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line), two digits
-/// at a time.
+/// Appends a decimal number without `core::fmt` (formatting dominated the cost of a log line): the digit
+/// count first, then two digits at a time into place, then one fixed-size copy.
 #[inline]
-fn push_u64(out: &mut impl Sink, mut n: u64) {
-    if n < 10 {
-        out.put(b'0' + n as u8);
-        return;
-    }
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    while n >= 10 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
+fn push_u64(out: &mut impl Sink, n: u64) {
+    let count = n.checked_ilog10().map_or(1, |log| log as usize + 1);
+    // 32 bytes for at most 20 digits: indexes masked with 31 need no bounds checks.
+    let mut digits = [b'0'; 32];
+    let mut value = n;
+    let mut at = count;
+    while at >= 2 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
         at -= 2;
-        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        digits[at & 31] = DIGIT_PAIRS[pair];
+        digits[(at + 1) & 31] = DIGIT_PAIRS[pair + 1];
     }
-    if n > 0 {
-        at -= 1;
-        digits[at] = b'0' + n as u8;
+    if at == 1 {
+        digits[0] = b'0' + value as u8;
     }
-    out.put_all(&digits[at..]);
+    out.put_first(&digits, count);
 }
 
 /// Appends a 16-bit value in lower-case hex without leading zeros (as `{:x}` does).
@@ -739,7 +772,7 @@ const BYTE_DECIMALS: [([u8; 3], u8); 256] = {
 #[inline]
 fn push_u8(out: &mut impl Sink, n: u8) {
     let (digits, len) = BYTE_DECIMALS[usize::from(n)];
-    out.put_up_to_3(digits, usize::from(len));
+    out.put_first(&digits, usize::from(len));
 }
 
 fn push_ipv4(out: &mut impl Sink, ip: Ipv4Addr) {
