@@ -20,9 +20,12 @@ use crate::packet::{self, PacketMeta};
 /// Packets per chunk: the channel is touched once per chunk, and a chunk's parsed packets (~100 bytes
 /// each) stay small enough to pass between the cores' caches.
 const CHUNK_PACKETS: usize = 256;
-/// Chunks in flight; with their frames kept (export) a chunk holds at most 256 snaplen-sized frames, so
-/// memory stays bounded whatever the file's length.
-const CHUNKS: usize = 8;
+/// Frame bytes at which a chunk is sent before it has `CHUNK_PACKETS` packets (frames kept for export).
+const CHUNK_BYTES: usize = 256 * 1024;
+/// Chunks in flight. Enough that the threads rarely wait for each other (with fewer, the capture thread
+/// parked and woke thousands of times per run, leaving a core idle); memory stays bounded whatever the
+/// file's length: about `CHUNKS` times 24 KiB of parsed packets plus at most `CHUNK_BYTES` of frames each.
+const CHUNKS: usize = 32;
 
 /// One packet from an `Input`.
 pub(crate) enum Next<'a> {
@@ -192,7 +195,7 @@ fn read_ahead(source: &mut dyn PacketSource, keep_data: bool, tx: &Sender<Messag
                 });
                 chunk.metas.push(meta);
                 chunk.spans.push(span);
-                if chunk.metas.len() < CHUNK_PACKETS {
+                if chunk.metas.len() < CHUNK_PACKETS && chunk.data.len() < CHUNK_BYTES {
                     continue;
                 }
                 None
@@ -403,6 +406,27 @@ mod tests {
         let (packets, end) = drain(&mut ahead, false);
         assert!(packets.is_empty());
         assert_eq!(end, None);
+    }
+
+    #[test]
+    fn kept_frames_bound_how_far_the_reader_runs_ahead() {
+        // Frames kept for export, each near the largest snaplen: chunks are cut by size, not only by count.
+        let big = tcp_frame(80, 60_000);
+        let script = Script::new(vec![big.clone()], After::Forever);
+        let reads = Arc::clone(&script.reads);
+        let mut ahead = ReadAhead::start(Box::new(script), true).unwrap();
+        match ahead.next(true) {
+            Ok(Next::Packet { data, .. }) => assert_eq!(data, Some(&big[..])),
+            _ => panic!("a packet with its frame"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let read = reads.load(Ordering::Relaxed);
+        let per_chunk = CHUNK_BYTES.div_ceil(big.len());
+        assert!(
+            read <= (CHUNKS + 2) * per_chunk,
+            "{read} frames of {} bytes read ahead",
+            big.len()
+        );
     }
 
     #[test]
