@@ -3,12 +3,15 @@
 //! the original Scapy design, plus peak memory on a 10x shorter capture to show it is flat in capture length.
 //!
 //! Run: `cargo bench --no-default-features --bench replay` (or `make bench`). Environment: `N` packets
-//! (default 1,000,000), `RUNS` timed runs per row (default 3, the median is printed), `BENCH_OUT` work
+//! (default 1,000,000), `RUNS` rounds (default 5; each row prints its median), `BENCH_OUT` work
 //! directory (default `target/bench-data`), `SCAPY=0` to skip the Scapy seed (it needs `pip install scapy`
 //! into a venv it creates), `SEED_N` packets for the Scapy run (default 20,000; it manages ~3,000/s).
 //!
 //! Every row is a whole process timed from outside by `/usr/bin/time` (start-up included), as in
-//! `../shared/bench/run_all.sh`, so the figures compare like with like.
+//! `../shared/bench/run_all.sh`, so the figures compare like with like. The rows run interleaved: each round
+//! runs every command once, so a slow spell of a shared machine falls on all of them rather than on
+//! whichever ran during it. Besides each row's median, the netwarden / C ratio is taken within each round
+//! and its median (and range) printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -40,60 +43,72 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Runs `cmd` once untimed (warm-up, fills the page cache), then `runs` times under `/usr/bin/time`;
-/// returns median wall seconds, median peak RSS and the last run's stdout.
-fn measure(cmd: &[&str], runs: u64) -> Result<(f64, u64, String), String> {
-    let (program, args) = cmd.split_first().ok_or("empty command")?;
-    let warm = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{program}: {e}"))?;
-    if !warm.status.success() {
-        return Err(format!(
-            "{} failed: {}",
-            cmd.join(" "),
-            String::from_utf8_lossy(&warm.stderr).trim()
-        ));
+/// One command of the bench and its timings, one per round.
+struct Job {
+    cmd: Vec<String>,
+    walls: Vec<f64>,
+    rss_kib: Vec<f64>,
+    stdout: String,
+}
+
+impl Job {
+    fn new(cmd: Vec<String>) -> Self {
+        Self {
+            cmd,
+            walls: Vec::new(),
+            rss_kib: Vec::new(),
+            stdout: String::new(),
+        }
     }
-    let mut walls = Vec::new();
-    let mut rss = Vec::new();
-    let mut stdout = String::new();
-    let time_file = std::env::temp_dir().join(format!("nw-bench-time-{}", std::process::id()));
-    for _ in 0..runs {
+
+    /// Runs the command once under `/usr/bin/time`; `timed` records its wall time and peak RSS (the
+    /// untimed first run is the warm-up that fills the page cache).
+    fn run(&mut self, timed: bool) -> Result<(), String> {
+        let time_file = std::env::temp_dir().join(format!("nw-bench-time-{}", std::process::id()));
         let start = Instant::now();
         let out = Command::new("/usr/bin/time")
             .arg("-f")
             .arg("%M")
             .arg("-o")
             .arg(&time_file)
-            .args(cmd)
+            .args(&self.cmd)
             .output()
             .map_err(|e| format!("/usr/bin/time: {e} (apt-get install time)"))?;
         let wall = start.elapsed().as_secs_f64();
         if !out.status.success() {
             return Err(format!(
                 "{} failed: {}",
-                cmd.join(" "),
+                self.cmd.join(" "),
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
         let text = std::fs::read_to_string(&time_file).map_err(|e| e.to_string())?;
+        std::fs::remove_file(&time_file).ok();
         let kib: f64 = text
             .lines()
             .last()
             .and_then(|l| l.trim().parse().ok())
             .unwrap_or(0.0);
-        walls.push(wall);
-        rss.push(kib);
-        stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if timed {
+            self.walls.push(wall);
+            self.rss_kib.push(kib);
+        }
+        self.stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok(())
     }
-    std::fs::remove_file(&time_file).ok();
+
+    fn secs(&self) -> f64 {
+        median(self.walls.clone())
+    }
+
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
         reason = "KiB figures"
     )]
-    Ok((median(walls), median(rss) as u64, stdout))
+    fn rss(&self) -> u64 {
+        median(self.rss_kib.clone()) as u64
+    }
 }
 
 fn generate(script: &Path, n: u64, out: &Path) -> Result<(), String> {
@@ -147,7 +162,7 @@ fn run() -> Result<(), String> {
     let out = std::env::var_os("BENCH_OUT").map_or_else(|| root.join("target/bench-data"), PathBuf::from);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let n = env_num("N", 1_000_000);
-    let runs = env_num("RUNS", 3);
+    let runs = env_num("RUNS", 5);
     let bin = env!("CARGO_BIN_EXE_netwarden");
     let big = out.join(format!("traffic-{n}.pcap"));
     let small_n = n / 10;
@@ -167,57 +182,76 @@ fn run() -> Result<(), String> {
         return Err("compiling pcap_ceiling.c failed (apt-get install build-essential libpcap-dev)".into());
     }
 
-    let mut rows = Vec::new();
     let big_s = big.to_string_lossy().into_owned();
-    let (secs, rss, stdout) = measure(&[&ceiling.to_string_lossy(), &big_s], runs)?;
-    let ceiling_allowed = field(&stdout, "allowed").unwrap_or(0);
-    let ceiling_denied = field(&stdout, "denied").unwrap_or(0);
-    rows.push(Row {
-        name: "C libpcap ceiling (pcap_ceiling.c, 10 rules)".into(),
-        packets: n,
-        secs,
-        rss_kib: rss,
-        note: format!("allowed {ceiling_allowed}, denied {ceiling_denied}"),
-    });
-
-    let log = out.join("firewall.log");
-    let log_s = log.to_string_lossy().into_owned();
-    let mut per_rules = Vec::new();
-    for count in [10usize, 1_000, 10_000] {
-        let path = out.join(format!("rules-{count}.ron"));
+    let small_s = small.to_string_lossy().into_owned();
+    let replay = |capture: &str, rules: &Path, log: &Path| -> Vec<String> {
+        [bin, "replay", capture, "--rules"]
+            .into_iter()
+            .map(String::from)
+            .chain([rules.to_string_lossy().into_owned()])
+            .chain(["--summary", "--json", "--log"].map(String::from))
+            .chain([log.to_string_lossy().into_owned()])
+            .collect()
+    };
+    // C, then 10, 1,000 and 10,000 rules on the full capture, then 10 rules on the tenth (memory check).
+    let counts = [10usize, 1_000, 10_000];
+    let mut jobs = vec![Job::new(vec![ceiling.to_string_lossy().into_owned(), big_s.clone()])];
+    let mut logs = Vec::new();
+    for count in counts {
+        let rules = out.join(format!("rules-{count}.ron"));
         let text = synthetic_rules(count)
             .to_ron_string()
             .map_err(|e| e.to_string())?;
-        std::fs::write(&path, text).map_err(|e| e.to_string())?;
-        let rules_s = path.to_string_lossy().into_owned();
+        std::fs::write(&rules, text).map_err(|e| e.to_string())?;
+        let log = out.join(format!("firewall-{count}.log"));
         std::fs::remove_file(&log).ok();
-        let (secs, rss, stdout) = measure(
-            &[
-                bin,
-                "replay",
-                &big_s,
-                "--rules",
-                &rules_s,
-                "--summary",
-                "--json",
-                "--log",
-                &log_s,
-            ],
-            runs,
-        )?;
+        jobs.push(Job::new(replay(&big_s, &rules, &log)));
+        logs.push(log);
+    }
+    let small_log = out.join("firewall-small.log");
+    std::fs::remove_file(&small_log).ok();
+    jobs.push(Job::new(replay(&small_s, &out.join("rules-10.ron"), &small_log)));
+    for job in &mut jobs {
+        job.run(false)?;
+    }
+    let mut round_ratios = Vec::new();
+    for _ in 0..runs {
+        for job in &mut jobs {
+            job.run(true)?;
+        }
+        if let (Some(c), Some(nw)) = (jobs[0].walls.last(), jobs[1].walls.last()) {
+            round_ratios.push(c / nw);
+        }
+    }
+
+    let mut rows = Vec::new();
+    let ceiling_job = &jobs[0];
+    rows.push(Row {
+        name: "C libpcap ceiling (pcap_ceiling.c, 10 rules)".into(),
+        packets: n,
+        secs: ceiling_job.secs(),
+        rss_kib: ceiling_job.rss(),
+        note: format!(
+            "allowed {}, denied {}",
+            field(&ceiling_job.stdout, "allowed").unwrap_or(0),
+            field(&ceiling_job.stdout, "denied").unwrap_or(0)
+        ),
+    });
+    let mut per_rules = Vec::new();
+    for ((count, job), log) in counts.iter().zip(&jobs[1..]).zip(&logs) {
         let summary: serde_json::Value =
-            serde_json::from_str(stdout.trim()).map_err(|e| format!("summary: {e}"))?;
+            serde_json::from_str(job.stdout.trim()).map_err(|e| format!("summary: {e}"))?;
         let allowed = json_u64(&summary, "allowed") + json_u64(&summary, "logged");
         let blocked = json_u64(&summary, "blocked");
-        let log_lines = std::fs::read_to_string(&log)
+        let log_lines = std::fs::read_to_string(log)
             .map(|t| t.lines().count())
             .unwrap_or(0);
-        per_rules.push((count, n as f64 / secs));
+        per_rules.push((*count, n as f64 / job.secs()));
         rows.push(Row {
             name: format!("netwarden replay --summary, {count} rules (parse+rules+detect+audit log)"),
             packets: json_u64(&summary, "packets"),
-            secs,
-            rss_kib: rss,
+            secs: job.secs(),
+            rss_kib: job.rss(),
             note: format!(
                 "allowed {allowed}, denied {blocked}, malformed {}, alerts {}, log lines {log_lines}",
                 json_u64(&summary, "malformed"),
@@ -225,30 +259,15 @@ fn run() -> Result<(), String> {
             ),
         });
     }
-
-    let small_s = small.to_string_lossy().into_owned();
-    let rules10 = out.join("rules-10.ron").to_string_lossy().into_owned();
-    let (secs, rss_small, _) = measure(
-        &[
-            bin,
-            "replay",
-            &small_s,
-            "--rules",
-            &rules10,
-            "--summary",
-            "--json",
-            "--log",
-            &log_s,
-        ],
-        runs,
-    )?;
-    rows.push(Row {
-        name: "netwarden replay --summary, 10 rules, 1/10 of the capture".into(),
-        packets: small_n,
-        secs,
-        rss_kib: rss_small,
-        note: "memory check".into(),
-    });
+    if let Some(small_job) = jobs.last() {
+        rows.push(Row {
+            name: "netwarden replay --summary, 10 rules, 1/10 of the capture".into(),
+            packets: small_n,
+            secs: small_job.secs(),
+            rss_kib: small_job.rss(),
+            note: "memory check".into(),
+        });
+    }
 
     if std::env::var("SCAPY").as_deref() != Ok("0") {
         match scapy_row(&reference, &out) {
@@ -283,9 +302,18 @@ fn run() -> Result<(), String> {
             pps10k / pps10 * 100.0
         );
         println!(
-            "netwarden 10 rules / C ceiling = {:.2} (target >= 0.50)",
+            "netwarden 10 rules / C ceiling = {:.2} from the medians (target >= 0.50)",
             pps10 / ceiling_pps
         );
+        let mut sorted = round_ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        if let (Some(low), Some(high)) = (sorted.first(), sorted.last()) {
+            println!(
+                "netwarden 10 rules / C ceiling within each of {} rounds: median {:.2}, range {low:.2}-{high:.2}",
+                sorted.len(),
+                median(round_ratios.clone())
+            );
+        }
         if let Some(seed) = rows.iter().find(|r| r.name.starts_with("seed")) {
             println!(
                 "netwarden 10 rules / Scapy seed = {:.0}x (target > 100x)",
@@ -332,16 +360,17 @@ fn scapy_row(reference: &Path, out: &Path) -> Result<Row, String> {
     let file = out.join(format!("traffic-{seed_n}.pcap"));
     generate(&reference.join("gen_pcap.py"), seed_n, &file)?;
     let log = out.join("seed-firewall.log");
-    let (secs, rss, _) = measure(
-        &[
-            &python.to_string_lossy(),
-            &reference.join("seed_scapy.py").to_string_lossy(),
-            &file.to_string_lossy(),
-            "--log",
-            &log.to_string_lossy(),
-        ],
-        1,
-    )?;
+    let mut job = Job::new(vec![
+        python.to_string_lossy().into_owned(),
+        reference.join("seed_scapy.py").to_string_lossy().into_owned(),
+        file.to_string_lossy().into_owned(),
+        "--log".into(),
+        log.to_string_lossy().into_owned(),
+    ]);
+    // One warm-up (page cache, Python's byte code), then one timed run: it takes seconds.
+    job.run(false)?;
+    job.run(true)?;
+    let (secs, rss) = (job.secs(), job.rss());
     Ok(Row {
         name: "seed: scapy sniff(offline) + logging".into(),
         packets: seed_n,
