@@ -195,7 +195,10 @@ fn run() -> Result<(), String> {
     };
     // C, then 10, 1,000 and 10,000 rules on the full capture, then 10 rules on the tenth (memory check).
     let counts = [10usize, 1_000, 10_000];
-    let mut jobs = vec![Job::new(vec![ceiling.to_string_lossy().into_owned(), big_s.clone()])];
+    let mut jobs = vec![Job::new(vec![
+        ceiling.to_string_lossy().into_owned(),
+        big_s.clone(),
+    ])];
     let mut logs = Vec::new();
     for count in counts {
         let rules = out.join(format!("rules-{count}.ron"));

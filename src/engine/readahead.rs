@@ -90,15 +90,16 @@ impl Input {
 #[derive(Default)]
 struct Chunk {
     metas: Vec<PacketMeta>,
-    /// Per packet, where its frame lies in `data`, if it was kept.
-    spans: Vec<Option<(usize, usize)>>,
+    /// The kept frames in packet order: the packet's index in `metas` and where its frame lies in `data`
+    /// (most packets keep none, and then cost nothing here).
+    frames: Vec<(usize, usize, usize)>,
     data: Vec<u8>,
 }
 
 impl Chunk {
     fn clear(&mut self) {
         self.metas.clear();
-        self.spans.clear();
+        self.frames.clear();
         self.data.clear();
     }
 }
@@ -119,6 +120,8 @@ pub(crate) struct ReadAhead {
     spare: Sender<Chunk>,
     current: Chunk,
     next: usize,
+    /// The first entry of `current.frames` not yet passed.
+    next_frame: usize,
     /// The end or an error was reached; later reads report the end.
     ended: bool,
     thread: Option<JoinHandle<()>>,
@@ -145,6 +148,7 @@ impl ReadAhead {
             spare,
             current: Chunk::default(),
             next: 0,
+            next_frame: 0,
             ended: false,
             thread: Some(thread),
         })
@@ -161,6 +165,7 @@ impl ReadAhead {
                     // A full return channel only costs the reader an allocation.
                     self.spare.try_send(done).ok();
                     self.next = 0;
+                    self.next_frame = 0;
                 }
                 Ok(Message::End) | Err(_) => self.ended = true,
                 Ok(Message::Failed(e)) => {
@@ -172,9 +177,15 @@ impl ReadAhead {
         let i = self.next;
         self.next += 1;
         let meta = self.current.metas[i].clone();
-        let data = self.current.spans[i]
-            .filter(|_| keep_data || super::is_dns_answer(&meta))
-            .and_then(|(start, end)| self.current.data.get(start..end));
+        let mut data = None;
+        if let Some(&(at, start, end)) = self.current.frames.get(self.next_frame)
+            && at == i
+        {
+            self.next_frame += 1;
+            if keep_data || super::is_dns_answer(&meta) {
+                data = self.current.data.get(start..end);
+            }
+        }
         Ok(Next::Packet { meta, data })
     }
 }
@@ -188,13 +199,12 @@ fn read_ahead(source: &mut dyn PacketSource, keep_data: bool, tx: &Sender<Messag
         let last = match source.read() {
             Ok(Read::Packet(raw)) => {
                 let meta = packet::parse(link, raw.ts_micros, raw.wire_len, raw.data);
-                let span = (keep_data || super::is_dns_answer(&meta)).then(|| {
+                if keep_data || super::is_dns_answer(&meta) {
                     let start = chunk.data.len();
                     chunk.data.extend_from_slice(raw.data);
-                    (start, chunk.data.len())
-                });
+                    chunk.frames.push((chunk.metas.len(), start, chunk.data.len()));
+                }
                 chunk.metas.push(meta);
-                chunk.spans.push(span);
                 if chunk.metas.len() < CHUNK_PACKETS && chunk.data.len() < CHUNK_BYTES {
                     continue;
                 }

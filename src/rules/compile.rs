@@ -152,9 +152,14 @@ impl Default for HitCounter {
 }
 
 impl HitCounter {
+    /// Counts a hit. Only the capture thread counts, so a plain load and store do (a locked read-modify-write
+    /// per packet costs more); others only read, or seed a new set's counters before it is put in force.
     #[inline]
     fn record(&self, ts: i64) {
-        self.count.fetch_add(1, Ordering::Relaxed);
+        self.count.store(
+            self.count.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
         self.last.store(ts, Ordering::Relaxed);
     }
 
