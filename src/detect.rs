@@ -15,7 +15,7 @@ use crate::rules::{Action, Verdict};
 
 mod table;
 
-use table::{Slot, Table};
+use table::{SLOT_HOSTS, SLOT_PORTS, Slot, Table};
 
 /// What kind of suspicious behaviour an `Alert` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,99 +107,19 @@ fn kind_index(kind: AlertKind) -> usize {
     }
 }
 
-/// What one source did recently, beyond its table slot (`table::Slot`, what every packet touches): the
-/// lists only probes read and the alert times only a crossed threshold reads.
+/// What one source did recently, beyond its table slot (`table::Slot`): the ports and hosts past the ones
+/// the slot holds, and the alert times. Read only by probes past the slot's lists and by crossed
+/// thresholds.
 #[derive(Debug, Default)]
 struct Cold {
     /// Bit `kind_index(kind)` set: that kind alerted at `alerted_at[kind_index(kind)]`.
     alerted: u8,
     /// When each kind last alerted (quiet for a window afterwards).
     alerted_at: [i64; KINDS],
-    /// Distinct destination ports and hosts in the window, kept only up to the threshold (a short list:
-    /// a linear scan of at most ~20 entries beats hashing per packet).
-    ports: SmallList<u16, 16>,
-    hosts: HostSet,
-}
-
-/// A short list: the first `N` values inline, in the source's table slot, so a probe reads them with the
-/// rest of the state instead of chasing a pointer to another cache line; further values on the heap.
-#[derive(Debug)]
-struct SmallList<T, const N: usize> {
-    inline: [T; N],
-    inline_len: u8,
-    spill: Vec<T>,
-}
-
-impl<T: Copy + Default, const N: usize> Default for SmallList<T, N> {
-    fn default() -> Self {
-        Self {
-            inline: [T::default(); N],
-            inline_len: 0,
-            spill: Vec::new(),
-        }
-    }
-}
-
-impl<T: Copy + PartialEq, const N: usize> SmallList<T, N> {
-    fn len(&self) -> usize {
-        usize::from(self.inline_len) + self.spill.len()
-    }
-
-    fn clear(&mut self) {
-        self.inline_len = 0;
-        self.spill.clear();
-    }
-
-    fn contains(&self, value: T) -> bool {
-        self.inline
-            .get(..usize::from(self.inline_len))
-            .unwrap_or_default()
-            .contains(&value)
-            || self.spill.contains(&value)
-    }
-
-    fn push(&mut self, value: T) {
-        match self.inline.get_mut(usize::from(self.inline_len)) {
-            Some(slot) => {
-                *slot = value;
-                self.inline_len += 1;
-            }
-            None => self.spill.push(value),
-        }
-    }
-}
-
-/// Distinct destination hosts, by family: 4-byte IPv4 entries scan much faster than `IpAddr`s (tag, then
-/// bytes) and take a quarter of the memory.
-#[derive(Debug, Default)]
-struct HostSet {
-    v4: SmallList<u32, 12>,
-    v6: Vec<u128>,
-}
-
-impl HostSet {
-    fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
-    }
-
-    fn clear(&mut self) {
-        self.v4.clear();
-        self.v6.clear();
-    }
-
-    fn contains(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v4) => self.v4.contains(v4.to_bits()),
-            IpAddr::V6(v6) => self.v6.contains(&v6.to_bits()),
-        }
-    }
-
-    fn push(&mut self, ip: IpAddr) {
-        match ip {
-            IpAddr::V4(v4) => self.v4.push(v4.to_bits()),
-            IpAddr::V6(v6) => self.v6.push(v6.to_bits()),
-        }
-    }
+    /// Ports past `Slot::ports`, IPv4 hosts past `Slot::hosts_v4`, and every IPv6 host, of the window.
+    ports: Vec<u16>,
+    hosts_v4: Vec<u32>,
+    hosts_v6: Vec<u128>,
 }
 
 /// The filter bit of a port (`half` 0) or a folded address (`half` 1): one of 32 bits in that half of
@@ -376,14 +296,17 @@ impl Prepared<'_> {
         let window = i64::from(config.window_secs.max(1)) * 1_000_000;
         if ts.saturating_sub(slot.window_start) >= window || ts < slot.window_start {
             slot.window_start = ts;
-            if (slot.ports_len > 0 || slot.hosts_len > 0)
-                && let Some(c) = cold.get_mut(lists)
-            {
+            let spilled = usize::from(slot.ports_len) > SLOT_PORTS
+                || usize::from(slot.hosts_v4_len) > SLOT_HOSTS
+                || slot.hosts_len > slot.hosts_v4_len;
+            if spilled && let Some(c) = cold.get_mut(lists) {
                 c.ports.clear();
-                c.hosts.clear();
+                c.hosts_v4.clear();
+                c.hosts_v6.clear();
             }
             slot.ports_len = 0;
             slot.hosts_len = 0;
+            slot.hosts_v4_len = 0;
             slot.seen_bits = 0;
             slot.denied = 0;
         }
@@ -417,7 +340,10 @@ impl Prepared<'_> {
         if verdict.action == Action::Block {
             slot.denied = slot.denied.saturating_add(1);
         }
-        let (ports, hosts) = list_lens(slot, cold.get(lists));
+        let (ports, hosts) = (
+            port_count(slot, cold.get(lists)),
+            host_count(slot, cold.get(lists)),
+        );
         let window_secs = config.window_secs.max(1);
         let candidates = [
             (
@@ -469,52 +395,101 @@ impl Prepared<'_> {
     }
 }
 
-/// Adds a probe's destination port and host to its source's lists (`cold[at]`), while they are shorter
-/// than one past the thresholds (enough to know they were crossed). The lists are indexed only where they
-/// are needed: a reference taken up front lets the compiler load from them early, and that load is a cache
-/// miss most probes never need.
+/// Adds a probe's destination port and host to its source's lists, while they are shorter than one past
+/// the thresholds (enough to know they were crossed). The slot holds the first ones; `cold[at]` (indexed
+/// only when needed, so the compiler cannot load from it early) the rest.
 fn observe_probe(config: &DetectConfig, slot: &mut Slot, cold: &mut [Cold], at: usize, meta: &PacketMeta) {
     if let Some(port) = meta.dst_port
-        && list_len(slot.ports_len, || cold.get(at).map_or(0, |c| c.ports.len()))
-            <= config.scan_ports as usize
+        && port_count(slot, cold.get(at)) <= config.scan_ports as usize
     {
         let bit = filter_bit(u64::from(port), 0);
-        let seen = slot.seen_bits & bit != 0 && cold.get(at).is_some_and(|c| c.ports.contains(port));
-        if !seen && let Some(lists) = cold.get_mut(at) {
-            lists.ports.push(port);
+        if slot.seen_bits & bit == 0 || !has_port(slot, cold.get(at), port) {
+            let len = usize::from(slot.ports_len);
+            match slot.ports.get_mut(len) {
+                Some(free) => *free = port,
+                None => {
+                    if let Some(c) = cold.get_mut(at) {
+                        c.ports.push(port);
+                    }
+                }
+            }
             slot.ports_len = slot.ports_len.saturating_add(1);
             slot.seen_bits |= bit;
         }
     }
     if let Some(dst) = meta.dst_ip
-        && list_len(slot.hosts_len, || cold.get(at).map_or(0, |c| c.hosts.len()))
-            <= config.scan_hosts as usize
+        && host_count(slot, cold.get(at)) <= config.scan_hosts as usize
     {
         let bit = filter_bit(fold_ip(dst), 1);
-        let seen = slot.seen_bits & bit != 0 && cold.get(at).is_some_and(|c| c.hosts.contains(dst));
-        if !seen && let Some(lists) = cold.get_mut(at) {
-            lists.hosts.push(dst);
+        if slot.seen_bits & bit == 0 || !has_host(slot, cold.get(at), dst) {
+            match dst {
+                IpAddr::V4(v4) => {
+                    let len = usize::from(slot.hosts_v4_len);
+                    match slot.hosts_v4.get_mut(len) {
+                        Some(free) => *free = v4.to_bits(),
+                        None => {
+                            if let Some(c) = cold.get_mut(at) {
+                                c.hosts_v4.push(v4.to_bits());
+                            }
+                        }
+                    }
+                    slot.hosts_v4_len = slot.hosts_v4_len.saturating_add(1);
+                }
+                IpAddr::V6(v6) => {
+                    if let Some(c) = cold.get_mut(at) {
+                        c.hosts_v6.push(v6.to_bits());
+                    }
+                }
+            }
             slot.hosts_len = slot.hosts_len.saturating_add(1);
             slot.seen_bits |= bit;
         }
     }
 }
 
-/// A list's length from the slot's byte, or from the list itself once the byte is saturated.
-fn list_len(short: u8, long: impl FnOnce() -> usize) -> usize {
-    if short < u8::MAX {
-        usize::from(short)
+/// Distinct ports of the window: the slot's count, or past its 255 the lists themselves.
+fn port_count(slot: &Slot, cold: Option<&Cold>) -> usize {
+    if slot.ports_len < u8::MAX {
+        usize::from(slot.ports_len)
     } else {
-        long()
+        SLOT_PORTS + cold.map_or(0, |c| c.ports.len())
     }
 }
 
-/// The lengths of a source's port and host lists.
-fn list_lens(slot: &Slot, lists: Option<&Cold>) -> (usize, usize) {
-    (
-        list_len(slot.ports_len, || lists.map_or(0, |c| c.ports.len())),
-        list_len(slot.hosts_len, || lists.map_or(0, |c| c.hosts.len())),
-    )
+/// Distinct hosts of the window: the slot's count, or past its 255 the lists themselves.
+fn host_count(slot: &Slot, cold: Option<&Cold>) -> usize {
+    if slot.hosts_len < u8::MAX {
+        usize::from(slot.hosts_len)
+    } else {
+        let in_slot = usize::from(slot.hosts_v4_len).min(SLOT_HOSTS);
+        in_slot + cold.map_or(0, |c| c.hosts_v4.len() + c.hosts_v6.len())
+    }
+}
+
+fn has_port(slot: &Slot, cold: Option<&Cold>, port: u16) -> bool {
+    let len = usize::from(slot.ports_len);
+    slot.ports
+        .get(..len.min(SLOT_PORTS))
+        .unwrap_or_default()
+        .contains(&port)
+        || (len > SLOT_PORTS && cold.is_some_and(|c| c.ports.contains(&port)))
+}
+
+fn has_host(slot: &Slot, cold: Option<&Cold>, host: IpAddr) -> bool {
+    match host {
+        IpAddr::V4(v4) => {
+            let bits = v4.to_bits();
+            let len = usize::from(slot.hosts_v4_len);
+            slot.hosts_v4
+                .get(..len.min(SLOT_HOSTS))
+                .unwrap_or_default()
+                .contains(&bits)
+                || (len > SLOT_HOSTS && cold.is_some_and(|c| c.hosts_v4.contains(&bits)))
+        }
+        IpAddr::V6(v6) => {
+            slot.hosts_len > slot.hosts_v4_len && cold.is_some_and(|c| c.hosts_v6.contains(&v6.to_bits()))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -584,31 +559,53 @@ mod tests {
     }
 
     #[test]
-    fn host_and_port_lists_count_distinct_values_past_their_inline_part() {
-        let mut hosts = HostSet::default();
-        let mut ports = SmallList::<u16, 16>::default();
+    fn distinct_ports_and_hosts_are_counted_past_what_the_slot_holds() {
+        // Thresholds far above what a slot holds (16 ports, 7 IPv4 hosts), so the lists spill; every value
+        // is sent twice, and repeats must not count.
+        let cfg = DetectConfig {
+            scan_ports: 40,
+            scan_hosts: 30,
+            ..quiet_config()
+        };
+        let mut d = Detector::new(cfg);
+        let src = "198.51.100.7";
+        let mut alerts = Vec::new();
         for round in 0..2 {
-            for i in 0..30u16 {
-                let v4 = IpAddr::from([10, 0, 0, u8::try_from(i).unwrap()]);
-                let v6 = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i]);
-                for ip in [v4, v6] {
-                    assert_eq!(hosts.contains(ip), round == 1, "{ip}");
-                    if !hosts.contains(ip) {
-                        hosts.push(ip);
-                    }
-                }
-                assert_eq!(ports.contains(i), round == 1, "{i}");
-                if !ports.contains(i) {
-                    ports.push(i);
+            for i in 0..12u16 {
+                let v4 = format!("10.0.0.{i}");
+                let v6 = format!("2001:db8::{i:x}");
+                for dst in [&v4, &v6] {
+                    // 12 ports per family, 24 distinct in all: below the port threshold, whatever the round.
+                    let port = if dst.contains(':') { 1000 + i } else { 2000 + i };
+                    let ts = i64::from(round * 100 + i);
+                    alerts.extend(d.observe(&syn(ts, src, dst, port), &ALLOW));
                 }
             }
         }
-        assert_eq!((hosts.len(), ports.len()), (60, 30));
-        assert!(!hosts.contains(IpAddr::from([10, 0, 0, 30])));
-        hosts.clear();
-        ports.clear();
-        assert_eq!((hosts.len(), ports.len()), (0, 0));
-        assert!(!ports.contains(3));
+        assert!(
+            alerts.is_empty(),
+            "24 ports and 24 hosts are below 40 and 30: {alerts:?}"
+        );
+        // Six new IPv4 hosts: 30 distinct hosts now, the sweep threshold.
+        for i in 12..18u16 {
+            alerts.extend(d.observe(
+                &syn(300 + i64::from(i), src, &format!("10.0.0.{i}"), 2000),
+                &ALLOW,
+            ));
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].reason, "touched 24 ports on 30 hosts in 10 s");
+        // A new window starts the lists over: the same hosts and ports count from zero again.
+        let later = 20 * SEC;
+        let again: Vec<Alert> = (0..18u16)
+            .filter_map(|i| {
+                d.observe(
+                    &syn(later + i64::from(i), src, &format!("10.0.0.{i}"), 2000),
+                    &ALLOW,
+                )
+            })
+            .collect();
+        assert!(again.is_empty(), "{again:?}");
     }
 
     #[test]

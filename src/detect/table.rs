@@ -1,12 +1,19 @@
-//! The per-source table of the detector: open addressing with linear probing over cache-line-sized slots
-//! that hold the source's address next to what every packet updates, so a packet's lookup reads one cache
-//! line (a map of keys to state elsewhere costs two dependent misses; a general map's buckets straddle
-//! lines). Entries are only ever removed all at once (`retain`), which rebuilds the table, so there are no
-//! tombstones.
+//! The per-source table of the detector: open addressing with linear probing over slots of two cache
+//! lines. The first holds the source's address next to what every packet updates, so a packet's lookup
+//! reads one line (a map of keys to state elsewhere costs two dependent misses; a general map's buckets
+//! straddle lines); the second holds the first ports and IPv4 hosts of the window, which probes read, and
+//! whose address is known as soon as the slot's is, so its miss overlaps the first one's. Entries are only
+//! ever removed all at once (`retain`), which rebuilds the table, so there are no tombstones.
 
-/// What every packet of a source reads and writes, with the source's address: one 64-byte cache line.
+/// Ports kept in a slot; more go to the source's `Cold` lists.
+pub(super) const SLOT_PORTS: usize = 16;
+/// IPv4 hosts kept in a slot; more, and IPv6 hosts, go to the source's `Cold` lists.
+pub(super) const SLOT_HOSTS: usize = 7;
+
+/// One source: its address and what every packet updates (the first cache line), then the first ports and
+/// IPv4 hosts of its window (the second).
 #[derive(Debug, Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 pub(super) struct Slot {
     /// The source address, IPv4 as its IPv4-mapped IPv6 form.
     pub(super) key: u128,
@@ -22,10 +29,15 @@ pub(super) struct Slot {
     pub(super) cold: u32,
     /// Denied packets in the window, counted up to 65,535.
     pub(super) denied: u16,
-    /// Lengths of the port and host lists, up to 255 (beyond that the lists themselves tell), so a probe
-    /// from a source past the thresholds never reads them.
+    /// Distinct ports and hosts (IPv4 and IPv6) in the window, up to 255 (beyond that the lists tell).
     pub(super) ports_len: u8,
     pub(super) hosts_len: u8,
+    /// The first `SLOT_PORTS` distinct destination ports of the window.
+    pub(super) ports: [u16; SLOT_PORTS],
+    /// The first `SLOT_HOSTS` distinct IPv4 destination hosts of the window.
+    pub(super) hosts_v4: [u32; SLOT_HOSTS],
+    /// Distinct IPv4 hosts in the window, up to 255.
+    pub(super) hosts_v4_len: u8,
 }
 
 /// `Slot::cold` of a free slot.
@@ -44,6 +56,9 @@ impl Slot {
         denied: 0,
         ports_len: 0,
         hosts_len: 0,
+        ports: [0; SLOT_PORTS],
+        hosts_v4: [0; SLOT_HOSTS],
+        hosts_v4_len: 0,
     };
 
     /// A fresh slot for `key` whose lists are at `cold`.
@@ -151,9 +166,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_slot_is_one_cache_line() {
-        assert_eq!(std::mem::size_of::<Slot>(), 64);
-        assert_eq!(std::mem::align_of::<Slot>(), 64);
+    fn a_slot_is_two_cache_lines_the_hot_part_first() {
+        assert_eq!(std::mem::size_of::<Slot>(), 128);
+        assert_eq!(std::mem::align_of::<Slot>(), 128);
+        assert_eq!(std::mem::offset_of!(Slot, ports), 64);
     }
 
     #[test]
