@@ -68,7 +68,8 @@ pub struct DetectConfig {
     pub syn_flood_pps: u32,
     /// Packets per second from one source that raise a rate alert (0 = off).
     pub rate_pps: u32,
-    /// Denied packets from one source within the window that raise an alert.
+    /// Denied packets from one source within the window that raise an alert (counted up to 65,535: a higher
+    /// value acts as 65,535).
     pub denied_count: u32,
     /// Upper bound on sources tracked at once (memory stays flat under spoofed floods).
     pub max_sources: u32,
@@ -723,6 +724,24 @@ mod tests {
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].kind, AlertKind::RepeatedDenied);
         assert_eq!(alerts[0].reason, "40 denied packets in 10 s");
+    }
+
+    #[test]
+    fn a_denied_threshold_past_the_counter_still_fires() {
+        let mut d = Detector::new(DetectConfig {
+            denied_count: 1_000_000,
+            ..quiet_config()
+        });
+        // 70,000 denied packets within one window (1 µs apart): the alert comes at 65,535.
+        let alerts: Vec<(i64, Alert)> = (0..70_000)
+            .filter_map(|i| {
+                d.observe(&syn(i, "203.0.113.9", "192.168.1.50", 23), &BLOCK)
+                    .map(|a| (i, a))
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].0, 65_534);
+        assert_eq!(alerts[0].1.reason, "65535 denied packets in 10 s");
     }
 
     #[test]
