@@ -468,12 +468,12 @@ impl Worker {
         // and the counters show at once.
         let per_packet = self.input.is_live() || self.config.pace == Pace::RealtimeLoop;
         let tick_mask: u32 = if per_packet { 0 } else { 255 };
+        let keep_raw = self.config.raw_store.is_some();
         loop {
             if self.stop {
                 return Ok(());
             }
-            let keep_raw = self.config.raw_store.is_some();
-            match self.input.next(keep_raw) {
+            match self.input.next() {
                 Ok(Next::Packet { meta, data }) => {
                     backoff.reset();
                     let ts = meta.ts_micros;

@@ -63,12 +63,12 @@ impl Input {
         }
     }
 
-    /// The next packet, parsed. Its frame comes along when `keep_data` is set or the packet carries a DNS
-    /// answer (passive names decode it); a direct source always lends it, as that costs nothing.
+    /// The next packet, parsed. A direct source always lends its frame, as that costs nothing; a read-ahead
+    /// one passes the frames it was started to keep (all of them, or DNS answers only).
     ///
     /// # Errors
     /// Reading failed (see `PacketSource::read`).
-    pub(crate) fn next(&mut self, keep_data: bool) -> Result<Next<'_>, CaptureError> {
+    pub(crate) fn next(&mut self) -> Result<Next<'_>, CaptureError> {
         match self {
             Self::Direct(source) => {
                 let link = source.link_type();
@@ -81,7 +81,7 @@ impl Input {
                     Read::End => Next::End,
                 })
             }
-            Self::Ahead(ahead) => ahead.next(keep_data),
+            Self::Ahead(ahead) => ahead.next(),
         }
     }
 }
@@ -154,7 +154,7 @@ impl ReadAhead {
         })
     }
 
-    fn next(&mut self, keep_data: bool) -> Result<Next<'_>, CaptureError> {
+    fn next(&mut self) -> Result<Next<'_>, CaptureError> {
         while self.next >= self.current.metas.len() {
             if self.ended {
                 return Ok(Next::End);
@@ -181,10 +181,9 @@ impl ReadAhead {
         if let Some(&(at, start, end)) = self.current.frames.get(self.next_frame)
             && at == i
         {
+            // The reader kept this frame because the engine needs it.
             self.next_frame += 1;
-            if keep_data || super::is_dns_answer(&meta) {
-                data = self.current.data.get(start..end);
-            }
+            data = self.current.data.get(start..end);
         }
         Ok(Next::Packet { meta, data })
     }
@@ -354,10 +353,10 @@ mod tests {
     type Packet = (PacketMeta, Option<Vec<u8>>);
 
     /// Reads an input to its end: its packets, then the error it ended with, if any.
-    fn drain(input: &mut Input, keep_data: bool) -> (Vec<Packet>, Option<String>) {
+    fn drain(input: &mut Input) -> (Vec<Packet>, Option<String>) {
         let mut packets = Vec::new();
         loop {
-            match input.next(keep_data) {
+            match input.next() {
                 Ok(Next::Packet { meta, data }) => packets.push((meta, data.map(<[u8]>::to_vec))),
                 Ok(Next::Idle) => {}
                 Ok(Next::End) => return (packets, None),
@@ -368,17 +367,17 @@ mod tests {
 
     #[test]
     fn read_ahead_yields_what_direct_reading_does() {
-        let (direct, end) = drain(
-            &mut Input::Direct(Box::new(Script::new(mixed_frames(), After::End))),
-            true,
-        );
+        let (direct, end) = drain(&mut Input::Direct(Box::new(Script::new(
+            mixed_frames(),
+            After::End,
+        ))));
         assert_eq!(end, None);
         assert_eq!(direct.len(), CHUNK_PACKETS * 3 + 17);
 
         for keep_data in [true, false] {
             let source = Box::new(Script::new(mixed_frames(), After::End));
             let mut ahead = Input::Ahead(ReadAhead::start(source, keep_data).unwrap());
-            let (packets, end) = drain(&mut ahead, keep_data);
+            let (packets, end) = drain(&mut ahead);
             assert_eq!(end, None);
             assert_eq!(packets.len(), direct.len());
             for ((meta, data), (want_meta, want_data)) in packets.iter().zip(&direct) {
@@ -390,8 +389,8 @@ mod tests {
                 }
             }
             // The end stays the end.
-            assert!(matches!(ahead.next(keep_data), Ok(Next::End)));
-            assert!(matches!(ahead.next(keep_data), Ok(Next::End)));
+            assert!(matches!(ahead.next(), Ok(Next::End)));
+            assert!(matches!(ahead.next(), Ok(Next::End)));
         }
     }
 
@@ -400,20 +399,20 @@ mod tests {
         let frames: Vec<_> = (0..CHUNK_PACKETS + 5).map(|i| tcp_frame(22, i % 50)).collect();
         let mut ahead =
             Input::Ahead(ReadAhead::start(Box::new(Script::new(frames, After::Fail)), false).unwrap());
-        let (packets, end) = drain(&mut ahead, false);
+        let (packets, end) = drain(&mut ahead);
         assert_eq!(packets.len(), CHUNK_PACKETS + 5);
         assert_eq!(
             end.as_deref(),
             Some("reading script.pcap failed: truncated dump file")
         );
-        assert!(matches!(ahead.next(false), Ok(Next::End)));
+        assert!(matches!(ahead.next(), Ok(Next::End)));
     }
 
     #[test]
     fn an_empty_file_just_ends() {
         let mut ahead =
             Input::Ahead(ReadAhead::start(Box::new(Script::new(Vec::new(), After::End)), false).unwrap());
-        let (packets, end) = drain(&mut ahead, false);
+        let (packets, end) = drain(&mut ahead);
         assert!(packets.is_empty());
         assert_eq!(end, None);
     }
@@ -425,7 +424,7 @@ mod tests {
         let script = Script::new(vec![big.clone()], After::Forever);
         let reads = Arc::clone(&script.reads);
         let mut ahead = ReadAhead::start(Box::new(script), true).unwrap();
-        match ahead.next(true) {
+        match ahead.next() {
             Ok(Next::Packet { data, .. }) => assert_eq!(data, Some(&big[..])),
             _ => panic!("a packet with its frame"),
         }
@@ -445,7 +444,7 @@ mod tests {
         let reads = Arc::clone(&script.reads);
         let mut ahead = ReadAhead::start(Box::new(script), false).unwrap();
         for _ in 0..10 {
-            assert!(matches!(ahead.next(false), Ok(Next::Packet { .. })));
+            assert!(matches!(ahead.next(), Ok(Next::Packet { .. })));
         }
         std::thread::sleep(Duration::from_millis(200));
         let read = reads.load(Ordering::Relaxed);
