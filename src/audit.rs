@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{Alert, AlertKind};
 use crate::event::Event;
-use crate::packet::{Direction, PacketMeta, TcpFlags};
+use crate::packet::{PacketMeta, TcpFlags};
 use crate::rules::{Action, RuleSet, Verdict};
 
 /// Audit log settings, the `log` section of `rules.ron` (the CLI's `--log` overrides `path`).
@@ -218,9 +218,7 @@ const WRITE_BLOCK: usize = 1 << 17;
 #[derive(Default)]
 struct TimePrefix {
     second: Option<i64>,
-    prefix: String,
-    /// `prefix` padded to a fixed size, for a fixed-size copy (it is 20 bytes up to the year 9999).
-    padded: [u8; 32],
+    prefix: Piece,
 }
 
 impl TimePrefix {
@@ -228,19 +226,13 @@ impl TimePrefix {
         let second = ts_micros.div_euclid(1_000_000);
         if self.second != Some(second) {
             self.second = Some(second);
-            self.prefix = DateTime::<Utc>::from_timestamp(second, 0).map_or_else(
+            let text = DateTime::<Utc>::from_timestamp(second, 0).map_or_else(
                 || second.to_string(),
                 |t| t.format("%Y-%m-%dT%H:%M:%S.").to_string(),
             );
-            if let Some(start) = self.padded.get_mut(..self.prefix.len()) {
-                start.copy_from_slice(self.prefix.as_bytes());
-            }
+            self.prefix = Piece::new(text.into_bytes());
         }
-        if self.prefix.len() <= self.padded.len() {
-            out.put_first(&self.padded, self.prefix.len());
-        } else {
-            out.put_all(self.prefix.as_bytes());
-        }
+        self.prefix.put(out);
         // Below 1,000,000: three pairs of digits.
         let micros = ts_micros.rem_euclid(1_000_000).unsigned_abs() as usize;
         let pairs = [micros / 10_000, micros / 100 % 100, micros % 100].map(|p| p * 2);
@@ -272,6 +264,12 @@ struct LineCache {
 struct Piece {
     text: Vec<u8>,
     padded: [u8; 64],
+}
+
+impl Default for Piece {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl Piece {
@@ -883,26 +881,18 @@ fn push_rule_and_reason(out: &mut impl Sink, line: &LineView<'_>) {
 fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut impl Sink, cache: &mut LineCache) {
     let m = line.meta;
     cache.clock.push(out, m.ts_micros);
-    // Constant pieces per variant: each is a move or two, where a looked-up name is a copy of unknown length.
-    match line.verdict.action {
-        Action::Allow => out.put_all(b" action=allow"),
-        Action::Block => out.put_all(b" action=block"),
-        Action::Log => out.put_all(b" action=log"),
-    }
+    out.put_all(b" action=");
+    out.put_all(line.verdict.action.name().as_bytes());
     if line.alert.is_some() {
         push_rule_and_reason(out, line);
     } else {
         cache.push_rule_and_reason(out, line);
     }
     match (m.protocol, m.network) {
-        (Some(p), _) => match p.0 {
-            6 => out.put_all(b" proto=tcp"),
-            17 => out.put_all(b" proto=udp"),
-            _ => {
-                out.put_all(b" proto=");
-                out.put_all(p.name().as_bytes());
-            }
-        },
+        (Some(p), _) => {
+            out.put_all(b" proto=");
+            out.put_all(p.name().as_bytes());
+        }
         (None, crate::packet::NetworkKind::OtherEtherType(t)) => {
             out.put_all(b" proto=ethertype_0x");
             for shift in [12u16, 8, 4, 0] {
@@ -920,12 +910,8 @@ fn format_line(line: &LineView<'_>, repeated: Option<u64>, out: &mut impl Sink, 
     push_endpoint(out, m.dst_ip, m.dst_port);
     out.put_all(b" len=");
     push_u64(out, u64::from(m.wire_len));
-    match m.direction {
-        Direction::In => out.put_all(b" dir=in"),
-        Direction::Out => out.put_all(b" dir=out"),
-        Direction::Local => out.put_all(b" dir=local"),
-        Direction::Unknown => out.put_all(b" dir=?"),
-    }
+    out.put_all(b" dir=");
+    out.put_all(m.direction.name().as_bytes());
     cache.push_iface(out, line.iface);
     if let Some(flags) = m.tcp_flags {
         out.put_all(b" flags=");
