@@ -404,17 +404,20 @@ fn observe_probe(config: &DetectConfig, slot: &mut Slot, cold: &mut [Cold], at: 
         && port_count(slot, cold.get(at)) <= config.scan_ports as usize
     {
         let bit = filter_bit(u64::from(port), 0);
-        if slot.seen_bits & bit == 0 || !has_port(slot, cold.get(at), port) {
-            let len = usize::from(slot.ports_len);
-            match slot.ports.get_mut(len) {
-                Some(free) => *free = port,
-                None => {
-                    if let Some(c) = cold.get_mut(at) {
-                        c.ports.push(port);
-                    }
-                }
-            }
-            slot.ports_len = slot.ports_len.saturating_add(1);
+        let seen = slot.seen_bits & bit != 0
+            && list_has(
+                &slot.ports,
+                slot.ports_len,
+                || cold.get(at).map(|c| &c.ports),
+                port,
+            );
+        if !seen {
+            list_push(
+                &mut slot.ports,
+                &mut slot.ports_len,
+                || cold.get_mut(at).map(|c| &mut c.ports),
+                port,
+            );
             slot.seen_bits |= bit;
         }
     }
@@ -424,18 +427,12 @@ fn observe_probe(config: &DetectConfig, slot: &mut Slot, cold: &mut [Cold], at: 
         let bit = filter_bit(fold_ip(dst), 1);
         if slot.seen_bits & bit == 0 || !has_host(slot, cold.get(at), dst) {
             match dst {
-                IpAddr::V4(v4) => {
-                    let len = usize::from(slot.hosts_v4_len);
-                    match slot.hosts_v4.get_mut(len) {
-                        Some(free) => *free = v4.to_bits(),
-                        None => {
-                            if let Some(c) = cold.get_mut(at) {
-                                c.hosts_v4.push(v4.to_bits());
-                            }
-                        }
-                    }
-                    slot.hosts_v4_len = slot.hosts_v4_len.saturating_add(1);
-                }
+                IpAddr::V4(v4) => list_push(
+                    &mut slot.hosts_v4,
+                    &mut slot.hosts_v4_len,
+                    || cold.get_mut(at).map(|c| &mut c.hosts_v4),
+                    v4.to_bits(),
+                ),
                 IpAddr::V6(v6) => {
                     if let Some(c) = cold.get_mut(at) {
                         c.hosts_v6.push(v6.to_bits());
@@ -467,26 +464,45 @@ fn host_count(slot: &Slot, cold: Option<&Cold>) -> usize {
     }
 }
 
-fn has_port(slot: &Slot, cold: Option<&Cold>, port: u16) -> bool {
-    let len = usize::from(slot.ports_len);
-    slot.ports
-        .get(..len.min(SLOT_PORTS))
-        .unwrap_or_default()
-        .contains(&port)
-        || (len > SLOT_PORTS && cold.is_some_and(|c| c.ports.contains(&port)))
+/// Whether `value` is in a list kept as its first `N` values in the slot (`len` counts them all) and the
+/// rest in `spill`, which is looked at only past the slot's part.
+fn list_has<'a, T: PartialEq + 'a, const N: usize>(
+    in_slot: &[T; N],
+    len: u8,
+    spill: impl FnOnce() -> Option<&'a Vec<T>>,
+    value: T,
+) -> bool {
+    let len = usize::from(len);
+    in_slot.get(..len.min(N)).unwrap_or_default().contains(&value)
+        || (len > N && spill().is_some_and(|s| s.contains(&value)))
+}
+
+/// Appends `value` to such a list: into the slot while it has room, else to `spill` (reached only then).
+fn list_push<'a, T: 'a, const N: usize>(
+    in_slot: &mut [T; N],
+    len: &mut u8,
+    spill: impl FnOnce() -> Option<&'a mut Vec<T>>,
+    value: T,
+) {
+    match in_slot.get_mut(usize::from(*len)) {
+        Some(free) => *free = value,
+        None => {
+            if let Some(spill) = spill() {
+                spill.push(value);
+            }
+        }
+    }
+    *len = len.saturating_add(1);
 }
 
 fn has_host(slot: &Slot, cold: Option<&Cold>, host: IpAddr) -> bool {
     match host {
-        IpAddr::V4(v4) => {
-            let bits = v4.to_bits();
-            let len = usize::from(slot.hosts_v4_len);
-            slot.hosts_v4
-                .get(..len.min(SLOT_HOSTS))
-                .unwrap_or_default()
-                .contains(&bits)
-                || (len > SLOT_HOSTS && cold.is_some_and(|c| c.hosts_v4.contains(&bits)))
-        }
+        IpAddr::V4(v4) => list_has(
+            &slot.hosts_v4,
+            slot.hosts_v4_len,
+            || cold.map(|c| &c.hosts_v4),
+            v4.to_bits(),
+        ),
         IpAddr::V6(v6) => {
             slot.hosts_len > slot.hosts_v4_len && cold.is_some_and(|c| c.hosts_v6.contains(&v6.to_bits()))
         }
