@@ -238,6 +238,29 @@ impl BlockList {
     }
 }
 
+/// The default state directory for a user (`euid`), from `XDG_STATE_HOME` / `HOME`.
+#[must_use]
+pub fn default_state_dir(euid: Option<u32>, xdg_state_home: Option<&str>, home: Option<&str>) -> PathBuf {
+    if euid == Some(0) {
+        return PathBuf::from("/var/lib/netwarden");
+    }
+    match (xdg_state_home.filter(|v| !v.is_empty()), home) {
+        (Some(xdg), _) => Path::new(xdg).join("netwarden"),
+        (None, Some(home)) => Path::new(home).join(".local/state/netwarden"),
+        (None, None) => PathBuf::from(".netwarden"),
+    }
+}
+
+/// The default state directory of the user running this process.
+#[must_use]
+pub fn default_user_state_dir() -> PathBuf {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = crate::enforce::parse_privileges(&status).euid;
+    let xdg = std::env::var("XDG_STATE_HOME").ok();
+    let home = std::env::var("HOME").ok();
+    default_state_dir(euid, xdg.as_deref(), home.as_deref())
+}
+
 /// Reads a file, `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
@@ -348,6 +371,22 @@ pub fn parse_duration(input: &str) -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_dir_defaults() {
+        assert_eq!(
+            default_state_dir(Some(0), Some("/x"), Some("/h")),
+            PathBuf::from("/var/lib/netwarden")
+        );
+        assert_eq!(
+            default_state_dir(Some(1000), Some("/x"), Some("/h")),
+            PathBuf::from("/x/netwarden")
+        );
+        assert_eq!(
+            default_state_dir(Some(1000), None, Some("/h")),
+            PathBuf::from("/h/.local/state/netwarden")
+        );
+    }
 
     #[test]
     fn parse_net_accepts_hosts_and_networks() {

@@ -1,4 +1,5 @@
-//! The headless face: subcommands that print text or JSON lines over the engine.
+//! The command-line face of the binary: subcommands that print text or JSON lines over the engine, and the
+//! options of the desktop app. It lives with the binary; the library knows nothing of it.
 
 use std::process::ExitCode;
 
@@ -28,17 +29,12 @@ pub type CliResult = Result<(), CliError>;
 pub mod capture;
 pub mod check;
 pub mod enforce;
-pub mod output;
+#[cfg(feature = "gui")]
+pub mod gui;
 
-use crate::rules::RuleSet;
 use anyhow::anyhow;
-use std::path::{Path, PathBuf};
-
-/// The rules file used when none is given: `./rules.ron`.
-#[must_use]
-pub fn default_rules_path() -> PathBuf {
-    PathBuf::from("rules.ron")
-}
+use netwarden::rules::RuleSet;
+use std::path::Path;
 
 /// Loads and validates a rules file for a subcommand; a broken file is bad input (exit 2).
 ///

@@ -143,6 +143,25 @@ pub enum Notice {
     ReplayRestarted,
 }
 
+impl Notice {
+    /// One sentence for a status bar or stderr.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Notice::WaitingForInterface { iface, detail } => {
+                format!("{iface} is down or failed ({detail}); waiting for it to come back")
+            }
+            Notice::InterfaceBack { iface } => format!("{iface} is back; capturing again"),
+            Notice::RulesReloaded { rules } => format!("rules file changed: {rules} rules now in force"),
+            Notice::RulesRejected(e) => {
+                format!("rules file changed but is invalid, old rules stay in force: {e}")
+            }
+            Notice::AuditFailed(e) => format!("cannot write the audit log: {e}"),
+            Notice::ReplayRestarted => "demo capture restarted from the beginning".to_owned(),
+        }
+    }
+}
+
 /// Requests from a front end to the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -285,8 +304,10 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.request_stop();
+        // The receiver goes first: a worker blocked in a back-pressured `send` (a front end that stopped
+        // reading, e.g. after a write error on stdout) then gets an error and ends, so the join cannot hang.
+        drop(std::mem::replace(&mut self.events, crossbeam_channel::never()));
         if let Some(thread) = self.thread.take() {
-            // Dropping the receiver first would make a back-pressured send fail and end the thread.
             thread.join().ok();
         }
     }
@@ -1016,6 +1037,29 @@ mod tests {
                 Err(_) => return (events, None),
             }
         }
+    }
+
+    #[test]
+    fn dropping_an_unread_back_pressured_engine_does_not_hang() {
+        let mut config = config("Block");
+        config.backpressure = true;
+        config.channel_batches = 1;
+        config.batch_max = 1;
+        let engine = Engine::spawn_with_source(config, Box::new(FakeSource::new(100_000, false))).unwrap();
+        // Nobody reads: the worker soon waits in `send` on the full channel.
+        std::thread::sleep(Duration::from_millis(200));
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        std::thread::Builder::new()
+            .name("drop-engine".into())
+            .spawn(move || {
+                drop(engine);
+                done_tx.send(()).ok();
+            })
+            .unwrap();
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+            "Engine::drop hung joining a worker blocked in send"
+        );
     }
 
     #[test]

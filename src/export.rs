@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::audit::LogRecord;
-use crate::cli::output::iso_time;
 use crate::event::Event;
 use crate::packet::LinkType;
+use crate::text::{endpoint, escape, iso_time};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +103,57 @@ impl<'a> EventRow<'a> {
 pub fn write_json_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer(&mut *w, &EventRow::from_event(event)).map_err(io::Error::other)?;
     w.write_all(b"\n")
+}
+
+/// Writes one text line for `event`:
+/// `TIME ACTION PROTO SRC -> DST len=N rule="NAME" [flags] dir iface [alert] [malformed]`.
+/// Rule, interface and host names are quoted and escaped (`crate::text::escape`) so packet data cannot
+/// forge lines or reach the terminal as control sequences.
+///
+/// # Errors
+/// Writing failed (for example a closed pipe).
+pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
+    let meta = &event.meta;
+    write!(
+        w,
+        "{} {:<5} {:<6} {} -> {} len={} rule=\"{}\" dir={} iface={}",
+        iso_time(meta.ts_micros),
+        event.verdict.action.name(),
+        meta.protocol_name(),
+        endpoint(meta.src_ip, meta.src_port),
+        endpoint(meta.dst_ip, meta.dst_port),
+        meta.wire_len,
+        escape(event.rule_label()),
+        meta.direction.name(),
+        escape(&event.iface),
+    )?;
+    if let Some(flags) = meta.tcp_flags {
+        write!(w, " flags={}", flags.letters())?;
+    }
+    if let Some((t, c)) = meta.icmp_type_code {
+        write!(w, " icmp={t}/{c}")?;
+    }
+    if let Some(name) = &event.src_name {
+        write!(w, " src_name=\"{}\"", escape(name))?;
+    }
+    if let Some(name) = &event.dst_name {
+        write!(w, " dst_name=\"{}\"", escape(name))?;
+    }
+    if event.kernel_dropped {
+        write!(w, " kernel=dropped")?;
+    }
+    if let Some(alert) = &event.alert {
+        write!(
+            w,
+            " alert={} reason=\"{}\"",
+            alert.kind.name(),
+            escape(&alert.reason)
+        )?;
+    }
+    if let Some(m) = meta.malformed {
+        write!(w, " malformed=\"{}\"", escape(&m.describe()))?;
+    }
+    writeln!(w)
 }
 
 /// Writes serializable rows as CSV with a header row; returns the number of rows.

@@ -2,7 +2,7 @@
 //!
 //! The engine (this library) captures packets with libpcap, parses them, evaluates them against ordered
 //! rules, runs detection, writes the audit log and drives kernel enforcement. The desktop app (`ui`, feature
-//! `gui`) and the headless CLI (`cli`) are two thin front ends over it.
+//! `gui`) and the headless CLI (in the binary) are two thin front ends over it.
 //!
 //! ```no_run
 //! use netwarden::capture::SourceSpec;
@@ -23,7 +23,6 @@
 pub mod audit;
 pub mod blocklist;
 pub mod capture;
-pub mod cli;
 pub mod detect;
 pub mod enforce;
 pub mod engine;
@@ -33,6 +32,7 @@ pub mod filter;
 pub mod names;
 pub mod packet;
 pub mod rules;
+pub mod text;
 #[cfg(feature = "gui")]
 pub mod ui;
 pub mod whatif;

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use netwarden::cli::{self, CliError};
+mod cli;
+
+use cli::CliError;
 
 /// Personal firewall monitor: live traffic, ordered rules, audit log and kernel enforcement.
 #[derive(Debug, Parser)]
@@ -17,7 +19,7 @@ struct Args {
 enum Command {
     /// Open the desktop app (the default without a subcommand).
     #[cfg(feature = "gui")]
-    Gui(netwarden::ui::GuiArgs),
+    Gui(cli::gui::GuiArgs),
     /// Capture live and print denied and suspicious packets (every packet with --all).
     Run(cli::capture::RunArgs),
     /// Replay a pcap/pcapng file through the rules; --summary for totals, --compare for a what-if.
@@ -60,9 +62,9 @@ fn main() -> ExitCode {
     };
     let result: Result<(), CliError> = match args.command {
         #[cfg(feature = "gui")]
-        Some(Command::Gui(gui)) => netwarden::ui::run(&gui),
+        Some(Command::Gui(gui)) => cli::gui::gui(&gui),
         #[cfg(feature = "gui")]
-        None => netwarden::ui::run(&netwarden::ui::GuiArgs::default()),
+        None => cli::gui::gui(&cli::gui::GuiArgs::default()),
         #[cfg(not(feature = "gui"))]
         None => Err(CliError::BadInput(anyhow::anyhow!(
             "this build has no desktop app (built without the `gui` feature); see `netwarden --help`"

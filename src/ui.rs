@@ -15,38 +15,51 @@ pub mod widgets;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::anyhow;
-
-use crate::cli::{CliError, CliResult};
-
-/// `netwarden gui` options.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct GuiArgs {
+/// How the desktop app starts (the binary fills this from `netwarden gui` options).
+#[derive(Debug, Clone)]
+pub struct GuiOptions {
     /// Rules file.
-    #[arg(long, short, default_value = "rules.ron")]
     pub rules: PathBuf,
     /// Interface to capture on (default: the last one used, else `any`).
-    #[arg(long, short)]
     pub iface: Option<String>,
     /// Replay the bundled demo capture instead of capturing live.
-    #[arg(long)]
     pub demo: bool,
     /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
-    #[arg(long, value_name = "FILE")]
     pub demo_file: Option<PathBuf>,
     /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
-    #[arg(long)]
     pub tab: Option<String>,
     /// Monitor only: never change the kernel firewall, even with privileges.
-    #[arg(long)]
     pub no_enforce: bool,
-    /// Directory of the block list and ban history (default: as `netwarden block`).
-    #[arg(long, value_name = "DIR")]
+    /// Directory of the block list and ban history (default: `blocklist::default_user_state_dir`).
     pub state_dir: Option<PathBuf>,
-    /// Remove netwarden's chains and sets from the kernel when the window closes (the list is kept and
-    /// enforced again at the next start).
-    #[arg(long)]
+    /// Remove netwarden's chains and sets from the kernel when the window closes.
     pub remove_on_exit: bool,
+}
+
+impl Default for GuiOptions {
+    fn default() -> Self {
+        Self {
+            rules: PathBuf::from("rules.ron"),
+            iface: None,
+            demo: false,
+            demo_file: None,
+            tab: None,
+            no_enforce: false,
+            state_dir: None,
+            remove_on_exit: false,
+        }
+    }
+}
+
+/// Why the desktop app could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GuiError {
+    /// An option was wrong (exit status 2).
+    #[error("{0}")]
+    BadInput(String),
+    /// The window could not be created (no display, no GL).
+    #[error("cannot open the window: {0}. Without a display use the headless commands (`netwarden --help`)")]
+    Window(String),
 }
 
 /// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
@@ -70,11 +83,11 @@ fn find_demo_file() -> PathBuf {
 ///
 /// # Errors
 /// An unknown `--tab`, or the window could not be created (no display).
-pub fn run(args: &GuiArgs) -> CliResult {
+pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
     let tab = match &args.tab {
         Some(name) => Some(app::Tab::from_name(name).ok_or_else(|| {
-            CliError::BadInput(anyhow!(
-                "unknown tab {name:?}: traffic, rules, log, stats or threats"
+            GuiError::BadInput(format!(
+                "unknown tab {name:?}: traffic, rules, blocklist, log, stats or threats"
             ))
         })?),
         None => None,
@@ -122,7 +135,7 @@ pub fn run(args: &GuiArgs) -> CliResult {
                 state_dir: args
                     .state_dir
                     .clone()
-                    .unwrap_or_else(crate::cli::enforce::default_user_state_dir),
+                    .unwrap_or_else(crate::blocklist::default_user_state_dir),
                 enforcer,
                 protected,
                 remove_on_exit: args.remove_on_exit,
@@ -134,9 +147,5 @@ pub fn run(args: &GuiArgs) -> CliResult {
             Ok(Box::new(app::EframeApp::new(app, &cc.egui_ctx)))
         }),
     )
-    .map_err(|e| {
-        CliError::Runtime(anyhow!(
-            "cannot open the window: {e}. Without a display use the headless commands (`netwarden --help`)"
-        ))
-    })
+    .map_err(|e| GuiError::Window(e.to_string()))
 }

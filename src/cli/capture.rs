@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
-use super::output::{iso_time, write_text_line};
 use super::{CliError, CliResult, load_rules};
-use crate::capture::{
+use netwarden::capture::{
     CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
 };
-use crate::engine::{Deliver, Engine, EngineConfig, EngineMessage, Notice, RunSummary};
-use crate::export::write_json_line;
-use crate::packet::{self, LocalAddrs, PacketMeta};
-use crate::rules::{RuleWatcher, shared};
-use crate::whatif;
+use netwarden::engine::{Deliver, Engine, EngineConfig, EngineMessage, RunSummary};
+use netwarden::export::write_json_line;
+use netwarden::export::write_text_line;
+use netwarden::packet::{self, LocalAddrs, PacketMeta};
+use netwarden::rules::{RuleWatcher, shared};
+use netwarden::text::iso_time;
+use netwarden::whatif;
 
 /// Options shared by `run` and `replay`.
 #[derive(Debug, Clone, clap::Args)]
@@ -86,7 +87,10 @@ fn capture_error(e: CaptureError) -> CliError {
     }
 }
 
-fn audit_config(rules: &crate::rules::RuleSet, args: &OutputArgs) -> Option<crate::audit::AuditConfig> {
+fn audit_config(
+    rules: &netwarden::rules::RuleSet,
+    args: &OutputArgs,
+) -> Option<netwarden::audit::AuditConfig> {
     if args.no_log {
         return None;
     }
@@ -182,30 +186,13 @@ fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
             }
             EngineMessage::Notice(notice) => {
                 out.flush().ok();
-                eprintln!("netwarden: {}", describe_notice(&notice));
+                eprintln!("netwarden: {}", notice.describe());
             }
             EngineMessage::Stopped(_) => {
                 out.flush().ok();
                 return Ok(());
             }
         }
-    }
-}
-
-/// One sentence for a notice, as the CLI and the GUI status bar show it.
-#[must_use]
-pub fn describe_notice(notice: &Notice) -> String {
-    match notice {
-        Notice::WaitingForInterface { iface, detail } => {
-            format!("{iface} is down or failed ({detail}); waiting for it to come back")
-        }
-        Notice::InterfaceBack { iface } => format!("{iface} is back; capturing again"),
-        Notice::RulesReloaded { rules } => format!("rules file changed: {rules} rules now in force"),
-        Notice::RulesRejected(e) => {
-            format!("rules file changed but is invalid, old rules stay in force: {e}")
-        }
-        Notice::AuditFailed(e) => format!("cannot write the audit log: {e}"),
-        Notice::ReplayRestarted => "demo capture restarted from the beginning".to_owned(),
     }
 }
 
@@ -297,7 +284,7 @@ pub fn read_metas(
     }
 }
 
-fn compare(args: &ReplayArgs, old: &crate::rules::RuleSet, new: &crate::rules::RuleSet) -> CliResult {
+fn compare(args: &ReplayArgs, old: &netwarden::rules::RuleSet, new: &netwarden::rules::RuleSet) -> CliResult {
     let local = LocalAddrs::new(args.local.iter().copied());
     let metas = read_metas(&args.file, args.output.filter.as_deref(), &local).map_err(capture_error)?;
     let report = whatif::compare(metas.iter().map(|m| (m, "file")), old, new);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 
 use super::{CliError, CliResult, load_rules};
-use crate::rules::lint;
+use netwarden::rules::lint;
 
 /// `netwarden check`.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,7 +27,7 @@ pub fn check(args: &CheckArgs) -> CliResult {
     let rules = load_rules(&args.rules)?;
     let mut warnings: Vec<String> = lint(&rules).into_iter().map(|w| w.message).collect();
     // `enforce: true` rules the kernel could not take: `run --enforce` would refuse to start with them.
-    let (_, refused) = crate::enforce::iptables::kernel_rules_of(&rules);
+    let (_, refused) = netwarden::enforce::iptables::kernel_rules_of(&rules);
     warnings.extend(
         refused
             .iter()

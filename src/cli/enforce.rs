@@ -2,15 +2,15 @@
 //! changing anything, and `--dry-run` prints the exact commands instead of running them.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 
 use super::{CliError, CliResult};
-use crate::blocklist::{BLOCKLIST_FILE, BlockList, EntryState, parse_duration};
-use crate::enforce::runner::{Cmd, CommandRunner, RecordingRunner, SystemRunner};
-use crate::enforce::{self, BlockRequest, EnforceConfig, EnforceError, Enforcer};
+use netwarden::blocklist::{BLOCKLIST_FILE, BlockList, EntryState, parse_duration};
+use netwarden::enforce::runner::{Cmd, CommandRunner, RecordingRunner, SystemRunner};
+use netwarden::enforce::{self, BlockRequest, EnforceConfig, EnforceError, Enforcer};
 
 /// Options shared by the enforcement subcommands.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -100,31 +100,10 @@ pub struct FlushArgs {
     pub opts: EnforceOpts,
 }
 
-/// The default state directory for a user (`euid`), from `XDG_STATE_HOME` / `HOME`.
-#[must_use]
-pub fn default_state_dir(euid: Option<u32>, xdg_state_home: Option<&str>, home: Option<&str>) -> PathBuf {
-    if euid == Some(0) {
-        return PathBuf::from("/var/lib/netwarden");
-    }
-    match (xdg_state_home.filter(|v| !v.is_empty()), home) {
-        (Some(xdg), _) => Path::new(xdg).join("netwarden"),
-        (None, Some(home)) => Path::new(home).join(".local/state/netwarden"),
-        (None, None) => PathBuf::from(".netwarden"),
-    }
-}
-
-/// The default state directory of the user running this process.
-#[must_use]
-pub fn default_user_state_dir() -> PathBuf {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = enforce::parse_privileges(&status).euid;
-    let xdg = std::env::var("XDG_STATE_HOME").ok();
-    let home = std::env::var("HOME").ok();
-    default_state_dir(euid, xdg.as_deref(), home.as_deref())
-}
-
 fn state_dir(opts: &EnforceOpts) -> PathBuf {
-    opts.state_dir.clone().unwrap_or_else(default_user_state_dir)
+    opts.state_dir
+        .clone()
+        .unwrap_or_else(netwarden::blocklist::default_user_state_dir)
 }
 
 /// Maps an enforcement error to an exit code: bad input (2) or runtime (1).
@@ -269,10 +248,10 @@ pub fn run_list(args: &ListArgs, out: &mut dyn Write) -> CliResult {
         }
     }
     if args.csv {
-        return crate::blocklist::io::export_csv(&list, out).map_err(|e| CliError::Runtime(anyhow!(e)));
+        return netwarden::blocklist::io::export_csv(&list, out).map_err(|e| CliError::Runtime(anyhow!(e)));
     }
     if args.text {
-        return crate::blocklist::io::export_text(&list, out).map_err(io_error);
+        return netwarden::blocklist::io::export_text(&list, out).map_err(io_error);
     }
     for entry in list.iter() {
         let expires = entry.expires.map_or_else(
@@ -330,9 +309,9 @@ pub fn run_import(args: &ImportArgs, out: &mut dyn Write) -> CliResult {
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("csv"));
     let imported = if is_csv {
-        crate::blocklist::io::import_csv(text.as_bytes())
+        netwarden::blocklist::io::import_csv(text.as_bytes())
     } else {
-        crate::blocklist::io::import_text(&text)
+        netwarden::blocklist::io::import_text(&text)
     }
     .map_err(|e| bad(&e))?;
     let now = chrono::Utc::now();
@@ -364,9 +343,10 @@ pub fn run_import(args: &ImportArgs, out: &mut dyn Write) -> CliResult {
 /// # Errors
 /// `BadInput` when the saved history is broken.
 pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> CliResult {
-    let path = state_dir(&args.opts).join(crate::blocklist::HISTORY_FILE);
-    let history = crate::blocklist::BanHistory::load(&path, crate::blocklist::BanHistory::DEFAULT_CAPACITY)
-        .map_err(|e| CliError::BadInput(anyhow!(e)))?;
+    let path = state_dir(&args.opts).join(netwarden::blocklist::HISTORY_FILE);
+    let history =
+        netwarden::blocklist::BanHistory::load(&path, netwarden::blocklist::BanHistory::DEFAULT_CAPACITY)
+            .map_err(|e| CliError::BadInput(anyhow!(e)))?;
     if args.csv {
         return history.export_csv(out).map_err(|e| CliError::Runtime(anyhow!(e)));
     }
@@ -398,7 +378,7 @@ pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> CliResult {
 pub fn run_flush(args: &FlushArgs, out: &mut dyn Write) -> CliResult {
     let (enforcer, recorder) = open(&args.opts)?;
     let removed = enforcer
-        .unblock_all(crate::blocklist::LiftReason::Flush)
+        .unblock_all(netwarden::blocklist::LiftReason::Flush)
         .map_err(cli_error)?;
     enforcer.flush_kernel().map_err(cli_error)?;
     finish_dry_run(recorder.as_ref(), out)?;
@@ -445,11 +425,11 @@ impl GuardArgs {
 pub struct Guard {
     stop: crossbeam_channel::Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
-    kernel_blocked: Arc<arc_swap::ArcSwap<crate::engine::KernelBlocked>>,
+    kernel_blocked: Arc<arc_swap::ArcSwap<netwarden::engine::KernelBlocked>>,
 }
 
 /// The enforced entries of `enforcer`, for the engine to mark packets the kernel drops.
-fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<crate::engine::KernelBlocked>) {
+fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<netwarden::engine::KernelBlocked>) {
     let nets = enforcer
         .entries()
         .into_iter()
@@ -458,7 +438,7 @@ fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<crate::engine::KernelBloc
         .collect();
     let rules = enforcer.kernel_rules();
     to.store(Arc::new(
-        crate::engine::KernelBlocked::new(nets).with_rules(rules.iter().map(|r| &r.name)),
+        netwarden::engine::KernelBlocked::new(nets).with_rules(rules.iter().map(|r| &r.name)),
     ));
 }
 
@@ -471,8 +451,8 @@ impl Guard {
     /// privileges or when the kernel cannot be reconciled. Nothing is changed on a bad input.
     pub fn start(
         args: &GuardArgs,
-        shared: &crate::rules::SharedRules,
-    ) -> Result<(Self, crossbeam_channel::Sender<crate::detect::Alert>), CliError> {
+        shared: &netwarden::rules::SharedRules,
+    ) -> Result<(Self, crossbeam_channel::Sender<netwarden::detect::Alert>), CliError> {
         let shared = Arc::clone(shared);
         let mut last_rules = shared.load_full();
         let rules = &*last_rules;
@@ -483,7 +463,7 @@ impl Guard {
                 let allow = args
                     .allow
                     .iter()
-                    .map(|a| crate::blocklist::parse_net(a).map_err(|e| bad(&e)))
+                    .map(|a| netwarden::blocklist::parse_net(a).map_err(|e| bad(&e)))
                     .collect::<Result<Vec<_>, _>>()?;
                 Some(enforce::autoblock::AutoBlockConfig {
                     base_ban,
@@ -516,10 +496,10 @@ impl Guard {
         );
         let mut blocker =
             auto.map(|config| enforce::autoblock::AutoBlocker::new(config, enforcer.protected()));
-        let (alert_tx, alert_rx) = crossbeam_channel::bounded::<crate::detect::Alert>(1_024);
+        let (alert_tx, alert_rx) = crossbeam_channel::bounded::<netwarden::detect::Alert>(1_024);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
         let kernel_blocked = Arc::new(arc_swap::ArcSwap::from_pointee(
-            crate::engine::KernelBlocked::default(),
+            netwarden::engine::KernelBlocked::default(),
         ));
         publish(&enforcer, &kernel_blocked);
         let published = Arc::clone(&kernel_blocked);
@@ -594,7 +574,7 @@ impl Guard {
 
     /// What the kernel drops right now (block-list entries), for `EngineConfig::kernel_blocked`.
     #[must_use]
-    pub fn kernel_blocked(&self) -> Arc<arc_swap::ArcSwap<crate::engine::KernelBlocked>> {
+    pub fn kernel_blocked(&self) -> Arc<arc_swap::ArcSwap<netwarden::engine::KernelBlocked>> {
         Arc::clone(&self.kernel_blocked)
     }
 
@@ -609,23 +589,9 @@ impl Guard {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::path::Path;
 
-    #[test]
-    fn state_dir_defaults() {
-        assert_eq!(
-            default_state_dir(Some(0), Some("/x"), Some("/h")),
-            PathBuf::from("/var/lib/netwarden")
-        );
-        assert_eq!(
-            default_state_dir(Some(1000), Some("/x"), Some("/h")),
-            PathBuf::from("/x/netwarden")
-        );
-        assert_eq!(
-            default_state_dir(Some(1000), None, Some("/h")),
-            PathBuf::from("/h/.local/state/netwarden")
-        );
-    }
+    use super::*;
 
     fn opts(dir: &Path) -> EnforceOpts {
         EnforceOpts {

@@ -14,7 +14,6 @@ use super::rules::{KernelRulesState, RecentPackets, RulesPanel};
 use super::stats::StatsPanel;
 use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
-use crate::cli::capture::describe_notice;
 use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
@@ -313,7 +312,7 @@ impl App {
                     self.log.push(&batch);
                     self.traffic.push(batch);
                 }
-                Ok(EngineMessage::Notice(notice)) => self.notice = Some(describe_notice(&notice)),
+                Ok(EngineMessage::Notice(notice)) => self.notice = Some(notice.describe()),
                 Ok(EngineMessage::Stopped(result)) => {
                     stopped = Some(result);
                     break;

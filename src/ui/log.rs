@@ -236,9 +236,8 @@ impl LogPanel {
                         return;
                     };
                     let r = &entry.record;
-                    let endpoint = |ip: Option<std::net::IpAddr>, port: Option<u16>| {
-                        crate::cli::output::endpoint(ip, port)
-                    };
+                    let endpoint =
+                        |ip: Option<std::net::IpAddr>, port: Option<u16>| crate::text::endpoint(ip, port);
                     row.col(|ui| {
                         ui.label(r.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                     });

@@ -209,12 +209,8 @@ impl StatsPanel {
                             } else {
                                 ports.join(",")
                             });
-                            let time = |us: i64| {
-                                crate::cli::output::iso_time(us)
-                                    .get(11..19)
-                                    .unwrap_or("")
-                                    .to_owned()
-                            };
+                            let time =
+                                |us: i64| crate::text::iso_time(us).get(11..19).unwrap_or("").to_owned();
                             ui.label(format!("{} / {}", time(t.first_micros), time(t.last_micros)));
                             let alerts = t.alerts.iter().copied().collect::<Vec<_>>().join(", ");
                             if ui.button(format!("Block {ip} for 1 hour")).clicked() {

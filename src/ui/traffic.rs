@@ -667,7 +667,7 @@ fn rule_from(event: &Event, action: Action, side: Side) -> Option<RuleSpec> {
     Some(RuleSpec {
         comment: format!(
             "made from a packet seen at {}",
-            crate::cli::output::iso_time(m.ts_micros)
+            crate::text::iso_time(m.ts_micros)
         ),
         ..spec
     })
@@ -678,7 +678,7 @@ fn rule_from(event: &Event, action: Action, side: Side) -> Option<RuleSpec> {
 pub fn row_text(event: &Event) -> String {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    crate::cli::output::write_text_line(event, &mut out).ok();
+    crate::export::write_text_line(event, &mut out).ok();
     String::from_utf8_lossy(&out).trim_end().to_owned()
 }
 

@@ -33,7 +33,7 @@ pub fn verdict_color(action: Action, dark_mode: bool) -> Color32 {
 /// `HH:MM:SS.micros` (UTC) of a capture time.
 #[must_use]
 pub fn time_text(ts_micros: i64) -> String {
-    crate::cli::output::iso_time(ts_micros)
+    crate::text::iso_time(ts_micros)
         .get(11..26)
         .unwrap_or("")
         .to_owned()

@@ -1,0 +1,81 @@
+//! `netwarden gui`: the desktop app's command-line options.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use netwarden::ui::{GuiError, GuiOptions};
+
+use super::{CliError, CliResult};
+
+/// `netwarden gui` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuiArgs {
+    /// Rules file.
+    #[arg(long, short, default_value = "rules.ron")]
+    pub rules: PathBuf,
+    /// Interface to capture on (default: the last one used, else `any`).
+    #[arg(long, short)]
+    pub iface: Option<String>,
+    /// Replay the bundled demo capture instead of capturing live.
+    #[arg(long)]
+    pub demo: bool,
+    /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
+    #[arg(long, value_name = "FILE")]
+    pub demo_file: Option<PathBuf>,
+    /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
+    #[arg(long)]
+    pub tab: Option<String>,
+    /// Monitor only: never change the kernel firewall, even with privileges.
+    #[arg(long)]
+    pub no_enforce: bool,
+    /// Directory of the block list and ban history (default: as `netwarden block`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Remove netwarden's chains and sets from the kernel when the window closes (the list is kept and
+    /// enforced again at the next start).
+    #[arg(long)]
+    pub remove_on_exit: bool,
+}
+
+impl Default for GuiArgs {
+    /// What `netwarden` without a subcommand runs: the same defaults as `netwarden gui`.
+    fn default() -> Self {
+        let defaults = GuiOptions::default();
+        Self {
+            rules: defaults.rules,
+            iface: None,
+            demo: false,
+            demo_file: None,
+            tab: None,
+            no_enforce: false,
+            state_dir: None,
+            remove_on_exit: false,
+        }
+    }
+}
+
+impl GuiArgs {
+    fn options(&self) -> GuiOptions {
+        GuiOptions {
+            rules: self.rules.clone(),
+            iface: self.iface.clone(),
+            demo: self.demo,
+            demo_file: self.demo_file.clone(),
+            tab: self.tab.clone(),
+            no_enforce: self.no_enforce,
+            state_dir: self.state_dir.clone(),
+            remove_on_exit: self.remove_on_exit,
+        }
+    }
+}
+
+/// Opens the window and runs until it is closed.
+///
+/// # Errors
+/// An unknown `--tab` (exit 2), or no window could be created (exit 1).
+pub fn gui(args: &GuiArgs) -> CliResult {
+    netwarden::ui::run(&args.options()).map_err(|e| match e {
+        GuiError::BadInput(_) => CliError::BadInput(anyhow!(e)),
+        GuiError::Window(_) => CliError::Runtime(anyhow!(e)),
+    })
+}
