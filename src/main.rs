@@ -64,7 +64,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "gui")]
         Some(Command::Gui(gui)) => cli::gui::gui(&gui),
         #[cfg(feature = "gui")]
-        None => cli::gui::gui(&cli::gui::GuiArgs::default()),
+        None => cli::gui::gui_default(),
         #[cfg(not(feature = "gui"))]
         None => Err(CliError::BadInput(anyhow::anyhow!(
             "this build has no desktop app (built without the `gui` feature); see `netwarden --help`"

@@ -37,23 +37,6 @@ pub struct GuiArgs {
     pub remove_on_exit: bool,
 }
 
-impl Default for GuiArgs {
-    /// What `netwarden` without a subcommand runs: the same defaults as `netwarden gui`.
-    fn default() -> Self {
-        let defaults = GuiOptions::default();
-        Self {
-            rules: defaults.rules,
-            iface: None,
-            demo: false,
-            demo_file: None,
-            tab: None,
-            no_enforce: false,
-            state_dir: None,
-            remove_on_exit: false,
-        }
-    }
-}
-
 impl GuiArgs {
     fn options(&self) -> GuiOptions {
         GuiOptions {
@@ -74,7 +57,19 @@ impl GuiArgs {
 /// # Errors
 /// An unknown `--tab` (exit 2), or no window could be created (exit 1).
 pub fn gui(args: &GuiArgs) -> CliResult {
-    netwarden::ui::run(&args.options()).map_err(|e| match e {
+    run(&args.options())
+}
+
+/// `netwarden` without a subcommand: the app with the defaults of `netwarden gui`.
+///
+/// # Errors
+/// As `gui`.
+pub fn gui_default() -> CliResult {
+    run(&GuiOptions::default())
+}
+
+fn run(options: &GuiOptions) -> CliResult {
+    netwarden::ui::run(options).map_err(|e| match e {
         GuiError::BadInput(_) => CliError::BadInput(anyhow!(e)),
         GuiError::Window(_) => CliError::Runtime(anyhow!(e)),
     })
