@@ -1,6 +1,9 @@
 //! Enforcement figures, in namespaces this bench creates: time to enforce and remove 10,000 addresses via
 //! ipset (one batch) and via plain iptables rules (one restore), and TCP throughput between the namespaces
-//! with 0 and 10,000 blocked addresses (median of `RUNS`, default 5). Prints figures; no assertions.
+//! with 0 and 10,000 blocked addresses (median of `RUNS`, default 5). Then the command line as a script runs
+//! it, process start and the state directory's lock included: `netwarden block ADDR` (median and p95 of
+//! `BLOCK_RUNS`, default 31, with an empty list and with 10,000 entries) and `netwarden import` of 10,000
+//! addresses. Prints figures; no assertions.
 //! Run: `cargo bench --no-default-features --bench enforce` (root: it creates network namespaces).
 
 #![allow(clippy::unwrap_used)]
@@ -11,7 +14,7 @@ mod netns;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use netns::NetnsPair;
@@ -74,6 +77,66 @@ fn median_throughput(pair: &NetnsPair) -> f64 {
     v[v.len() / 2]
 }
 
+const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
+
+/// Wall time of `netwarden ARGS --state-dir DIR` run in namespace `ns`, as a script would run it.
+fn timed_cli(ns: &str, dir: &std::path::Path, args: &[&str]) -> Duration {
+    let started = Instant::now();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, BIN])
+        .args(args)
+        .arg("--state-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
+
+/// Median and 95th percentile of `samples`.
+fn median_p95(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+/// `netwarden block` of one new address `runs` times (each a new address in 198.19.255.0/24).
+fn cli_block_figures(ns: &str, dir: &std::path::Path, runs: u32) -> (Duration, Duration) {
+    let samples = (0..runs)
+        .map(|i| timed_cli(ns, dir, &["block", &format!("198.19.255.{}", i % 250 + 1)]))
+        .collect();
+    median_p95(samples)
+}
+
+fn cli_figures(pair: &NetnsPair) {
+    let runs = std::env::var("BLOCK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(31u32);
+    let dir = tempfile::tempdir().unwrap();
+    let (median, p95) = cli_block_figures(&pair.a, dir.path(), runs);
+    println!("CLI block 1 address, empty list:              median {median:?}, p95 {p95:?} ({runs} runs)");
+    timed_cli(&pair.a, dir.path(), &["flush"]);
+    let list = dir.path().join("import.txt");
+    let text: String = addresses().iter().map(|n| format!("{n}\n")).collect();
+    std::fs::write(&list, text).unwrap();
+    let import = timed_cli(&pair.a, dir.path(), &["import", list.to_str().unwrap()]);
+    println!("CLI import {COUNT} addresses (one process):      {import:?}");
+    let (median, p95) = cli_block_figures(&pair.a, dir.path(), runs);
+    println!("CLI block 1 address, {COUNT} on the list:      median {median:?}, p95 {p95:?} ({runs} runs)");
+    let list_took = timed_cli(&pair.a, dir.path(), &["list"]);
+    println!(
+        "CLI list with {}, kernel checked:           {list_took:?}",
+        COUNT + runs.min(250)
+    );
+    timed_cli(&pair.a, dir.path(), &["flush"]);
+}
+
 fn main() {
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
@@ -92,6 +155,7 @@ fn main() {
             reason: "bench".to_owned(),
             duration: None,
             force: false,
+            update: netwarden::enforce::Update::default(),
         })
         .collect();
 
@@ -143,4 +207,5 @@ fn main() {
         "TCP A->B, {COUNT} blocked via rules (median):   {rules_blocked:.0} MiB/s ({:.2}x)",
         rules_blocked / base
     );
+    cli_figures(&pair);
 }

@@ -4,9 +4,11 @@
 //! A line: `2026-11-25T06:28:09.123456Z action=block rule="no ssh" reason="rule no ssh" proto=tcp
 //! src=10.0.0.1:40000 dst=192.168.1.50:22 len=60 dir=in iface="eth0" flags=S`, then optional `alert=`,
 //! `src_name=`, `dst_name=`, `malformed=` and, for a burst summary, `repeated=N` (N identical events after
-//! the line before it). Text fields are quoted with `\\`, `\"`, `\n`, `\r`, `\t` and `\xNN` escapes, so a
-//! line holds only printable ASCII and packet data can never start a new line or field. `parse_line`
-//! reads lines back for the log viewer.
+//! the line before it). Text fields are quoted and escaped with `crate::text::escape` (`\\`, `\"`, `\n`,
+//! `\r`, `\t`, `\u{1b}` for control, bidi and format characters; printable non-ASCII stays UTF-8), the
+//! escaping every writer of netwarden uses, so packet data can never start a new line or field nor reach a
+//! terminal as a control sequence. `parse_line` reads lines back for the log viewer (also the `\xNN`
+//! escapes of older logs).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -569,8 +571,8 @@ impl Drop for AuditLog {
     }
 }
 
-/// Appends `value` quoted, escaping `\`, `"`, control characters and non-ASCII bytes (`\xNN`), so that
-/// nothing a packet carries can end a line or a field.
+/// Appends `value` quoted and escaped (`crate::text::escape`), so that nothing a packet carries can end a
+/// line or a field.
 fn push_quoted(out: &mut impl Sink, value: &str) {
     out.put(b'"');
     push_escaped(out, value);
@@ -588,22 +590,7 @@ fn push_escaped(out: &mut impl Sink, value: &str) {
         out.put_all(value.as_bytes());
         return;
     }
-    for byte in value.bytes() {
-        match byte {
-            b'\\' => out.put_all(b"\\\\"),
-            b'"' => out.put_all(b"\\\""),
-            b'\n' => out.put_all(b"\\n"),
-            b'\r' => out.put_all(b"\\r"),
-            b'\t' => out.put_all(b"\\t"),
-            0x20..=0x7e => out.put(byte),
-            other => out.put_all(&[
-                b'\\',
-                b'x',
-                HEX_DIGITS[usize::from(other >> 4)],
-                HEX_DIGITS[usize::from(other & 0x0f)],
-            ]),
-        }
-    }
+    out.put_all(crate::text::escape_quoted(value).as_bytes());
 }
 
 /// Where the formatters below write: a `LineBuf` on the stack, or the output itself.
@@ -982,43 +969,27 @@ fn fields(rest: &str) -> Option<Vec<(String, String)>> {
         }
         let key = rest.get(key_start..i)?.to_owned();
         i += 1; // '='
-        let mut value = Vec::new();
-        if bytes.get(i) == Some(&b'"') {
+        let value = if bytes.get(i) == Some(&b'"') {
             i += 1;
+            let start = i;
             loop {
                 match *bytes.get(i)? {
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    b'\\' => {
-                        let escaped = *bytes.get(i + 1)?;
-                        i += 2;
-                        match escaped {
-                            b'n' => value.push(b'\n'),
-                            b'r' => value.push(b'\r'),
-                            b't' => value.push(b'\t'),
-                            b'x' => {
-                                let hex = rest.get(i..i + 2)?;
-                                value.push(u8::from_str_radix(hex, 16).ok()?);
-                                i += 2;
-                            }
-                            other => value.push(other),
-                        }
-                    }
-                    other => {
-                        value.push(other);
-                        i += 1;
-                    }
+                    b'"' => break,
+                    b'\\' => i += 2,
+                    _ => i += 1,
                 }
             }
+            let raw = rest.get(start..i)?;
+            i += 1;
+            crate::text::unescape(raw)
         } else {
+            let start = i;
             while bytes.get(i).is_some_and(|b| *b != b' ') {
-                value.push(bytes[i]);
                 i += 1;
             }
-        }
-        out.push((key, String::from_utf8(value).ok()?));
+            rest.get(start..i)?.to_owned()
+        };
+        out.push((key, value));
     }
     Some(out)
 }

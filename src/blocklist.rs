@@ -72,6 +72,9 @@ pub enum EntryState {
     Failed(String),
     /// Enforcement is off (monitor-only mode, dry run or no privileges).
     NotEnforced,
+    /// The entry is in the kernel set but the kernel does not drop it (a chain, jump or set rule of ours is
+    /// missing); the text says what.
+    Drifted(String),
 }
 
 impl EntryState {
@@ -83,6 +86,7 @@ impl EntryState {
             Self::Pending => "pending".to_owned(),
             Self::Failed(why) => format!("failed: {why}"),
             Self::NotEnforced => "not enforced".to_owned(),
+            Self::Drifted(why) => format!("NOT enforced: {why}"),
         }
     }
 }
@@ -218,8 +222,9 @@ impl BlockList {
         let file: BlockListFile = parse_ron(path, &text)?;
         let mut list = Self::new();
         for mut entry in file.entries {
-            // Host bits in a hand-edited file would make two keys for one network.
-            entry.net = entry.net.trunc();
+            // Host bits or an IPv4-mapped IPv6 form in a hand-edited (or older) file would make two keys for
+            // one network, or an entry the kernel could never match.
+            entry.net = normalize_net(entry.net);
             list.insert(entry);
         }
         Ok(list)
@@ -303,8 +308,32 @@ pub(crate) fn save_ron<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     Ok(())
 }
 
+/// The one form of a network netwarden stores, compares and hands to the kernel: host bits cleared, and an
+/// IPv4-mapped IPv6 network (`::ffff:192.0.2.2/128`, `::ffff:10.0.0.0/104`) written as the IPv4 network it
+/// stands for (`192.0.2.2/32`, `10.0.0.0/8`). An IPv4 packet never matches an IPv6 set entry, so keeping the
+/// mapped form would report a block that drops nothing, and would slip past the loopback check.
+#[must_use]
+pub fn normalize_net(net: IpNet) -> IpNet {
+    let net = net.trunc();
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && v6.prefix_len() >= 96
+        && let Ok(mapped) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+    {
+        return IpNet::V4(mapped.trunc());
+    }
+    net
+}
+
+/// An address as netwarden compares it: IPv4-mapped IPv6 (`::ffff:a.b.c.d`) as plain IPv4.
+#[must_use]
+pub fn normalize_ip(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
 /// Parses an IP address (`192.0.2.7`, `2001:db8::1`) or CIDR network (`198.51.100.0/24`) typed by a user or
-/// read from a file. Host bits are cleared (`10.0.0.5/24` -> `10.0.0.0/24`). Anything else - including shell
+/// read from a file. Host bits are cleared (`10.0.0.5/24` -> `10.0.0.0/24`) and IPv4-mapped IPv6 becomes IPv4
+/// (`normalize_net`: `::ffff:127.0.0.1` is `127.0.0.1/32`, and refused as loopback). Anything else - including shell
 /// tricks like `1.2.3.4;reboot` - is refused, and so is a `/0` prefix (the kernel set type cannot hold it
 /// and it would cut off everything).
 ///
@@ -320,9 +349,9 @@ pub fn parse_net(input: &str) -> Result<IpNet> {
         return Err(bad("empty"));
     }
     let net = if let Ok(net) = text.parse::<IpNet>() {
-        net.trunc()
+        normalize_net(net)
     } else if let Ok(addr) = text.parse::<IpAddr>() {
-        IpNet::from(addr)
+        normalize_net(IpNet::from(addr))
     } else {
         return Err(bad("not an IP address or CIDR network"));
     };
@@ -394,6 +423,24 @@ mod tests {
         assert_eq!(parse_net(" 10.0.0.5/24 ").unwrap().to_string(), "10.0.0.0/24");
         assert_eq!(parse_net("2001:db8::1").unwrap().to_string(), "2001:db8::1/128");
         assert_eq!(parse_net("2001:db8::/48").unwrap().to_string(), "2001:db8::/48");
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_ipv4() {
+        assert_eq!(parse_net("::ffff:192.0.2.2").unwrap().to_string(), "192.0.2.2/32");
+        assert_eq!(
+            parse_net("::FFFF:10.1.2.3/104").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(parse_net("::ffff:127.0.0.1").unwrap().to_string(), "127.0.0.1/32");
+        // Wider than the mapped range: stays IPv6 (it covers more than IPv4 addresses).
+        assert_eq!(parse_net("::ffff:0:0/95").unwrap().to_string(), "::fffe:0:0/95");
+        assert!(parse_net("::ffff:0.0.0.0/96").is_err(), "all of IPv4 is a /0");
+        assert_eq!(parse_net("64:ff9b::1").unwrap().to_string(), "64:ff9b::1/128");
+        assert_eq!(
+            normalize_ip("::ffff:203.0.113.9".parse().unwrap()),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

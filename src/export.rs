@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::audit::LogRecord;
 use crate::event::Event;
 use crate::packet::LinkType;
-use crate::text::{endpoint, escape, iso_time};
+use crate::text::{endpoint, escape, escape_quoted, iso_time};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +123,7 @@ pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
         endpoint(meta.src_ip, meta.src_port),
         endpoint(meta.dst_ip, meta.dst_port),
         meta.wire_len,
-        escape(event.rule_label()),
+        escape_quoted(event.rule_label()),
         meta.direction.name(),
         escape(&event.iface),
     )?;
@@ -134,10 +134,10 @@ pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
         write!(w, " icmp={t}/{c}")?;
     }
     if let Some(name) = &event.src_name {
-        write!(w, " src_name=\"{}\"", escape(name))?;
+        write!(w, " src_name=\"{}\"", escape_quoted(name))?;
     }
     if let Some(name) = &event.dst_name {
-        write!(w, " dst_name=\"{}\"", escape(name))?;
+        write!(w, " dst_name=\"{}\"", escape_quoted(name))?;
     }
     if event.kernel_dropped {
         write!(w, " kernel=dropped")?;
@@ -147,11 +147,11 @@ pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
             w,
             " alert={} reason=\"{}\"",
             alert.kind.name(),
-            escape(&alert.reason)
+            escape_quoted(&alert.reason)
         )?;
     }
     if let Some(m) = meta.malformed {
-        write!(w, " malformed=\"{}\"", escape(&m.describe()))?;
+        write!(w, " malformed=\"{}\"", escape_quoted(&m.describe()))?;
     }
     writeln!(w)
 }

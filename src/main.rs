@@ -40,6 +40,8 @@ enum Command {
     History(cli::enforce::HistoryArgs),
     /// Unblock everything and remove every netwarden chain, jump and set from the kernel.
     Flush(cli::enforce::FlushArgs),
+    /// Keep a change that could cut you off (broad or forced block, risky kernel rule) before it is undone.
+    Confirm(cli::enforce::ConfirmArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Some(Command::Import(args)) => cli::enforce::run_import(&args, &mut std::io::stdout()),
         Some(Command::History(args)) => cli::enforce::run_history(&args, &mut std::io::stdout()),
         Some(Command::Flush(args)) => cli::enforce::run_flush(&args, &mut std::io::stdout()),
+        Some(Command::Confirm(args)) => cli::enforce::run_confirm(&args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

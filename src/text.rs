@@ -3,9 +3,9 @@
 //! the CLI, the GUI, the exports and the audit log.
 //!
 //! Escaping keeps printable text as it is (also non-ASCII letters) and writes everything that could move a
-//! cursor, end a line or a field, recolour a terminal or reorder text as a visible escape: `\\`, `\"`,
-//! `\n`, `\r`, `\t`, `\u{1b}`. So a reason like `"x\n192.0.2.99/32 enforced"` stays on its own line, and
-//! `unescape` gives the original text back.
+//! cursor, end a line or a field, recolour a terminal or reorder text as a visible escape: `\\`, `\n`,
+//! `\r`, `\t`, `\u{1b}` (and `\"` inside a quoted field: `escape_quoted`). So a reason like
+//! `"x\n192.0.2.99/32 enforced"` stays on its own line, and `unescape` gives the original text back.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -13,12 +13,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// True for a character that is written as an escape: `\`, `"`, control characters (C0, DEL, C1),
+/// True for a character that is written as an escape: `\`, control characters (C0, DEL, C1),
 /// Unicode format and bidirectional controls (which reorder what a terminal shows, CVE-2021-42574), line
 /// and paragraph separators, and private/unassigned marks that some terminals act on.
 #[must_use]
 pub fn needs_escape(c: char) -> bool {
-    matches!(c, '\\' | '"')
+    c == '\\'
         || c.is_control()
         || matches!(
             c,
@@ -37,12 +37,13 @@ pub fn needs_escape(c: char) -> bool {
         )
 }
 
-/// Appends `text` to `out` with every character of `needs_escape` escaped (see the module docs).
-pub fn escape_into(out: &mut String, text: &str) {
+/// Appends `text` to `out` with every character of `needs_escape` escaped (see the module docs), and `"`
+/// too when `quoted` (the text goes between quotes).
+pub fn escape_into(out: &mut String, text: &str, quoted: bool) {
     for c in text.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
+            '"' if quoted => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -59,9 +60,20 @@ pub fn escape_into(out: &mut String, text: &str) {
 /// case, so callers can escape everything they print).
 #[must_use]
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if text.chars().any(needs_escape) {
+    escape_as(text, false)
+}
+
+/// `escape` for text written between double quotes (the audit log's fields, `rule="..."` in text lines):
+/// `"` is escaped too.
+#[must_use]
+pub fn escape_quoted(text: &str) -> Cow<'_, str> {
+    escape_as(text, true)
+}
+
+fn escape_as(text: &str, quoted: bool) -> Cow<'_, str> {
+    if text.chars().any(|c| needs_escape(c) || (quoted && c == '"')) {
         let mut out = String::with_capacity(text.len() + 8);
-        escape_into(&mut out, text);
+        escape_into(&mut out, text, quoted);
         Cow::Owned(out)
     } else {
         Cow::Borrowed(text)
@@ -148,7 +160,8 @@ mod tests {
             escape("x\n192.0.2.99/32\tenforced\x1b[31m"),
             "x\\n192.0.2.99/32\\tenforced\\u{1b}[31m"
         );
-        assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+        assert_eq!(escape("a\"b\\c"), "a\"b\\\\c");
+        assert_eq!(escape_quoted("a\"b\\c"), "a\\\"b\\\\c");
         assert_eq!(escape("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         assert_eq!(escape("\u{85}\u{9b}1m"), "\\u{85}\\u{9b}1m");
         assert_eq!(unescape("old \\xc3\\xbc log"), "old ü log");
@@ -172,8 +185,16 @@ mod tests {
         fn escaped_text_has_no_control_and_round_trips(text in any::<String>()) {
             let escaped = escape(&text);
             prop_assert!(!escaped.chars().any(|c| c.is_control()), "{escaped:?}");
-            prop_assert!(!escaped.chars().any(|c| c != '\\' && c != '"' && needs_escape(c)), "{escaped:?}");
-            prop_assert_eq!(unescape(&escaped), text);
+            prop_assert!(!escaped.chars().any(|c| c != '\\' && needs_escape(c)), "{escaped:?}");
+            prop_assert_eq!(unescape(&escaped), text.clone());
+            let quoted = escape_quoted(&text);
+            // Inside quotes no unescaped `"` can end the field early.
+            let bare_quotes = quoted
+                .char_indices()
+                .filter(|(i, c)| *c == '"' && !quoted[..*i].ends_with('\\'))
+                .count();
+            prop_assert_eq!(bare_quotes, 0, "{}", quoted);
+            prop_assert_eq!(unescape(&quoted), text);
         }
 
         #[test]

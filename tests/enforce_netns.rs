@@ -90,7 +90,7 @@ fn block_and_unblock_peer_ipv4_ipv6_and_cidr() {
     assert!(pair.udp_from_a(&pair.b4, 7002), "UDP flows before the block");
 
     let entry = enforcer.block(req(&pair.b4)).unwrap();
-    assert_eq!(entry.state, EntryState::Enforced);
+    assert_eq!(entry.entry.state, EntryState::Enforced);
     assert!(!pair.ping_from_a(&pair.b4));
     assert!(!pair.tcp_from_a(&pair.b4, 7001));
     assert!(!pair.udp_from_a(&pair.b4, 7002), "UDP is dropped too");
@@ -304,7 +304,7 @@ fn reconcile_at_start_and_drift_repair() {
     assert!(
         report
             .problems
-            .contains(&"iptables: chain NETWARDEN has 0 rules, expected 2".to_owned()),
+            .contains(&"iptables: chain NETWARDEN holds 0 rules of netwarden, expected 2".to_owned()),
         "{report:?}"
     );
     assert!(!pair.ping_from_a(&pair.b4));
@@ -320,6 +320,29 @@ fn reconcile_at_start_and_drift_repair() {
         "{report:?}"
     );
     assert_eq!(kernel_members(&pair.a), wanted);
+
+    // A rule added by hand inside our chain is removed at the next repair, and reported as such.
+    for side in ["-s", "-d"] {
+        out(
+            &pair.a,
+            &["iptables", "-I", "NETWARDEN", "1", side, &pair.b4, "-j", "ACCEPT"],
+        );
+    }
+    assert!(
+        pair.ping_from_a(&pair.b4),
+        "the hand-made ACCEPTs let the peer through"
+    );
+    let report = enforcer.check_drift().unwrap();
+    assert_eq!(
+        report.foreign,
+        vec![
+            format!("-A NETWARDEN -d {}/32 -j ACCEPT", pair.b4),
+            format!("-A NETWARDEN -s {}/32 -j ACCEPT", pair.b4)
+        ],
+        "{report:?}"
+    );
+    assert!(!pair.ping_from_a(&pair.b4), "dropped again");
+    assert!(enforcer.check_drift().unwrap().foreign.is_empty());
 }
 
 #[test]
@@ -421,7 +444,7 @@ fn protected_addresses_are_refused_unless_forced() {
     }
     assert!(kernel_members(&pair.a).is_empty());
     let forced = BlockRequest::parse(&gateway, "forced", None, true).unwrap();
-    assert_eq!(enforcer.block(forced).unwrap().state, EntryState::Enforced);
+    assert_eq!(enforcer.block(forced).unwrap().entry.state, EntryState::Enforced);
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub struct BanRecord {
 #[derive(Serialize)]
 struct BanRow<'a> {
     address: String,
-    reason: &'a str,
+    reason: std::borrow::Cow<'a, str>,
     banned_at: String,
     ban_secs: String,
     lifted_at: String,
@@ -109,6 +109,25 @@ impl BanHistory {
         });
     }
 
+    /// Updates the newest open record of `net` after its reason or length changed (a ban extended by a repeat
+    /// offence, a reason corrected); opens a record when there is none.
+    pub fn record_change(&mut self, net: IpNet, reason: &str, at: DateTime<Utc>, ban_secs: Option<u64>) {
+        let open = self
+            .records
+            .iter_mut()
+            .rev()
+            .find(|r| r.net == net && r.lifted_at.is_none());
+        match open {
+            Some(record) => {
+                reason.clone_into(&mut record.reason);
+                // The planned length counts from the original ban.
+                let since = u64::try_from((at - record.banned_at).num_seconds()).unwrap_or(0);
+                record.ban_secs = ban_secs.map(|secs| secs.saturating_add(since));
+            }
+            None => self.record_ban(net, reason, at, ban_secs),
+        }
+    }
+
     /// Closes the newest open record of `net`; returns false when there was none.
     pub fn record_lift(&mut self, net: IpNet, lifted_at: DateTime<Utc>, why: LiftReason) -> bool {
         let open = self
@@ -153,7 +172,7 @@ impl BanHistory {
         for record in &self.records {
             writer.serialize(BanRow {
                 address: record.net.to_string(),
-                reason: &record.reason,
+                reason: crate::text::escape(&record.reason),
                 banned_at: record.banned_at.to_rfc3339(),
                 ban_secs: record.ban_secs.map(|s| s.to_string()).unwrap_or_default(),
                 lifted_at: record.lifted_at.map(|t| t.to_rfc3339()).unwrap_or_default(),

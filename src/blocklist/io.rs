@@ -40,7 +40,7 @@ pub fn import_text(text: &str) -> Result<Vec<ImportedEntry>> {
         })?;
         out.push(ImportedEntry {
             net,
-            reason: comment.filter(|c| !c.is_empty()).map(str::to_owned),
+            reason: comment.filter(|c| !c.is_empty()).map(crate::text::unescape),
             expires: None,
         });
     }
@@ -54,8 +54,9 @@ pub fn import_text(text: &str) -> Result<Vec<ImportedEntry>> {
 pub fn export_text(list: &BlockList, mut out: impl std::io::Write) -> std::io::Result<()> {
     writeln!(out, "# netwarden block list: one address or network per line")?;
     for entry in list.iter() {
-        // Newlines in a reason would start a new (address) line on import.
-        let reason: String = entry.reason.chars().filter(|c| !c.is_control()).collect();
+        // Escaped: a newline in a reason would start a new (address) line on import, and control characters
+        // would reach whoever reads the file in a terminal. `import_text` un-escapes.
+        let reason = crate::text::escape(&entry.reason);
         if reason.is_empty() {
             writeln!(out, "{}", entry.net)?;
         } else {
@@ -86,7 +87,8 @@ pub fn export_csv(list: &BlockList, out: impl std::io::Write) -> Result<()> {
     for entry in list.iter() {
         writer.serialize(EntryRow {
             address: entry.net.to_string(),
-            reason: entry.reason.clone(),
+            // No raw control characters in a cell (a terminal or spreadsheet would act on them).
+            reason: crate::text::escape(&entry.reason).into_owned(),
             added: entry.added.to_rfc3339(),
             expires: entry.expires.map(|t| t.to_rfc3339()).unwrap_or_default(),
         })?;
@@ -127,7 +129,7 @@ pub fn import_csv(input: impl std::io::Read) -> Result<Vec<ImportedEntry>> {
         };
         out.push(ImportedEntry {
             net,
-            reason: Some(row.reason).filter(|r| !r.is_empty()),
+            reason: Some(crate::text::unescape(&row.reason)).filter(|r| !r.is_empty()),
             expires,
         });
     }
@@ -176,9 +178,12 @@ mod tests {
         let text = String::from_utf8(text_out).unwrap();
         assert_eq!(
             text,
-            "# netwarden block list: one address or network per line\n10.1.0.0/16 # linebreak\n192.0.2.1/32 # a, \"quoted\"\n"
+            "# netwarden block list: one address or network per line\n10.1.0.0/16 # line\\nbreak\n192.0.2.1/32 # a, \"quoted\"\n"
         );
-        assert_eq!(import_text(&text).unwrap().len(), 2);
+        let back = import_text(&text).unwrap();
+        assert_eq!(back[0].reason.as_deref(), Some("line\nbreak"));
+        assert_eq!(back[1].reason.as_deref(), Some("a, \"quoted\""));
+        assert!(String::from_utf8(csv_out).unwrap().contains("line\\nbreak"));
         let err = import_csv("address,reason\n192.0.2.1,x\nnope,y\n".as_bytes()).unwrap_err();
         assert!(matches!(err, BlocklistError::Import { line: 3, .. }), "{err}");
     }

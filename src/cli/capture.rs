@@ -15,7 +15,7 @@ use netwarden::export::write_json_line;
 use netwarden::export::write_text_line;
 use netwarden::packet::{self, LocalAddrs, PacketMeta};
 use netwarden::rules::{RuleWatcher, shared};
-use netwarden::text::iso_time;
+use netwarden::text::{escape, iso_time};
 use netwarden::whatif;
 
 /// Options shared by `run` and `replay`.
@@ -123,10 +123,8 @@ pub fn run(args: &RunArgs) -> CliResult {
         Deliver::Notable
     };
     let guard = if args.guard.wanted() {
-        let (guard, alerts) = super::enforce::Guard::start(&args.guard, &config.rules)?;
-        if args.guard.auto_block.is_some() {
-            config.alert_sink = Some(alerts);
-        }
+        let guard = super::enforce::RunGuard::start(&args.guard, &config.rules)?;
+        config.alert_sink = guard.alert_sender();
         config.kernel_blocked = Some(guard.kernel_blocked());
         Some(guard)
     } else {
@@ -135,7 +133,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     let engine = match Engine::spawn(config) {
         Ok(engine) => engine,
         Err(e) => {
-            guard.into_iter().for_each(super::enforce::Guard::stop);
+            guard.into_iter().for_each(super::enforce::RunGuard::stop);
             return Err(capture_error(e));
         }
     };
@@ -147,7 +145,7 @@ pub fn run(args: &RunArgs) -> CliResult {
     let result = print_events(&engine, &args.output);
     let stats = engine.stats.snapshot();
     let end = engine.shutdown();
-    guard.into_iter().for_each(super::enforce::Guard::stop);
+    guard.into_iter().for_each(super::enforce::RunGuard::stop);
     eprintln!(
         "netwarden: {} packets, {} denied, {} alerts; kernel dropped {}, interface dropped {}",
         stats.packets, stats.blocked, stats.alerts, stats.kernel_dropped, stats.kernel_if_dropped
@@ -313,13 +311,13 @@ fn write_compare_text(report: &whatif::CompareReport, out: &mut impl Write) -> i
     for change in &report.flows {
         writeln!(
             out,
-            "  {:>8} pkts  {}  {} ({:?}) -> {} ({:?})  first {}",
+            "  {:>8} pkts  {}  {} (\"{}\") -> {} (\"{}\")  first {}",
             change.packets,
             change.flow.describe(),
             change.old_action.name(),
-            change.old_rule,
+            escape(&change.old_rule),
             change.new_action.name(),
-            change.new_rule,
+            escape(&change.new_rule),
             iso_time(change.first_ts_micros)
         )?;
     }
@@ -349,10 +347,13 @@ pub fn interfaces() -> CliResult {
         writeln!(
             out,
             "{:<16} {:<22} {}{}",
-            iface.name,
+            escape(&iface.name),
             state.join(","),
             addrs.join(" "),
-            iface.description.map(|d| format!("  ({d})")).unwrap_or_default()
+            iface
+                .description
+                .map(|d| format!("  ({})", escape(&d)))
+                .unwrap_or_default()
         )
         .map_err(|e| CliError::Runtime(anyhow!(e)))?;
     }

@@ -35,14 +35,15 @@ pub fn check(args: &CheckArgs) -> CliResult {
     );
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    // Rule names and the path are the user's text: printed escaped.
+    let path = netwarden::text::escape(&args.rules.display().to_string()).into_owned();
     let write = |out: &mut io::StdoutLock<'_>| -> io::Result<()> {
         for warning in &warnings {
-            writeln!(out, "{}: warning: {warning}", args.rules.display())?;
+            writeln!(out, "{path}: warning: {}", netwarden::text::escape(warning))?;
         }
         writeln!(
             out,
-            "{}: {} rules, default policy {}, {} warnings",
-            args.rules.display(),
+            "{path}: {} rules, default policy {}, {} warnings",
             rules.rules().len(),
             rules.default_policy().name(),
             warnings.len()

@@ -1,16 +1,25 @@
-//! CLI subcommands over the enforcer: `block`, `unblock`, `list`, `flush`. Each checks privileges before
-//! changing anything, and `--dry-run` prints the exact commands instead of running them.
+//! CLI subcommands over the enforcer: `block`, `unblock`, `list`, `import`, `history`, `flush`, `confirm`,
+//! and the guard of `run --enforce`. Each changing command checks privileges before changing anything and
+//! holds the state directory's lock for its whole read-change-save sequence (so scripts may run many at
+//! once); `--dry-run` prints the exact commands instead of running them. Everything a user or the network
+//! supplied (reasons, error text from commands) is printed escaped.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::anyhow;
+use chrono::{DateTime, SecondsFormat, Utc};
+use netwarden::blocklist::{BlockList, EntryState, parse_duration};
+use netwarden::enforce::guard::{Guard, GuardConfig};
+use netwarden::enforce::runner::{Cmd, RecordingRunner, SystemRunner};
+use netwarden::enforce::{
+    self, BlockChange, BlockOutcome, BlockRequest, EnforceConfig, EnforceError, Enforcer, Protected, Update,
+};
+use netwarden::text::escape;
 
 use super::{CliError, CliResult};
-use netwarden::blocklist::{BLOCKLIST_FILE, BlockList, EntryState, parse_duration};
-use netwarden::enforce::runner::{Cmd, CommandRunner, RecordingRunner, SystemRunner};
-use netwarden::enforce::{self, BlockRequest, EnforceConfig, EnforceError, Enforcer};
 
 /// Options shared by the enforcement subcommands.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -27,15 +36,17 @@ pub struct EnforceOpts {
 /// `netwarden block ADDR [--reason R] [--for DURATION] [--force]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BlockArgs {
-    /// IP address or CIDR network (IPv4 or IPv6).
+    /// IP address or CIDR network (IPv4 or IPv6; `::ffff:a.b.c.d` is the IPv4 address).
     pub addr: String,
-    /// Why it is blocked.
-    #[arg(long, default_value = "blocked by user")]
-    pub reason: String,
-    /// Ban length: 30s, 10m, 2h, 1d (default: until unblocked).
+    /// Why it is blocked (default for a new entry: "blocked by user"). On an entry that is already
+    /// blocked, replaces its reason.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Ban length: 30s, 10m, 2h, 1d, or `never` (until unblocked, the default for a new entry). On an entry
+    /// that is already blocked, extends the ban; shortening it needs --force.
     #[arg(long = "for", value_name = "DURATION")]
     pub duration: Option<String>,
-    /// Block even loopback, own addresses, the default gateway or the SSH peer.
+    /// Block even loopback, own addresses, the default gateway or the SSH peer; shorten an existing ban.
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
@@ -54,12 +65,17 @@ pub struct UnblockArgs {
 /// `netwarden list`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ListArgs {
-    /// Print CSV (address,reason,added,expires) instead of a table.
-    #[arg(long, conflicts_with = "text")]
+    /// Print CSV (address,reason,added,expires) instead of a table; the kernel is not checked.
+    #[arg(long, conflicts_with_all = ["text", "repair"])]
     pub csv: bool,
-    /// Print plain text (one address per line, reason as a comment), ready for `netwarden import`.
-    #[arg(long)]
+    /// Print plain text (one address per line, reason as a comment), ready for `netwarden import`; the
+    /// kernel is not checked.
+    #[arg(long, conflicts_with = "repair")]
     pub text: bool,
+    /// Repair what is wrong in the kernel (missing chains, jumps, sets or entries; strays; rules added by
+    /// hand to netwarden's chains) and say what was repaired. Needs root or CAP_NET_ADMIN.
+    #[arg(long)]
+    pub repair: bool,
     #[command(flatten)]
     pub opts: EnforceOpts,
 }
@@ -100,6 +116,14 @@ pub struct FlushArgs {
     pub opts: EnforceOpts,
 }
 
+/// `netwarden confirm`: keep the change that could cut you off (a broad or forced block, a risky
+/// `enforce: true` rule) before it is undone.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfirmArgs {
+    #[command(flatten)]
+    pub opts: EnforceOpts,
+}
+
 fn state_dir(opts: &EnforceOpts) -> PathBuf {
     opts.state_dir
         .clone()
@@ -111,9 +135,9 @@ fn state_dir(opts: &EnforceOpts) -> PathBuf {
 pub fn cli_error(err: EnforceError) -> CliError {
     match err {
         EnforceError::BadAddress { .. } | EnforceError::Refused { .. } | EnforceError::BadRule { .. } => {
-            CliError::BadInput(anyhow!(err))
+            CliError::BadInput(anyhow!(escape(&err.to_string()).into_owned()))
         }
-        other => CliError::Runtime(anyhow!(other)),
+        other => CliError::Runtime(anyhow!(escape(&other.to_string()).into_owned())),
     }
 }
 
@@ -121,11 +145,19 @@ fn io_error(err: std::io::Error) -> CliError {
     CliError::Runtime(anyhow!("writing output: {err}"))
 }
 
+fn bad_duration(err: netwarden::blocklist::BlocklistError) -> CliError {
+    CliError::BadInput(anyhow!(escape(&err.to_string()).into_owned()))
+}
+
 /// Opens the enforcer for a subcommand: a recording runner for `--dry-run`, else checks privileges first
-/// (nothing is changed without them) and uses the real runner.
-fn open(opts: &EnforceOpts) -> Result<(Enforcer, Option<Arc<RecordingRunner>>), CliError> {
+/// (nothing is changed without them) and uses the real runner. `protected` are facts already read.
+fn open(
+    opts: &EnforceOpts,
+    protected: Option<Protected>,
+) -> Result<(Enforcer, Option<Arc<RecordingRunner>>), CliError> {
     let config = EnforceConfig {
         state_dir: Some(state_dir(opts)),
+        protected,
         ..EnforceConfig::default()
     };
     if opts.dry_run {
@@ -138,16 +170,14 @@ fn open(opts: &EnforceOpts) -> Result<(Enforcer, Option<Arc<RecordingRunner>>), 
     Ok((enforcer, None))
 }
 
-/// Refuses protected addresses (loopback, own, gateway, SSH peer) before anything is opened or changed;
-/// the facts are read from this host even for `--dry-run`.
-fn refuse_protected(requests: &[BlockRequest]) -> CliResult {
-    if requests.iter().all(|r| r.force) {
-        return Ok(());
-    }
+/// Reads the protected addresses (loopback, own, gateway, SSH peer) and refuses a request that would
+/// block one, before anything is opened or changed; the facts are read from this host even for
+/// `--dry-run`, and handed on so they are read once.
+fn refuse_protected(requests: &[BlockRequest]) -> Result<Protected, CliError> {
     let ssh = std::env::var("SSH_CONNECTION").ok();
-    enforce::Protected::detect(&SystemRunner::new(), ssh.as_deref())
-        .check(requests)
-        .map_err(cli_error)
+    let protected = Protected::detect(&SystemRunner::new(), ssh.as_deref());
+    protected.check(requests).map_err(cli_error)?;
+    Ok(protected)
 }
 
 /// Prints recorded commands, a restore script as a here-document.
@@ -173,33 +203,92 @@ fn finish_dry_run(recorder: Option<&Arc<RecordingRunner>>, out: &mut dyn Write) 
     Ok(())
 }
 
+/// `2026-12-05T10:00:00Z (3600 s left)` or `never`.
+fn expiry_text(expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    expires.map_or_else(
+        || "never".to_owned(),
+        |at| {
+            format!(
+                "{} ({} s left)",
+                at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                (at - now).num_seconds().max(0)
+            )
+        },
+    )
+}
+
+/// Parses `--for`: a duration, or `never` for "until unblocked" (`Some(None)`).
+fn parse_for(text: &str) -> Result<Option<Duration>, CliError> {
+    match text.trim() {
+        "never" | "permanent" | "forever" => Ok(None),
+        other => parse_duration(other).map(Some).map_err(bad_duration),
+    }
+}
+
+/// One line for the outcome of `block`.
+fn describe_outcome(outcome: &BlockOutcome, how_long: &str) -> String {
+    let entry = &outcome.entry;
+    let net = entry.net;
+    let reason = escape(&entry.reason);
+    let state = escape(&entry.state.label()).into_owned();
+    let expires = expiry_text(entry.expires, Utc::now());
+    match &outcome.change {
+        BlockChange::Added => format!("blocked {net} {how_long} ({reason}): {state}"),
+        BlockChange::AddedPending { deadline, what } => format!(
+            "blocked {net} {how_long} ({reason}): {state}, but {} could cut you off: it is undone at {} \
+             unless you run `netwarden confirm`",
+            escape(what),
+            deadline.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+        BlockChange::Already => {
+            format!("already blocked {net} ({reason}, expires {expires}): {state}")
+        }
+        BlockChange::Updated(what) => format!(
+            "updated {net}: {} ({reason}, expires {expires}): {state}",
+            what.join(", ")
+        ),
+        BlockChange::Kept(why) => format!("already blocked {net}: {}: {state}", escape(why)),
+    }
+}
+
 /// Runs `netwarden block`.
 ///
 /// # Errors
-/// `BadInput` for a bad address, duration or a refused protected address; `Runtime` otherwise.
+/// `BadInput` for a bad address, duration or a refused protected address; `Runtime` when the kernel
+/// command failed or the entry is on the list but not enforced.
 pub fn run_block(args: &BlockArgs, out: &mut dyn Write) -> CliResult {
     // Validate all input before touching anything.
     let duration = match &args.duration {
-        Some(text) => Some(parse_duration(text).map_err(|e| CliError::BadInput(anyhow!(e)))?),
+        Some(text) => parse_for(text)?,
         None => None,
     };
-    let request = BlockRequest::parse(&args.addr, &args.reason, duration, args.force).map_err(cli_error)?;
-    refuse_protected(std::slice::from_ref(&request))?;
-    let (enforcer, recorder) = open(&args.opts)?;
-    let entry = enforcer.block(request).map_err(cli_error)?;
+    let reason = args
+        .reason
+        .clone()
+        .unwrap_or_else(|| "blocked by user".to_owned());
+    let request = BlockRequest::parse(&args.addr, &reason, duration, args.force)
+        .map_err(cli_error)?
+        .with_update(Update {
+            reason: args.reason.is_some(),
+            expiry: args.duration.is_some(),
+        });
+    let protected = refuse_protected(std::slice::from_ref(&request))?;
+    let (enforcer, recorder) = open(&args.opts, Some(protected))?;
+    let outcome = enforcer.block(request).map_err(cli_error)?;
     finish_dry_run(recorder.as_ref(), out)?;
-    let how_long = args
-        .duration
-        .as_deref()
-        .map_or_else(|| "until unblocked".to_owned(), |d| format!("for {d}"));
-    writeln!(
-        out,
-        "blocked {} {how_long} ({}): {}",
-        entry.net,
-        entry.reason,
-        entry.state.label()
-    )
-    .map_err(io_error)
+    let how_long = match (&args.duration, duration) {
+        (Some(text), Some(_)) => format!("for {}", text.trim()),
+        _ => "until unblocked".to_owned(),
+    };
+    writeln!(out, "{}", describe_outcome(&outcome, &how_long)).map_err(io_error)?;
+    if recorder.is_none() && outcome.entry.state != EntryState::Enforced {
+        return Err(CliError::Runtime(anyhow!(
+            "{} is on the block list but the kernel does not drop it: {}",
+            outcome.entry.net,
+            escape(&outcome.entry.state.label())
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `netwarden unblock`.
@@ -208,7 +297,7 @@ pub fn run_block(args: &BlockArgs, out: &mut dyn Write) -> CliResult {
 /// `BadInput` for a bad address; `Runtime` when it was not blocked or a command failed.
 pub fn run_unblock(args: &UnblockArgs, out: &mut dyn Write) -> CliResult {
     let net = enforce::parse_addr(&args.addr).map_err(cli_error)?;
-    let (enforcer, recorder) = open(&args.opts)?;
+    let (enforcer, recorder) = open(&args.opts, None)?;
     let removed = enforcer.unblock(net).map_err(cli_error)?;
     finish_dry_run(recorder.as_ref(), out)?;
     if removed {
@@ -218,77 +307,106 @@ pub fn run_unblock(args: &UnblockArgs, out: &mut dyn Write) -> CliResult {
     }
 }
 
-/// Runs `netwarden list`: the saved list; with privileges, each entry's state is checked against the
-/// kernel sets (read-only).
+/// Writes the list as a table: address, kernel state, expiry, reason (escaped).
+fn print_table(list: &BlockList, checked: bool, out: &mut dyn Write) -> std::io::Result<()> {
+    let now = Utc::now();
+    for entry in list.iter() {
+        let state = if checked {
+            escape(&entry.state.label()).into_owned()
+        } else {
+            "unchecked".to_owned()
+        };
+        writeln!(
+            out,
+            "{}\t{state}\texpires {}\t{}",
+            entry.net,
+            expiry_text(entry.expires, now),
+            escape(&entry.reason)
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `netwarden list`: the saved list next to what the kernel really holds (chains, jumps from
+/// INPUT/OUTPUT/FORWARD and set membership, IPv4 and IPv6). An entry reads `enforced` only when the kernel
+/// drops it. Problems are printed as warnings and make the exit status 1; `--repair` repairs them first.
+/// Without privileges the kernel cannot be read: states read `unchecked`.
 ///
 /// # Errors
-/// `Runtime` when the saved list cannot be read.
+/// `BadInput` when the saved list is broken; `Runtime` when the kernel does not match the list (after
+/// printing it), or cannot be read.
 pub fn run_list(args: &ListArgs, out: &mut dyn Write) -> CliResult {
-    let path = state_dir(&args.opts).join(BLOCKLIST_FILE);
-    let mut list = BlockList::load(&path).map_err(|e| CliError::BadInput(anyhow!(e)))?;
-    let mut strays = Vec::new();
-    let checked = !args.opts.dry_run && enforce::check_privileges().is_ok();
-    if checked {
-        let members = SystemRunner::new()
-            .run(&Cmd::new("ipset", &["save"]))
-            .map(|o| enforce::ipset::parse_save(&o.stdout).members());
-        for entry in list.iter_mut() {
-            entry.state = match &members {
-                Ok(members) if members.contains(&entry.net) => EntryState::Enforced,
-                Ok(_) => EntryState::NotEnforced,
-                Err(err) => EntryState::Failed(err.to_string()),
-            };
-        }
-        if let Ok(members) = &members {
-            strays = members
-                .iter()
-                .filter(|n| list.get(n).is_none())
-                .copied()
-                .collect();
-        }
+    let dir = state_dir(&args.opts);
+    if args.csv || args.text {
+        let list = BlockList::load(&dir.join(netwarden::blocklist::BLOCKLIST_FILE))
+            .map_err(|e| CliError::BadInput(anyhow!(e)))?;
+        return if args.csv {
+            netwarden::blocklist::io::export_csv(&list, out).map_err(|e| CliError::Runtime(anyhow!(e)))
+        } else {
+            netwarden::blocklist::io::export_text(&list, out).map_err(io_error)
+        };
     }
-    if args.csv {
-        return netwarden::blocklist::io::export_csv(&list, out).map_err(|e| CliError::Runtime(anyhow!(e)));
-    }
-    if args.text {
-        return netwarden::blocklist::io::export_text(&list, out).map_err(io_error);
-    }
-    for entry in list.iter() {
-        let expires = entry.expires.map_or_else(
-            || "never".to_owned(),
-            |t| {
-                format!(
-                    "{} ({} s left)",
-                    t.to_rfc3339(),
-                    (t - chrono::Utc::now()).num_seconds().max(0)
-                )
+    let privileged = enforce::check_privileges().is_ok();
+    if args.repair && !privileged {
+        return Err(cli_error(enforce::check_privileges().err().unwrap_or(
+            EnforceError::NotPermitted {
+                missing: "root or CAP_NET_ADMIN".into(),
             },
-        );
+        )));
+    }
+    if !privileged || args.opts.dry_run {
+        let list = BlockList::load(&dir.join(netwarden::blocklist::BLOCKLIST_FILE))
+            .map_err(|e| CliError::BadInput(anyhow!(e)))?;
+        print_table(&list, false, out).map_err(io_error)?;
         writeln!(
             out,
-            "{}\t{}\texpires {}\t{}",
-            entry.net,
-            entry.state.label(),
-            expires,
-            entry.reason
+            "# kernel state not checked (needs root or CAP_NET_ADMIN): nothing above is known to be enforced"
+        )
+        .map_err(io_error)?;
+        return writeln!(out, "{} entries", list.len()).map_err(io_error);
+    }
+    let config = EnforceConfig {
+        state_dir: Some(dir),
+        ..EnforceConfig::default()
+    };
+    let runner = Arc::new(SystemRunner::new());
+    let enforcer = Enforcer::reader(runner, config).map_err(cli_error)?;
+    if args.repair {
+        let report = enforcer.check_drift().map_err(cli_error)?;
+        for problem in &report.problems {
+            writeln!(out, "# repaired: {}", escape(problem)).map_err(io_error)?;
+        }
+    }
+    let view = enforcer.inspect().map_err(cli_error)?;
+    print_table(&view.list, true, out).map_err(io_error)?;
+    for net in &view.strays {
+        writeln!(
+            out,
+            "{net}\tin the kernel, not on the list (stray: removed by `netwarden list --repair` or the next change)"
         )
         .map_err(io_error)?;
     }
-    for net in &strays {
+    if let Some(pending) = &view.pending {
         writeln!(
             out,
-            "{net}\tin the kernel, not on the list (stray: removed at next start or drift check)"
+            "# waiting for confirmation: {}; undone at {} unless you run `netwarden confirm`",
+            escape(&pending.what),
+            pending.deadline.to_rfc3339_opts(SecondsFormat::Secs, true)
         )
         .map_err(io_error)?;
     }
-    if !checked {
-        writeln!(
-            out,
-            "# kernel state not checked (needs root or CAP_NET_ADMIN); states are the last ones saved"
-        )
-        .map_err(io_error)?;
+    writeln!(out, "{} entries", view.list.len()).map_err(io_error)?;
+    if view.problems.is_empty() {
+        return Ok(());
     }
-    writeln!(out, "{} entries", list.len()).map_err(io_error)
+    for problem in &view.problems {
+        eprintln!("netwarden: warning: {}", escape(problem));
+    }
+    Err(CliError::Runtime(anyhow!(
+        "the kernel does not enforce the list as saved ({} problems above); `netwarden list --repair` \
+         repairs them",
+        view.problems.len()
+    )))
 }
 
 /// Runs `netwarden import`: parses the whole file first (a bad line names its number and nothing is
@@ -298,9 +416,10 @@ pub fn run_list(args: &ListArgs, out: &mut dyn Write) -> CliResult {
 /// `BadInput` for an unreadable file, a bad line, a bad duration or a refused address; `Runtime` when the
 /// kernel rejected the batch (nothing applied then).
 pub fn run_import(args: &ImportArgs, out: &mut dyn Write) -> CliResult {
-    let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{}: {e}", args.file.display()));
+    let shown = escape(&args.file.display().to_string()).into_owned();
+    let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{shown}: {}", escape(&e.to_string())));
     let duration = match &args.duration {
-        Some(text) => Some(parse_duration(text).map_err(|e| CliError::BadInput(anyhow!(e)))?),
+        Some(text) => parse_for(text)?,
         None => None,
     };
     let text = std::fs::read_to_string(&args.file).map_err(|e| bad(&e))?;
@@ -314,7 +433,7 @@ pub fn run_import(args: &ImportArgs, out: &mut dyn Write) -> CliResult {
         netwarden::blocklist::io::import_text(&text)
     }
     .map_err(|e| bad(&e))?;
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     let requests: Vec<BlockRequest> = imported
         .into_iter()
         .filter(|e| e.expires.is_none_or(|at| at > now))
@@ -323,19 +442,35 @@ pub fn run_import(args: &ImportArgs, out: &mut dyn Write) -> CliResult {
             reason: e.reason.unwrap_or_else(|| args.reason.clone()),
             duration: e.expires.and_then(|at| (at - now).to_std().ok()).or(duration),
             force: args.force,
+            update: Update::default(),
         })
         .collect();
-    refuse_protected(&requests)?;
-    let (enforcer, recorder) = open(&args.opts)?;
-    let added = enforcer.block_many(&requests).map_err(cli_error)?;
+    let protected = if requests.iter().all(|r| r.force) {
+        None
+    } else {
+        Some(refuse_protected(&requests)?)
+    };
+    let (enforcer, recorder) = open(&args.opts, protected)?;
+    let outcomes = enforcer.block_many(&requests).map_err(cli_error)?;
     finish_dry_run(recorder.as_ref(), out)?;
+    let added = outcomes.iter().filter(|o| o.change == BlockChange::Added).count();
     writeln!(
         out,
-        "imported {} entries from {}",
-        added.len(),
-        args.file.display()
+        "imported {} entries from {shown} ({added} new, {} already blocked)",
+        outcomes.len(),
+        outcomes.len() - added
     )
-    .map_err(io_error)
+    .map_err(io_error)?;
+    let unenforced = outcomes
+        .iter()
+        .filter(|o| o.entry.state != EntryState::Enforced)
+        .count();
+    if recorder.is_none() && unenforced > 0 {
+        return Err(CliError::Runtime(anyhow!(
+            "{unenforced} of them are on the list but not enforced; `netwarden list` shows why"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `netwarden history`: the ban history from the state directory (read-only).
@@ -363,7 +498,7 @@ pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> CliResult {
             out,
             "{}\t{}\tbanned {}\t{length}\t{lifted}",
             record.net,
-            record.reason,
+            escape(&record.reason),
             record.banned_at.to_rfc3339()
         )
         .map_err(io_error)?;
@@ -376,7 +511,7 @@ pub fn run_history(args: &HistoryArgs, out: &mut dyn Write) -> CliResult {
 /// # Errors
 /// `Runtime` when a command failed.
 pub fn run_flush(args: &FlushArgs, out: &mut dyn Write) -> CliResult {
-    let (enforcer, recorder) = open(&args.opts)?;
+    let (enforcer, recorder) = open(&args.opts, None)?;
     let removed = enforcer
         .unblock_all(netwarden::blocklist::LiftReason::Flush)
         .map_err(cli_error)?;
@@ -389,12 +524,29 @@ pub fn run_flush(args: &FlushArgs, out: &mut dyn Write) -> CliResult {
     .map_err(io_error)
 }
 
+/// Runs `netwarden confirm`: keeps the change waiting for confirmation.
+///
+/// # Errors
+/// `Runtime` when nothing waits, or the kernel command failed.
+pub fn run_confirm(args: &ConfirmArgs, out: &mut dyn Write) -> CliResult {
+    let (enforcer, recorder) = open(&args.opts, None)?;
+    let kept = enforcer.confirm().map_err(cli_error)?;
+    finish_dry_run(recorder.as_ref(), out)?;
+    match kept {
+        Some(what) => writeln!(out, "kept: {}", escape(&what)).map_err(io_error),
+        None => Err(CliError::Runtime(anyhow!(
+            "no change is waiting for confirmation (it may have been undone already: see `netwarden history`)"
+        ))),
+    }
+}
+
 /// Kernel enforcement while `netwarden run` captures: the block list reconciled at start, `enforce: true`
 /// rules in the kernel, expired bans lifted, drift repaired, and (opt-in) auto-block.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GuardArgs {
     /// Enforce while capturing: reconcile the kernel with the block list at start, put the Block rules
-    /// marked `enforce: true` into the kernel, lift expired bans and repair drift every 5 s.
+    /// marked `enforce: true` into the kernel (a rule that could cut you off is undone after 30 s unless you
+    /// run `netwarden confirm`), lift expired bans and repair drift every 5 s.
     #[arg(long)]
     pub enforce: bool,
     /// Ban the sources of detection alerts (port scan, flood, repeated denies), fail2ban style: the first
@@ -419,48 +571,17 @@ impl GuardArgs {
     pub fn wanted(&self) -> bool {
         self.enforce || self.auto_block.is_some()
     }
-}
 
-/// The running enforcement thread of `netwarden run`; `stop` ends it (and removes our rules when asked).
-pub struct Guard {
-    stop: crossbeam_channel::Sender<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    kernel_blocked: Arc<arc_swap::ArcSwap<netwarden::engine::KernelBlocked>>,
-}
-
-/// The enforced entries of `enforcer`, for the engine to mark packets the kernel drops.
-fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<netwarden::engine::KernelBlocked>) {
-    let nets = enforcer
-        .entries()
-        .into_iter()
-        .filter(|e| e.state == EntryState::Enforced)
-        .map(|e| e.net)
-        .collect();
-    let rules = enforcer.kernel_rules();
-    to.store(Arc::new(
-        netwarden::engine::KernelBlocked::new(nets).with_rules(rules.iter().map(|r| &r.name)),
-    ));
-}
-
-impl Guard {
-    /// Checks the options and privileges, opens the enforcer (reconciling the kernel), applies the kernel
-    /// rules of `rules` and starts the thread. Alerts sent to the returned sender feed auto-block.
+    /// The guard's settings, every option checked.
     ///
     /// # Errors
-    /// `BadInput` for a bad duration, allow entry or rule that cannot be enforced; `Runtime` without
-    /// privileges or when the kernel cannot be reconciled. Nothing is changed on a bad input.
-    pub fn start(
-        args: &GuardArgs,
-        shared: &netwarden::rules::SharedRules,
-    ) -> Result<(Self, crossbeam_channel::Sender<netwarden::detect::Alert>), CliError> {
-        let shared = Arc::clone(shared);
-        let mut last_rules = shared.load_full();
-        let rules = &*last_rules;
-        let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{e}"));
-        let auto = match &args.auto_block {
+    /// `BadInput` for a bad duration or allow entry.
+    fn config(&self) -> Result<GuardConfig, CliError> {
+        let bad = |e: &dyn std::fmt::Display| CliError::BadInput(anyhow!("{}", escape(&e.to_string())));
+        let auto_block = match &self.auto_block {
             Some(first) => {
                 let base_ban = parse_duration(first).map_err(|e| bad(&e))?;
-                let allow = args
+                let allow = self
                     .allow
                     .iter()
                     .map(|a| netwarden::blocklist::parse_net(a).map_err(|e| bad(&e)))
@@ -473,118 +594,116 @@ impl Guard {
             }
             None => None,
         };
-        let (mut kernel_rules, errors) = enforce::iptables::kernel_rules_of(rules);
+        Ok(GuardConfig {
+            enforce: EnforceConfig {
+                state_dir: Some(state_dir(&EnforceOpts {
+                    dry_run: false,
+                    state_dir: self.state_dir.clone(),
+                })),
+                ..EnforceConfig::default()
+            },
+            auto_block,
+            remove_on_exit: self.remove_on_exit,
+            ..GuardConfig::default()
+        })
+    }
+}
+
+/// The guard of `netwarden run --enforce` with a thread printing its messages on stderr.
+pub struct RunGuard {
+    guard: Guard,
+    printer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunGuard {
+    /// Checks the options, the rules and privileges, starts the guard and waits until it has reconciled
+    /// the kernel (so capture starts enforced). Nothing is changed on a bad input.
+    ///
+    /// # Errors
+    /// `BadInput` for a bad option or a rule that cannot be enforced; `Runtime` without privileges or when
+    /// the kernel cannot be used.
+    pub fn start(args: &GuardArgs, rules: &netwarden::rules::SharedRules) -> Result<Self, CliError> {
+        let config = args.config()?;
+        let (kernel_rules, errors) = enforce::iptables::kernel_rules_of(&rules.load());
         if let Some(first) = errors.into_iter().next() {
             return Err(cli_error(first));
         }
         enforce::check_privileges().map_err(cli_error)?;
-        let config = EnforceConfig {
-            state_dir: Some(state_dir(&EnforceOpts {
-                dry_run: false,
-                state_dir: args.state_dir.clone(),
-            })),
-            ..EnforceConfig::default()
-        };
-        let enforcer = Enforcer::open(Arc::new(SystemRunner::new()), config).map_err(cli_error)?;
-        enforcer.set_kernel_rules(&kernel_rules).map_err(cli_error)?;
-        eprintln!(
-            "netwarden: enforcing {} block list entries and {} kernel rules ({}){}",
-            enforcer.entries().len(),
-            kernel_rules.len(),
-            enforcer.backend(),
-            if auto.is_some() { ", auto-block on" } else { "" }
-        );
-        let mut blocker =
-            auto.map(|config| enforce::autoblock::AutoBlocker::new(config, enforcer.protected()));
-        let (alert_tx, alert_rx) = crossbeam_channel::bounded::<netwarden::detect::Alert>(1_024);
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-        let kernel_blocked = Arc::new(arc_swap::ArcSwap::from_pointee(
-            netwarden::engine::KernelBlocked::default(),
-        ));
-        publish(&enforcer, &kernel_blocked);
-        let published = Arc::clone(&kernel_blocked);
-        let remove_on_exit = args.remove_on_exit;
-        let thread = std::thread::Builder::new()
-            .name("enforce".into())
+        let auto = config.auto_block.is_some();
+        let guard = Guard::spawn(
+            config,
+            Arc::new(SystemRunner::new()),
+            Some(Arc::clone(rules)),
+            None,
+        )
+        .map_err(|e| CliError::Runtime(anyhow!("cannot start the enforcement thread: {e}")))?;
+        let messages = guard.message_receiver();
+        let printer = std::thread::Builder::new()
+            .name("guard-log".into())
             .spawn(move || {
-                let tick = crossbeam_channel::tick(std::time::Duration::from_secs(5));
-                loop {
-                    crossbeam_channel::select! {
-                        recv(alert_rx) -> alert => {
-                            let (Ok(alert), Some(blocker)) = (alert, blocker.as_mut()) else { continue };
-                            let Some(request) = blocker.observe(&alert) else { continue };
-                            let net = request.net;
-                            // A longer ban already in force is not shortened by a repeat alert.
-                            if enforcer.entries().iter().any(|e| e.net == net && e.expires.is_none()) {
-                                continue;
-                            }
-                            match enforcer.block(request) {
-                                Ok(entry) => eprintln!("netwarden: auto-blocked {} ({})", entry.net, entry.reason),
-                                Err(err) => eprintln!("netwarden: auto-block of {net} failed: {err}"),
-                            }
-                            publish(&enforcer, &published);
-                        }
-                        recv(tick) -> _ => {
-                            // A reloaded rules file (the engine's watcher swapped it) updates the kernel rules.
-                            let current = shared.load_full();
-                            if !Arc::ptr_eq(&current, &last_rules) {
-                                let (rules, errors) = enforce::iptables::kernel_rules_of(&current);
-                                if let Some(err) = errors.first() {
-                                    eprintln!("netwarden: rules reloaded, kernel rules kept as they were: {err}");
-                                } else if rules != kernel_rules {
-                                    match enforcer.set_kernel_rules(&rules) {
-                                        Ok(()) => {
-                                            eprintln!("netwarden: {} kernel rules after reload", rules.len());
-                                            kernel_rules = rules;
-                                        }
-                                        Err(err) => eprintln!("netwarden: kernel rules not updated: {err}"),
-                                    }
-                                }
-                                last_rules = current;
-                            }
-                            match enforcer.check_drift() {
-                                Ok(report) if report.problems.is_empty() => {}
-                                Ok(report) => {
-                                    eprintln!("netwarden: drift repaired: {}", report.problems.join("; "));
-                                }
-                                Err(err) => eprintln!("netwarden: drift check failed: {err}"),
-                            }
-                            publish(&enforcer, &published);
-                        }
-                        recv(stop_rx) -> _ => break,
-                    }
-                }
-                if remove_on_exit {
-                    match enforcer.flush_kernel() {
-                        Ok(()) => eprintln!("netwarden: removed netwarden's rules from the kernel"),
-                        Err(err) => eprintln!("netwarden: removing our rules failed: {err}"),
-                    }
+                for message in messages {
+                    eprintln!("netwarden: {}", message.text);
                 }
             })
-            .map_err(|e| CliError::Runtime(anyhow!("cannot start the enforcement thread: {e}")))?;
-        Ok((
-            Self {
-                stop: stop_tx,
-                thread: Some(thread),
-                kernel_blocked,
-            },
-            alert_tx,
-        ))
+            .ok();
+        let ready = wait_ready(&guard);
+        let snapshot = guard.snapshot();
+        if let Some(why) = snapshot.unavailable.clone().filter(|_| ready) {
+            guard.stop();
+            return Err(CliError::Runtime(anyhow!("cannot enforce: {}", escape(&why))));
+        }
+        if !ready {
+            guard.stop();
+            return Err(CliError::Runtime(anyhow!(
+                "the kernel could not be reconciled within 5 minutes"
+            )));
+        }
+        eprintln!(
+            "netwarden: enforcing {} block list entries and {} kernel rules ({}){}",
+            snapshot.list.len(),
+            kernel_rules.len(),
+            snapshot.backend.as_deref().unwrap_or("iptables"),
+            if auto { ", auto-block on" } else { "" }
+        );
+        Ok(Self { guard, printer })
     }
 
-    /// What the kernel drops right now (block-list entries), for `EngineConfig::kernel_blocked`.
+    /// What the kernel drops right now, for `EngineConfig::kernel_blocked`.
     #[must_use]
     pub fn kernel_blocked(&self) -> Arc<arc_swap::ArcSwap<netwarden::engine::KernelBlocked>> {
-        Arc::clone(&self.kernel_blocked)
+        self.guard.kernel_blocked()
     }
 
-    /// Stops the thread and waits for it (and for the removal of our rules, when asked).
-    pub fn stop(mut self) {
-        self.stop.send(()).ok();
-        if let Some(thread) = self.thread.take() {
-            thread.join().ok();
+    /// Where the engine offers alerts, when auto-block is on.
+    #[must_use]
+    pub fn alert_sender(&self) -> Option<crossbeam_channel::Sender<netwarden::detect::Alert>> {
+        self.guard
+            .snapshot()
+            .auto_block
+            .then(|| self.guard.alert_sender())
+    }
+
+    /// Stops the guard (removing our rules when asked) and waits until its last message is printed.
+    pub fn stop(self) {
+        let Self { guard, printer } = self;
+        guard.stop();
+        if let Some(printer) = printer {
+            printer.join().ok();
         }
     }
+}
+
+/// Waits until the guard has opened the enforcer (or failed to).
+fn wait_ready(guard: &Guard) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(300) {
+        let snapshot = guard.snapshot();
+        if snapshot.ready || snapshot.unavailable.is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
 }
 
 #[cfg(test)]
@@ -605,7 +724,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let args = BlockArgs {
             addr: "192.0.2.7".to_owned(),
-            reason: "x".to_owned(),
+            reason: Some("x".to_owned()),
             duration: Some("10m".to_owned()),
             force: false,
             opts: opts(dir.path()),
@@ -625,7 +744,7 @@ mod tests {
             text.ends_with("blocked 192.0.2.7/32 for 10m (x): not enforced\n"),
             "{text}"
         );
-        assert!(!dir.path().join(BLOCKLIST_FILE).exists());
+        assert!(!dir.path().join(netwarden::blocklist::BLOCKLIST_FILE).exists());
     }
 
     #[test]
@@ -633,7 +752,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut args = BlockArgs {
             addr: "1.2.3.4;reboot".to_owned(),
-            reason: String::new(),
+            reason: None,
             duration: None,
             force: false,
             opts: opts(dir.path()),

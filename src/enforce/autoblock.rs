@@ -66,13 +66,15 @@ impl AutoBlocker {
 
     /// The block request for an alert, or `None` when its source is allowed or protected.
     pub fn observe(&mut self, alert: &Alert) -> Option<BlockRequest> {
-        let net = IpNet::from(alert.src_ip);
+        // `::ffff:a.b.c.d` is the IPv4 host it stands for: one offender, one IPv4 kernel entry.
+        let src_ip = crate::blocklist::normalize_ip(alert.src_ip);
+        let net = IpNet::from(src_ip);
         if self.config.allow.iter().any(|allowed| allowed.contains(&net))
             || self.protected.refusal(&net).is_some()
         {
             return None;
         }
-        if self.offences.len() >= self.config.max_tracked && !self.offences.contains_key(&alert.src_ip) {
+        if self.offences.len() >= self.config.max_tracked && !self.offences.contains_key(&src_ip) {
             // Forget the offender seen longest ago so memory stays bounded under spoofed floods.
             let oldest = self
                 .offences
@@ -83,7 +85,7 @@ impl AutoBlocker {
                 self.offences.remove(&oldest);
             }
         }
-        let record = self.offences.entry(alert.src_ip).or_insert((0, alert.ts_micros));
+        let record = self.offences.entry(src_ip).or_insert((0, alert.ts_micros));
         record.0 = record.0.saturating_add(1);
         record.1 = alert.ts_micros;
         let offence = record.0;
@@ -97,6 +99,11 @@ impl AutoBlocker {
             ),
             duration: Some(ban),
             force: false,
+            // A repeat offence extends the ban (never shortens it) and says which offence it is.
+            update: super::Update {
+                reason: true,
+                expiry: true,
+            },
         })
     }
 }
@@ -152,6 +159,13 @@ mod tests {
         assert_eq!(blocker.observe(&alert("192.0.2.9")), None);
         assert_eq!(blocker.observe(&alert("198.51.100.1")), None);
         assert_eq!(blocker.observe(&alert("127.0.0.1")), None);
+        assert_eq!(
+            blocker.observe(&alert("::ffff:127.0.0.1")),
+            None,
+            "mapped loopback"
+        );
+        let mapped = blocker.observe(&alert("::ffff:203.0.113.7")).unwrap();
+        assert_eq!(mapped.net.to_string(), "203.0.113.7/32");
         assert!(blocker.observe(&alert("203.0.113.5")).is_some());
     }
 }

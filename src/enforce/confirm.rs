@@ -1,13 +1,13 @@
 //! Confirm-or-roll-back for changes that could cut the user off (a block broader than /16 IPv4 or /48
 //! IPv6, a forced block of a protected address, a kernel rule that drops all traffic or SSH for everyone,
 //! for broad networks or for a protected address): the change is applied at once and undone automatically
-//! when `confirm()` is not called before the deadline. The GUI drives the deadline with `tick(now)`.
-
-use std::time::Duration;
+//! when it is not confirmed before the deadline. The decisions are pure functions here; `Enforcer` applies,
+//! confirms and rolls back (`Enforcer::confirm`, `Enforcer::tick`), and the guard ticks it every second.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::{BlockRequest, Enforcer, KernelRule, Protected, Result, is_broad};
+use super::{BlockRequest, KernelRule, Protected, is_broad};
 
 /// The SSH port: a rule dropping it for everyone cuts off a remote user as surely as one on all traffic.
 const SSH_PORT: u16 = 22;
@@ -47,7 +47,7 @@ pub fn rule_risk(rule: &KernelRule, protected: &Protected) -> Option<String> {
 }
 
 /// A change that may need confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RiskyChange {
     /// Block an address or network.
     Block(BlockRequest),
@@ -81,121 +81,36 @@ impl RiskyChange {
     }
 }
 
-/// Where a pending change stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfirmState {
-    /// Applied, waiting for `confirm()` until the deadline.
-    Waiting {
-        /// When it will be rolled back.
-        deadline: DateTime<Utc>,
-    },
-    /// Confirmed: it stays.
-    Confirmed,
-    /// Not confirmed in time: undone.
-    RolledBack,
-}
-
-/// An applied change that is undone at its deadline unless confirmed.
-#[derive(Debug)]
-pub struct PendingConfirm {
-    change: RiskyChange,
+/// An applied change waiting for confirmation, as saved in the state directory (`pending.ron`), so every
+/// netwarden process sees it: `netwarden confirm` or the app's "Keep this change" keeps it, and whichever
+/// process ticks first after the deadline (the app, `run --enforce`, the next command that changes the list)
+/// undoes it. A pending block also carries a kernel timeout that ends at the deadline, so the kernel lifts it
+/// on time even when no netwarden process is running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// What was applied.
+    pub change: RiskyChange,
     /// Kernel rules the change added (not in force before): what a roll-back takes out again.
-    added_rules: Vec<KernelRule>,
-    state: ConfirmState,
+    #[serde(default)]
+    pub added_rules: Vec<KernelRule>,
+    /// Why it could cut the user off, one sentence per reason joined with `; `.
+    pub what: String,
+    /// When it is undone unless confirmed.
+    pub deadline: DateTime<Utc>,
 }
 
-impl PendingConfirm {
-    /// Applies `change` through `enforcer` now; it is rolled back by `tick` after `timeout` unless confirmed.
-    ///
-    /// # Errors
-    /// The error of applying the change (nothing is pending then).
-    pub fn apply(
-        enforcer: &Enforcer,
-        change: RiskyChange,
-        timeout: Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Self> {
-        let previous_rules = enforcer.kernel_rules();
-        let added_rules = match &change {
-            RiskyChange::Block(request) => {
-                enforcer.block(request.clone())?;
-                Vec::new()
-            }
-            RiskyChange::Rules(rules) => {
-                enforcer.set_kernel_rules(rules)?;
-                rules
-                    .iter()
-                    .filter(|rule| !previous_rules.contains(rule))
-                    .cloned()
-                    .collect()
-            }
-        };
-        let deadline =
-            now + chrono::Duration::from_std(timeout).unwrap_or_else(|_| chrono::Duration::seconds(30));
-        Ok(Self {
-            change,
-            added_rules,
-            state: ConfirmState::Waiting { deadline },
-        })
-    }
-
-    /// The current state.
+impl PendingChange {
+    /// True once `now` reached the deadline.
     #[must_use]
-    pub fn state(&self) -> &ConfirmState {
-        &self.state
-    }
-
-    /// Keeps the change (no effect once rolled back).
-    pub fn confirm(&mut self) {
-        if matches!(self.state, ConfirmState::Waiting { .. }) {
-            self.state = ConfirmState::Confirmed;
-        }
-    }
-
-    /// Rolls the change back when the deadline has passed without confirmation; returns the new state.
-    /// For rules, the rules the change added are taken out of whatever is in force by then, so a later
-    /// harmless update (a rules.ron reload meanwhile) is not undone with it.
-    ///
-    /// # Errors
-    /// The error of undoing the change (it stays `Waiting`, so the next tick retries).
-    pub fn tick(&mut self, enforcer: &Enforcer, now: DateTime<Utc>) -> Result<&ConfirmState> {
-        if let ConfirmState::Waiting { deadline } = self.state
-            && now >= deadline
-        {
-            match &self.change {
-                RiskyChange::Block(request) => {
-                    enforcer.unblock(request.net)?;
-                }
-                RiskyChange::Rules(_) => {
-                    let kept: Vec<KernelRule> = enforcer
-                        .kernel_rules()
-                        .into_iter()
-                        .filter(|rule| !self.added_rules.contains(rule))
-                        .collect();
-                    enforcer.set_kernel_rules(&kept)?;
-                }
-            }
-            self.state = ConfirmState::RolledBack;
-        }
-        Ok(&self.state)
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        now >= self.deadline
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::enforce::runner::RecordingRunner;
-    use crate::enforce::{EnforceConfig, RuleDirection};
-
-    fn enforcer() -> Enforcer {
-        let config = EnforceConfig {
-            ssh_connection: None,
-            ..EnforceConfig::default()
-        };
-        Enforcer::open(Arc::new(RecordingRunner::dry_run()), config).unwrap()
-    }
+    use crate::enforce::RuleDirection;
 
     fn protected() -> Protected {
         Protected {
@@ -300,70 +215,5 @@ mod tests {
         let change = RiskyChange::Rules(vec![all(), port(vec![(23, 23)])]);
         assert!(!change.risks(&[], &p).is_empty());
         assert!(change.risks(&[all()], &p).is_empty());
-    }
-
-    #[test]
-    fn rolling_back_rules_takes_out_only_what_the_change_added() {
-        let enforcer = enforcer();
-        let now = Utc::now();
-        let narrow = |name: &str, port: u16| KernelRule {
-            name: name.into(),
-            protocol: Some(6),
-            dst_ports: vec![(port, port)],
-            ..all()
-        };
-        enforcer.set_kernel_rules(&[narrow("a", 23)]).unwrap();
-        let change = RiskyChange::Rules(vec![narrow("a", 23), all()]);
-        let mut pending = PendingConfirm::apply(&enforcer, change, Duration::from_secs(30), now).unwrap();
-        assert_eq!(enforcer.kernel_rules(), vec![narrow("a", 23), all()]);
-        // A reload meanwhile edits the harmless rule and keeps the risky one.
-        enforcer.set_kernel_rules(&[narrow("b", 25), all()]).unwrap();
-        pending
-            .tick(&enforcer, now + chrono::Duration::seconds(31))
-            .unwrap();
-        assert_eq!(pending.state(), &ConfirmState::RolledBack);
-        assert_eq!(enforcer.kernel_rules(), vec![narrow("b", 25)]);
-    }
-
-    #[test]
-    fn rolled_back_unless_confirmed() {
-        let enforcer = enforcer();
-        let now = Utc::now();
-        let request = BlockRequest::parse("10.0.0.0/8", "wide", None, true).unwrap();
-        let mut pending = PendingConfirm::apply(
-            &enforcer,
-            RiskyChange::Block(request.clone()),
-            Duration::from_secs(30),
-            now,
-        )
-        .unwrap();
-        assert_eq!(enforcer.entries().len(), 1);
-        assert!(matches!(
-            pending
-                .tick(&enforcer, now + chrono::Duration::seconds(29))
-                .unwrap(),
-            ConfirmState::Waiting { .. }
-        ));
-        assert_eq!(
-            pending
-                .tick(&enforcer, now + chrono::Duration::seconds(30))
-                .unwrap(),
-            &ConfirmState::RolledBack
-        );
-        assert!(enforcer.entries().is_empty());
-
-        let mut kept = PendingConfirm::apply(
-            &enforcer,
-            RiskyChange::Block(request),
-            Duration::from_secs(30),
-            now,
-        )
-        .unwrap();
-        kept.confirm();
-        assert_eq!(
-            kept.tick(&enforcer, now + chrono::Duration::seconds(60)).unwrap(),
-            &ConfirmState::Confirmed
-        );
-        assert_eq!(enforcer.entries().len(), 1);
     }
 }

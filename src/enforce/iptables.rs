@@ -425,31 +425,71 @@ pub fn flush_script(state: &ChainState) -> Option<String> {
     Some(script)
 }
 
-/// Problems of our chains compared with what we want (`expected_rules` lines per chain, from
-/// `set_lines` and `rule_lines`); empty = no drift.
+/// What `check_chains` found in one family's chains.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// Every difference from what netwarden wrote, one sentence each (without foreign lines).
+    pub problems: Vec<String>,
+    /// The problems that stop the block-list sets from dropping traffic (our main chain, its set rules or
+    /// a jump to it missing): while there is one, no entry of this family is really enforced.
+    pub set_broken: Vec<String>,
+    /// The problems that stop some `enforce: true` rule from dropping traffic.
+    pub rules_broken: Vec<String>,
+    /// Lines in our chains that netwarden did not write (added by hand or by another tool), as saved.
+    pub foreign: Vec<String>,
+}
+
+/// True for a saved line netwarden wrote: its rules carry a `netwarden:` comment, the set rules match
+/// our sets.
+fn is_ours(line: &str) -> bool {
+    line.contains("--comment netwarden:")
+        || line.contains("--comment \"netwarden:")
+        || Family::ALL
+            .iter()
+            .any(|f| line.contains(&format!("--match-set {} ", f.set_name())))
+}
+
+/// Compares our chains as saved (`state`) with what they should hold: the set rules and `rule_lines`,
+/// and exactly one jump from each built-in chain of `JUMPS`.
 #[must_use]
-pub fn chain_drift(
-    family: Family,
-    state: &ChainState,
-    expected_rules: &BTreeMap<&str, usize>,
-) -> Vec<String> {
-    let mut problems = Vec::new();
+pub fn check_chains(family: Family, state: &ChainState, rule_lines: &[String]) -> ChainCheck {
+    let mut check = ChainCheck::default();
     let tool = family.iptables();
     for chain in CHAINS {
+        let wanted_rules = rule_lines
+            .iter()
+            .filter(|line| line.starts_with(&format!("-A {chain} ")))
+            .count();
         if !state.chains.contains(chain) {
-            problems.push(format!("{tool}: chain {chain} is missing"));
+            let problem = format!("{tool}: chain {chain} is missing");
+            if chain == CHAIN {
+                check.set_broken.push(problem.clone());
+            }
+            if chain == CHAIN || wanted_rules > 0 {
+                check.rules_broken.push(problem.clone());
+            }
+            check.problems.push(problem);
             continue;
         }
-        let want = expected_rules.get(chain).copied().unwrap_or(0);
-        let have = state.rule_count(chain);
-        if want != have {
-            problems.push(format!("{tool}: chain {chain} has {have} rules, expected {want}"));
+        let saved = state.rules.get(chain).map_or(&[][..], Vec::as_slice);
+        let (ours, foreign): (Vec<&String>, Vec<&String>) = saved.iter().partition(|line| is_ours(line));
+        check.foreign.extend(foreign.into_iter().cloned());
+        let want = wanted_rules + if chain == CHAIN { 2 } else { 0 };
+        if ours.len() != want {
+            let problem = format!(
+                "{tool}: chain {chain} holds {} rules of netwarden, expected {want}",
+                ours.len()
+            );
+            check.rules_broken.push(problem.clone());
+            check.problems.push(problem);
         }
     }
     for line in set_lines(family) {
         if state.chains.contains(CHAIN) && !state.rules.get(CHAIN).is_some_and(|rules| rules.contains(&line))
         {
-            problems.push(format!("{tool}: rule `{line}` is missing"));
+            let problem = format!("{tool}: rule `{line}` is missing");
+            check.set_broken.push(problem.clone());
+            check.problems.push(problem);
         }
     }
     for (builtin, ours) in JUMPS {
@@ -458,13 +498,23 @@ pub fn chain_drift(
             .get(&(builtin.to_owned(), ours.to_owned()))
             .copied()
             .unwrap_or(0);
-        if count != 1 {
-            problems.push(format!(
-                "{tool}: {count} jumps from {builtin} to {ours}, expected 1"
-            ));
+        if count == 1 {
+            continue;
         }
+        let problem = if count == 0 {
+            format!("{tool}: the jump from {builtin} to {ours} is missing")
+        } else {
+            format!("{tool}: {count} jumps from {builtin} to {ours}, expected 1")
+        };
+        if count == 0 {
+            if ours == CHAIN {
+                check.set_broken.push(problem.clone());
+            }
+            check.rules_broken.push(problem.clone());
+        }
+        check.problems.push(problem);
     }
-    problems
+    check
 }
 
 /// A script appending one `-s NET -j DROP` rule per network of `family` to chain `chain` (the plain-rules
@@ -720,8 +770,8 @@ mod tests {
             "*filter\n-D INPUT -j NETWARDEN\n-D INPUT -j NETWARDEN\n-D INPUT -s 1.2.3.4/32 -j NETWARDEN\n-F NETWARDEN\n-X NETWARDEN\nCOMMIT\n"
         );
         assert_eq!(flush_script(&ChainState::default()), None);
-        let want = BTreeMap::from([(CHAIN, 2)]);
-        let problems = chain_drift(Family::V4, &state, &want);
+        let check = check_chains(Family::V4, &state, &[]);
+        let problems = &check.problems;
         assert!(
             problems.contains(&"iptables: chain NETWARDEN-IN is missing".to_owned()),
             "{problems:?}"
@@ -731,8 +781,45 @@ mod tests {
             "{problems:?}"
         );
         assert!(
-            problems.contains(&"iptables: chain NETWARDEN has 1 rules, expected 2".to_owned()),
+            problems.contains(&"iptables: chain NETWARDEN holds 1 rules of netwarden, expected 2".to_owned()),
             "{problems:?}"
+        );
+        assert!(
+            check
+                .set_broken
+                .contains(&"iptables: the jump from OUTPUT to NETWARDEN is missing".to_owned()),
+            "{check:?}"
+        );
+        assert!(check.foreign.is_empty());
+    }
+
+    #[test]
+    fn lines_added_by_hand_to_our_chains_are_found() {
+        let healthy = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            :NETWARDEN - [0:0]\n:NETWARDEN-IN - [0:0]\n:NETWARDEN-OUT - [0:0]\n\
+            -A INPUT -j NETWARDEN-IN\n-A INPUT -j NETWARDEN\n-A FORWARD -j NETWARDEN\n\
+            -A OUTPUT -j NETWARDEN-OUT\n-A OUTPUT -j NETWARDEN\n\
+            -A NETWARDEN -m set --match-set netwarden4 src -j DROP\n\
+            -A NETWARDEN -m set --match-set netwarden4 dst -j DROP\n\
+            -A NETWARDEN-IN -p tcp -m multiport --dports 22 -m comment --comment netwarden:ssh -j DROP\n";
+        let lines = vec![
+            "-A NETWARDEN-IN -p tcp -m multiport --dports 22 -m comment --comment netwarden:ssh -j DROP"
+                .to_owned(),
+        ];
+        let check = check_chains(Family::V4, &parse_save(&format!("{healthy}COMMIT\n")), &lines);
+        assert_eq!(check, ChainCheck::default(), "healthy");
+        let with_hand_rule = format!("{healthy}-A NETWARDEN-IN -s 192.0.2.9/32 -j ACCEPT\nCOMMIT\n");
+        let check = check_chains(Family::V4, &parse_save(&with_hand_rule), &lines);
+        assert_eq!(
+            check.foreign,
+            vec!["-A NETWARDEN-IN -s 192.0.2.9/32 -j ACCEPT".to_owned()]
+        );
+        assert!(check.problems.is_empty(), "ours are all there: {check:?}");
+        let without_rule = format!("{}COMMIT\n", healthy.replace("-A NETWARDEN-IN -p tcp -m multiport --dports 22 -m comment --comment netwarden:ssh -j DROP\n", ""));
+        let check = check_chains(Family::V4, &parse_save(&without_rule), &lines);
+        assert!(
+            check.set_broken.is_empty() && !check.rules_broken.is_empty(),
+            "{check:?}"
         );
     }
 }

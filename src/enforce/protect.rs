@@ -19,6 +19,7 @@ impl Protected {
     /// Why blocking `net` is refused (it is or contains loopback or a protected address), or `None`.
     #[must_use]
     pub fn refusal(&self, net: &IpNet) -> Option<String> {
+        let net = &crate::blocklist::normalize_net(*net);
         let loopback: [IpNet; 2] = [
             IpNet::from(ipnet::Ipv4Net::new(Ipv4Addr::LOCALHOST, 8).unwrap_or_default()),
             IpNet::from(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)),
@@ -28,7 +29,7 @@ impl Protected {
         }
         self.addrs
             .iter()
-            .find(|(addr, _)| net.contains(addr))
+            .find(|(addr, _)| net.contains(&crate::blocklist::normalize_ip(*addr)))
             .map(|(addr, why)| format!("{why} {addr}"))
     }
 
@@ -176,5 +177,17 @@ mod tests {
             Some("own address 10.0.0.1")
         );
         assert_eq!(protected.refusal(&"10.0.0.2/32".parse().unwrap()), None);
+        assert_eq!(
+            protected
+                .refusal(&"::ffff:127.0.0.1/128".parse().unwrap())
+                .as_deref(),
+            Some("loopback")
+        );
+        assert_eq!(
+            protected
+                .refusal(&"::ffff:10.0.0.1/128".parse().unwrap())
+                .as_deref(),
+            Some("own address 10.0.0.1")
+        );
     }
 }

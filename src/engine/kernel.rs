@@ -66,6 +66,7 @@ impl KernelBlocked {
     /// True when `ip` lies in an enforced entry.
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
+        // As the kernel does: an IPv6 packet (even from `::ffff:a.b.c.d`) meets only the IPv6 set.
         match ip {
             IpAddr::V4(ip) => {
                 let ip = u32::from(ip);

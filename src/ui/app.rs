@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
-use super::blocklist::{BlocklistPanel, BlocklistPrefs};
+use super::blocklist::{BlocklistPanel, BlocklistPrefs, KernelAccess};
 use super::log::LogPanel;
 use super::rules::{KernelRulesState, RecentPackets, RulesPanel};
 use super::stats::StatsPanel;
@@ -99,6 +99,17 @@ enum Mode {
     Stopped,
 }
 
+/// Why the block list does not touch the kernel in demo mode.
+const DEMO_NO_KERNEL: &str = "demo mode: the kernel is not touched (capture live to enforce)";
+
+/// Why the block list does not touch the kernel in demo mode: no access at all says why first.
+fn demo_reason(access: &KernelAccess) -> String {
+    match access {
+        Err(why) => why.clone(),
+        Ok(_) => DEMO_NO_KERNEL.to_owned(),
+    }
+}
+
 /// Frame budget for draining engine batches, so a flood never stalls the UI.
 const DRAIN_BUDGET: Duration = Duration::from_millis(4);
 /// Recent packets offered to the rule editor's what-if preview.
@@ -142,10 +153,8 @@ pub struct App {
     notice: Option<String>,
     interfaces: Vec<String>,
     last_stats: StatsSnapshot,
-    /// The rule set last looked at for `enforce: true` rules, and the kernel rules it gave.
-    applied_rules: Option<(Arc<RuleSet>, Vec<crate::enforce::KernelRule>)>,
-    /// `enforce: true` rules the kernel cannot take: name and reason.
-    refused_rules: std::collections::BTreeMap<String, String>,
+    /// How the block list reaches the kernel while capturing live (demo mode never touches it).
+    kernel_access: KernelAccess,
 }
 
 impl App {
@@ -176,7 +185,8 @@ impl App {
             }
         };
         let rules_panel = RulesPanel::new(rules_path.clone(), &set);
-        let log_path = set.log().path.clone();
+        let rules = shared(set);
+        let log_path = rules.load().log().path.clone();
         let mut state = state;
         if let Some(iface) = iface {
             state.iface = iface;
@@ -184,7 +194,7 @@ impl App {
         let mut app = Self {
             traffic: TrafficPanel::new(state.row_cap),
             state,
-            rules: shared(set),
+            rules: Arc::clone(&rules),
             rules_path,
             demo_file,
             engine: None,
@@ -193,10 +203,20 @@ impl App {
             rules_panel,
             log: LogPanel::new(log_path),
             stats: StatsPanel::default(),
-            blocklist: BlocklistPanel::new(state_dir, enforcer, protected),
+            // The demo touches no kernel: the guard starts list-only, and takes the kernel when live
+            // capture starts.
+            blocklist: BlocklistPanel::with_rules(
+                state_dir,
+                if demo {
+                    Err(DEMO_NO_KERNEL.to_owned())
+                } else {
+                    enforcer.clone()
+                },
+                protected,
+                Some(Arc::clone(&rules)),
+            ),
+            kernel_access: enforcer,
             remove_on_exit_flag: false,
-            applied_rules: None,
-            refused_rules: std::collections::BTreeMap::new(),
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
@@ -204,7 +224,9 @@ impl App {
         app.blocklist.apply_prefs(&app.state.blocklist);
         // `--remove-on-exit` is for this run: it is saved only if the user had ticked the box before.
         app.remove_on_exit_flag = remove_on_exit && !app.blocklist.remove_on_exit;
-        app.blocklist.remove_on_exit |= remove_on_exit;
+        if remove_on_exit {
+            app.blocklist.set_remove_on_exit(true);
+        }
         app.refresh_interfaces();
         if demo {
             app.start_demo("demo mode requested".into(), watcher);
@@ -243,10 +265,11 @@ impl App {
         live.filter = (!bpf.is_empty()).then(|| bpf.to_owned());
         let mut config = self.base_config(SourceSpec::Live(live), watcher);
         config.local_addrs = LocalAddrs::from_system();
-        // Only real traffic may feed auto-block (never the demo capture).
-        let (alerts, alert_rx) = crossbeam_channel::bounded(1_024);
-        config.alert_sink = Some(alerts);
-        self.blocklist.set_alerts(Some(alert_rx));
+        // Only real traffic may feed auto-block (never the demo capture), and only live capture touches the
+        // kernel.
+        self.blocklist.set_kernel_access(self.kernel_access.clone());
+        config.kernel_blocked = Some(self.blocklist.kernel_blocked());
+        config.alert_sink = self.blocklist.alert_sender();
         match Engine::spawn(config) {
             Ok(engine) => {
                 self.engine = Some(engine);
@@ -279,7 +302,9 @@ impl App {
         );
         // The demo must not fill the user's real audit log with made-up traffic, nor ban its addresses.
         config.audit = None;
-        self.blocklist.set_alerts(None);
+        self.blocklist
+            .set_kernel_access(Err(demo_reason(&self.kernel_access)));
+        config.kernel_blocked = Some(self.blocklist.kernel_blocked());
         match Engine::spawn(config) {
             Ok(engine) => {
                 self.engine = Some(engine);
@@ -470,9 +495,8 @@ impl App {
             Tab::Threats => self.stats.threats_ui(ui),
             Tab::Blocklist => self.blocklist.ui(ui),
         });
-        self.sync_kernel_rules();
         if self.state.tab != Tab::Blocklist {
-            // Expiries, finished kernel work and drift checks go on whichever tab is shown.
+            // The guard's news (kernel state, messages) shows on whichever tab is open.
             self.blocklist.poll();
         }
         for action in std::mem::take(&mut self.traffic.actions) {
@@ -498,43 +522,17 @@ impl App {
         }
     }
 
-    /// Sends the Block rules marked `enforce: true` to the kernel whenever the rules in force change (editor
-    /// save, hand edit picked up by the watcher).
-    fn sync_kernel_rules(&mut self) {
-        let current = self.rules.load_full();
-        if self
-            .applied_rules
-            .as_ref()
-            .is_some_and(|(applied, _)| Arc::ptr_eq(applied, &current))
-        {
-            return;
-        }
-        let (rules, errors) = crate::enforce::iptables::kernel_rules_of(&current);
-        let before = self.applied_rules.as_ref().map_or(&[][..], |(_, r)| r.as_slice());
-        if rules != before {
-            self.blocklist.set_kernel_rules(rules.clone());
-        }
-        if let Some(first) = errors.first() {
-            self.notice = Some(format!("not enforced in the kernel: {first}"));
-        }
-        self.refused_rules = errors
-            .into_iter()
-            .filter_map(|e| match e {
-                crate::enforce::EnforceError::BadRule { name, reason } => Some((name, reason)),
-                _ => None,
-            })
-            .collect();
-        self.applied_rules = Some((current, rules));
-    }
-
     /// Where the `enforce: true` rules stand in the kernel, for the rule editor.
     fn kernel_rules_state(&self) -> KernelRulesState {
         match self.blocklist.unavailable() {
             Some(why) => KernelRulesState::Unavailable(why.to_owned()),
             None => KernelRulesState::Known {
                 in_kernel: self.blocklist.rules_in_kernel().iter().cloned().collect(),
-                refused: self.refused_rules.clone(),
-                awaiting_confirmation: self.blocklist.pending().is_some(),
+                refused: self.blocklist.snapshot().refused_rules.clone(),
+                awaiting_confirmation: self
+                    .blocklist
+                    .pending()
+                    .is_some_and(|p| matches!(p.change, crate::enforce::RiskyChange::Rules(_))),
             },
         }
     }
@@ -587,9 +585,8 @@ impl App {
 impl Drop for App {
     fn drop(&mut self) {
         self.stop();
-        if self.blocklist.remove_on_exit {
-            self.blocklist.remove_from_kernel(Duration::from_secs(10));
-        }
+        // The guard removes our kernel rules first when "remove on exit" is on.
+        self.blocklist.shutdown(Duration::from_secs(10));
     }
 }
 
@@ -602,6 +599,7 @@ impl EframeApp {
     #[must_use]
     pub fn new(app: App, ctx: &egui::Context) -> Self {
         let quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        app.blocklist.set_context(ctx);
         let (flag, ctx) = (Arc::clone(&quit), ctx.clone());
         // Without a handler the signals end the process the default way; nothing else depends on it.
         ctrlc::set_handler(move || {
