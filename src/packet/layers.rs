@@ -62,6 +62,11 @@ pub fn describe(link: LinkType, data: &[u8]) -> Vec<LayerInfo> {
         LinkType::LinuxSll => "Linux cooked (SLL)",
         LinkType::LinuxSll2 => "Linux cooked v2 (SLL2)",
         LinkType::Null | LinkType::Loop => "BSD loopback",
+        LinkType::Ppp => "PPP",
+        LinkType::PppHdlc => "PPP in HDLC framing",
+        LinkType::CHdlc => "Cisco HDLC",
+        LinkType::IpoIb => "IP over InfiniBand",
+        LinkType::Nflog => "NFLOG",
         _ => "Link",
     });
     match link {
@@ -95,7 +100,26 @@ pub fn describe(link: LinkType, data: &[u8]) -> Vec<LayerInfo> {
                 l2.field("family bytes", mac(f));
             }
         }
-        _ => {}
+        LinkType::Ppp | LinkType::PppHdlc | LinkType::CHdlc => {
+            if let Some(header) = data.get(0..4) {
+                l2.field("header bytes", mac(header));
+            }
+        }
+        LinkType::IpoIb => {
+            if let Some(t) = be16(data, 40) {
+                l2.field("ethertype", format!("0x{t:04x}"));
+            }
+        }
+        LinkType::Nflog => {
+            if let Some(family) = data.first() {
+                l2.field("address family", family);
+            }
+            if let Some(group) = be16(data, 2) {
+                l2.field("group", group);
+            }
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {}
+        LinkType::Other(n) => l2.field("not parsed", format!("link type {n} is not supported")),
     }
     if !l2.fields.is_empty() {
         layers.push(l2);
@@ -147,6 +171,9 @@ fn network_layers(meta: &PacketMeta, layers: &mut Vec<LayerInfo>) {
     }
     if let Some(p) = meta.protocol {
         net.field("protocol", format!("{} ({})", p.name(), p.0));
+    }
+    if let Some(offload) = meta.offload {
+        net.field("length", offload.describe());
     }
     if meta.fragment.is_fragment {
         net.field(
