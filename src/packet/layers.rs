@@ -245,6 +245,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn new_link_types_and_big_tcp_are_described() {
+        // PPP with HDLC bytes, then IPv4 with total length 0 (BIG TCP) and a TCP header to port 22.
+        let mut frame = vec![0xff, 0x03, 0x00, 0x21, 0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        frame.extend([10, 0, 0, 1, 10, 0, 0, 2]);
+        frame.extend([
+            0x9c, 0x40, 0, 22, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xfa, 0xf0, 0, 0, 0, 0,
+        ]);
+        let layers = describe(LinkType::Ppp, &frame);
+        let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Frame", "PPP", "IPv4", "TCP"],
+            "no Problem layer: {layers:?}"
+        );
+        let field = |layer: usize, name: &str| {
+            layers[layer]
+                .fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(field(0, "link type").as_deref(), Some("ppp (9)"));
+        assert_eq!(field(1, "header bytes").as_deref(), Some("ff:03:00:21"));
+        assert!(field(2, "length").unwrap().contains("BIG TCP"), "{layers:?}");
+        assert_eq!(field(3, "destination port").as_deref(), Some("22"));
+        let unsupported = describe(LinkType::Other(147), &[0; 8]);
+        assert_eq!(unsupported[1].fields[0].1, "link type 147 is not supported");
+    }
+
+    #[test]
     fn hex_dump_rows_have_offset_hex_and_ascii() {
         let dump = hex_dump(b"GET / HTTP/1.1\r\nHost: x\r\n");
         let lines: Vec<&str> = dump.lines().collect();
