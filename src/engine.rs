@@ -637,11 +637,8 @@ impl Worker {
     }
 
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
-        if let crate::packet::LinkType::Other(link) = meta.link
-            && !self.told_unsupported_link
-        {
-            self.told_unsupported_link = true;
-            self.send_notice(Notice::LinkTypeUnsupported(link));
+        if let crate::packet::LinkType::Other(link) = meta.link {
+            self.unsupported_link(link);
         }
         self.config.local_addrs.classify(&mut meta);
         self.refresh_rules();
@@ -747,6 +744,16 @@ impl Worker {
             if self.batch.len() >= self.config.batch_max {
                 self.flush_batch();
             }
+        }
+    }
+
+    /// A packet of a link type the parser does not know: counted, and said once per capture.
+    #[cold]
+    fn unsupported_link(&mut self, link: i32) {
+        self.counts.count_unparsed();
+        if !self.told_unsupported_link {
+            self.told_unsupported_link = true;
+            self.send_notice(Notice::LinkTypeUnsupported(link));
         }
     }
 

@@ -276,25 +276,7 @@ impl PacketSource for PcapSource {
                     data: packet.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => {
-                if self.nonblocking {
-                    std::thread::sleep(NONBLOCKING_IDLE);
-                }
-                Ok(Read::Idle)
-            }
-            // An empty non-blocking netfilter read is an error to libpcap ("Can't receive packet: Resource
-            // temporarily unavailable"): nothing has arrived yet.
-            Err(pcap::Error::PcapError(detail)) if self.nonblocking && would_block(&detail) => {
-                std::thread::sleep(NONBLOCKING_IDLE);
-                Ok(Read::Idle)
-            }
-            // On a live device this is `pcap_breakloop` from the waker: not an end.
-            Err(pcap::Error::NoMorePackets) if self.live => Ok(Read::Idle),
-            Err(pcap::Error::NoMorePackets) => Ok(Read::End),
-            Err(e) => Err(CaptureError::Read {
-                source_name: self.name.clone(),
-                detail: e.to_string(),
-            }),
+            Err(e) => read_error(e, &self.name, self.live, self.nonblocking),
         }
     }
 
@@ -326,6 +308,33 @@ impl PacketSource for PcapSource {
             dropped: u64::from(s.dropped),
             if_dropped: u64::from(s.if_dropped),
         })
+    }
+}
+
+/// What a failed `next_packet` means for a source named `name`. Kept out of `read`, whose packet path
+/// every frame takes.
+#[cold]
+fn read_error<'a>(error: pcap::Error, name: &str, live: bool, nonblocking: bool) -> Result<Read<'a>> {
+    match error {
+        pcap::Error::TimeoutExpired => {
+            if nonblocking {
+                std::thread::sleep(NONBLOCKING_IDLE);
+            }
+            Ok(Read::Idle)
+        }
+        // An empty non-blocking netfilter read is an error to libpcap ("Can't receive packet: Resource
+        // temporarily unavailable"): nothing has arrived yet.
+        pcap::Error::PcapError(detail) if nonblocking && would_block(&detail) => {
+            std::thread::sleep(NONBLOCKING_IDLE);
+            Ok(Read::Idle)
+        }
+        // On a live device this is `pcap_breakloop` from the waker: not an end.
+        pcap::Error::NoMorePackets if live => Ok(Read::Idle),
+        pcap::Error::NoMorePackets => Ok(Read::End),
+        e => Err(CaptureError::Read {
+            source_name: name.to_owned(),
+            detail: e.to_string(),
+        }),
     }
 }
 

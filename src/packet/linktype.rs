@@ -54,7 +54,7 @@ pub fn parse(link: LinkType, ts_micros: i64, wire_len: u32, data: &[u8]) -> Pack
         meta: PacketMeta::new(ts_micros, caplen, wire_len, link),
         data,
         // A usize holds any u32 on the platforms libpcap runs on; saturate rather than assume.
-        wire_end: usize::try_from(wire_len).unwrap_or(usize::MAX).max(data.len()),
+        wire_end: usize::try_from(wire_len).unwrap_or(usize::MAX),
         cut: caplen < wire_len,
     };
     match link {
@@ -80,7 +80,8 @@ struct Parser<'a> {
     meta: PacketMeta,
     data: &'a [u8],
     /// Where the frame ends on the wire, in the same offsets as `data` (past its end when the snaplen cut
-    /// it). An IP length beyond it is a lie of the capture, not the snaplen.
+    /// it; read through `on_wire`, which never puts it before the captured bytes). An IP length beyond it is
+    /// a lie of the capture, not the snaplen.
     wire_end: usize,
     /// The snaplen cut this frame: running out of bytes in a payload is expected.
     cut: bool,
@@ -141,6 +142,11 @@ fn jumbo_option(hop_by_hop: &[u8]) -> Jumbo {
 impl<'a> Parser<'a> {
     fn rest(&self, offset: usize) -> &'a [u8] {
         self.data.get(offset..).unwrap_or(&[])
+    }
+
+    /// Bytes from `at` to the end of the frame on the wire (at least those captured).
+    fn on_wire(&self, at: usize) -> usize {
+        self.wire_end.max(self.data.len()).saturating_sub(at)
     }
 
     fn mark(&mut self, mark: Malformed) {
@@ -388,13 +394,12 @@ impl<'a> Parser<'a> {
             more_fragments: header.more_fragments(),
         };
         let header_len = usize::from(header.ihl()) * 4;
-        let on_wire = self.wire_end.saturating_sub(at);
         let total_len = match header.total_len() {
             // A GSO super-packet larger than 64 KiB (BIG TCP, Linux 6.3+) has no total length to give;
             // tcpdump ("presumed TSO") and tshark take the frame's length instead.
             0 => {
                 self.meta.offload = Some(Offload::ZeroLength);
-                on_wire
+                self.on_wire(at)
             }
             len => usize::from(len),
         };
@@ -402,7 +407,8 @@ impl<'a> Parser<'a> {
             self.mark(Malformed::Invalid(Layer::Ipv4));
             return;
         }
-        if total_len > on_wire {
+        // Captured whole (the usual case) needs no look at the wire length.
+        if total_len > rest.len() && total_len > self.on_wire(at) {
             // The frame on the wire was shorter than the packet claims (a capture that rewrote the lengths,
             // a TSO packet some capture paths show this way): read what is there.
             self.mark(Malformed::Truncated(Layer::Ipv4));
@@ -440,7 +446,6 @@ impl<'a> Parser<'a> {
         };
         self.meta.src_ip = Some(IpAddr::V6(header.source_addr()));
         self.meta.dst_ip = Some(IpAddr::V6(header.destination_addr()));
-        let on_wire = self.wire_end.saturating_sub(at);
         let mut next = header.next_header().0;
         // The packet's length: the payload length field, a jumbo option's, or the frame's.
         let mut packet_len = 40 + usize::from(header.payload_length());
@@ -458,9 +463,9 @@ impl<'a> Parser<'a> {
                     packet_len = 40 + usize::try_from(len).unwrap_or(usize::MAX - 40);
                 }
                 // BIG TCP without the option, or a jumbo header the capture cut: the frame gives it.
-                Jumbo::Absent | Jumbo::Cut if next != IPV6_NO_NEXT && on_wire > 40 => {
+                Jumbo::Absent | Jumbo::Cut if next != IPV6_NO_NEXT && self.on_wire(at) > 40 => {
                     self.meta.offload = Some(Offload::ZeroLength);
-                    packet_len = on_wire;
+                    packet_len = self.on_wire(at);
                     from_capture = true;
                 }
                 // The hop-by-hop header that would say is cut: whatever follows, the capture lacks it.
@@ -468,7 +473,7 @@ impl<'a> Parser<'a> {
                 Jumbo::Absent => {}
             }
         }
-        if packet_len > on_wire {
+        if packet_len > rest.len() && packet_len > self.on_wire(at) {
             self.mark(Malformed::Truncated(Layer::Ipv6));
         }
         // Bytes missing from the capture, not from the packet: a header running past them is truncated.
@@ -738,6 +743,10 @@ mod tests {
         assert_eq!(m.offload, None);
         // The same bytes with the wire length the IP header gives: a snaplen cut, not a mark.
         let m = parse(LinkType::Ethernet, 0, 14 + 28_960, &frame);
+        assert_eq!((fields(&m), m.malformed), (v4_fields(), None));
+        // A file whose wire length is shorter than the bytes it holds: what was captured counts.
+        let frame = eth(0x0800, &ipv4_tcp(40, 0));
+        let m = parse(LinkType::Ethernet, 0, 20, &frame);
         assert_eq!((fields(&m), m.malformed), (v4_fields(), None));
         // A total length shorter than the header is still impossible.
         let frame = eth(0x0800, &ipv4_tcp(12, 0));
