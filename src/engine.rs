@@ -141,6 +141,9 @@ pub enum Notice {
     AuditFailed(String),
     /// Demo mode started the bundled capture again.
     ReplayRestarted,
+    /// The capture's link type (a libpcap `LINKTYPE_*` number) is one netwarden cannot parse: its packets
+    /// are counted (`StatsSnapshot::unparsed`) but have no addresses for the rules. Sent once per capture.
+    LinkTypeUnsupported(i32),
 }
 
 impl Notice {
@@ -158,6 +161,9 @@ impl Notice {
             }
             Notice::AuditFailed(e) => format!("cannot write the audit log: {e}"),
             Notice::ReplayRestarted => "demo capture restarted from the beginning".to_owned(),
+            Notice::LinkTypeUnsupported(link) => {
+                format!("link type {link} not supported: packets counted, not parsed")
+            }
         }
     }
 }
@@ -404,6 +410,8 @@ struct Worker {
     iface_down: bool,
     /// Shared with the ticker thread; replaced when a downed interface is reopened.
     waker: Option<Arc<WakerSlot>>,
+    /// `Notice::LinkTypeUnsupported` was sent (once per capture).
+    told_unsupported_link: bool,
     stop: bool,
 }
 
@@ -458,6 +466,7 @@ impl Worker {
             pace_origin: None,
             iface_down: false,
             waker: None,
+            told_unsupported_link: false,
             stop: false,
         }
     }
@@ -628,6 +637,9 @@ impl Worker {
     }
 
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
+        if let crate::packet::LinkType::Other(link) = meta.link {
+            self.unsupported_link(link);
+        }
         self.config.local_addrs.classify(&mut meta);
         self.refresh_rules();
         if meta.if_index != 0
@@ -732,6 +744,16 @@ impl Worker {
             if self.batch.len() >= self.config.batch_max {
                 self.flush_batch();
             }
+        }
+    }
+
+    /// A packet of a link type the parser does not know: counted, and said once per capture.
+    #[cold]
+    fn unsupported_link(&mut self, link: i32) {
+        self.counts.count_unparsed();
+        if !self.told_unsupported_link {
+            self.told_unsupported_link = true;
+            self.send_notice(Notice::LinkTypeUnsupported(link));
         }
     }
 

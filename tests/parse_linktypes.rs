@@ -1,7 +1,9 @@
 //! Capture files written by this test for every link type netwarden parses (Ethernet, 802.1Q, QinQ, Linux
-//! SLL and SLL2, raw IP, IPv4/IPv6 link types, BSD NULL and LOOP), as pcap and as pcapng, read back through
-//! real libpcap and checked field by field: TCP flags, UDP, ICMP, ICMPv6, ARP, IPv4 fragments, IPv6
-//! extension headers, snaplen-truncated and malformed frames.
+//! SLL and SLL2, raw IP, IPv4/IPv6 link types, BSD NULL and LOOP, PPP, PPP in HDLC framing, Cisco HDLC,
+//! IPoIB, NFLOG), as pcap and as pcapng, read back through real libpcap and checked field by field: TCP
+//! flags, UDP, ICMP, ICMPv6, ARP, IPv4 fragments, IPv6 extension headers, TSO and BIG TCP super-packets
+//! (IPv4 total length 0, IPv6 jumbo option), frames truncated past the transport header, snaplen-truncated
+//! and malformed frames. Property tests: any truncation of a frame yields a prefix of its fields.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -11,7 +13,7 @@ use std::net::IpAddr;
 use common::frames::*;
 use common::pcapfile::{Record, write_pcap, write_pcapng};
 use netwarden::capture::{PacketSource, PcapSource, Read};
-use netwarden::packet::{IpProto, Layer, LinkType, Malformed, NetworkKind, PacketMeta, parse};
+use netwarden::packet::{IpProto, Layer, LinkType, Malformed, NetworkKind, Offload, PacketMeta, parse};
 
 /// What a frame must parse to.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +26,7 @@ struct Want {
     tcp_flags: Option<u8>,
     icmp: Option<(u8, u8)>,
     fragment: (bool, u16),
+    offload: Option<Offload>,
     malformed: Option<Malformed>,
 }
 
@@ -37,6 +40,7 @@ fn want_of(m: &PacketMeta) -> Want {
         tcp_flags: m.tcp_flags.map(|f| f.0),
         icmp: m.icmp_type_code,
         fragment: (m.fragment.is_fragment, m.fragment.offset),
+        offload: m.offload,
         malformed: m.malformed,
     }
 }
@@ -59,9 +63,15 @@ fn base(network: NetworkKind) -> Want {
         tcp_flags: None,
         icmp: None,
         fragment: (false, 0),
+        offload: None,
         malformed: None,
     }
 }
+
+/// Bytes of data in the BIG TCP cases: more than an IP length field can say.
+const BIG: usize = 70_000;
+/// Bytes of a BIG TCP packet the captures keep (netwarden's own snaplen is 65,535).
+const BIG_KEPT: usize = 65_000;
 
 /// The network-layer cases: (ethertype, bytes, bytes captured or None for all, expectation).
 fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize>, Want)> {
@@ -131,6 +141,51 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
                 ..v4w(6)
             },
         ));
+        // BIG TCP (Linux 6.3+): total length 0, the frame gives the length; cut by the snaplen.
+        c.push((
+            0x0800,
+            ipv4_total_len(V4_A, V4_B, 6, 0, &tcp(40_000, 22, 0x18, &[7; BIG])),
+            Some(BIG_KEPT),
+            Want {
+                ports: (Some(40_000), Some(22)),
+                tcp_flags: Some(0x18),
+                offload: Some(Offload::ZeroLength),
+                ..v4w(6)
+            },
+        ));
+        // TSO: a 3,040-byte packet captured whole is an ordinary packet.
+        c.push((
+            0x0800,
+            ipv4(V4_A, V4_B, 6, &tcp(40_001, 443, 0x10, &[1; 3000])),
+            None,
+            Want {
+                ports: (Some(40_001), Some(443)),
+                tcp_flags: Some(0x10),
+                ..v4w(6)
+            },
+        ));
+        // TSO as some captures show it: total length 1,500 in a frame said to be whole but shorter.
+        c.push((
+            0x0800,
+            ipv4_total_len(V4_A, V4_B, 6, 1500, &tcp(40_002, 22, 0x18, &[2; 100])),
+            None,
+            Want {
+                ports: (Some(40_002), Some(22)),
+                tcp_flags: Some(0x18),
+                malformed: Some(Malformed::Truncated(Layer::Ipv4)),
+                ..v4w(6)
+            },
+        ));
+        // A short snaplen that cut the payload, not the header: nothing wrong.
+        c.push((
+            0x0800,
+            ipv4(V4_A, V4_B, 17, &udp(5000, 514, &[3; 200])),
+            Some(20 + 8 + 10),
+            Want {
+                ports: (Some(5000), Some(514)),
+                ..v4w(17)
+            },
+        ));
         let mut bad_ihl = ipv4(V4_A, V4_B, 17, &udp(1, 2, b""));
         bad_ihl[0] = 0x43;
         c.push((
@@ -182,6 +237,7 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
                 ..v6w(17)
             },
         ));
+        // Payload length past a frame said to be whole: truncated, the ports read from what is there.
         let mut long = ipv6(v6(1), v6(2), 17, &udp(1, 53, b"hi"));
         long[4..6].copy_from_slice(&1000u16.to_be_bytes());
         c.push((
@@ -189,9 +245,21 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
             long,
             None,
             Want {
-                protocol: Some(17),
-                malformed: Some(Malformed::Invalid(Layer::Ipv6)),
+                ports: (Some(1), Some(53)),
+                malformed: Some(Malformed::Truncated(Layer::Ipv6)),
                 ..v6w(17)
+            },
+        ));
+        // BIG TCP for IPv6: payload length 0 and a hop-by-hop jumbo option; cut by the snaplen.
+        c.push((
+            0x86dd,
+            ipv6_jumbo(v6(1), v6(2), 6, &tcp(40_000, 22, 0x18, &[7; BIG])),
+            Some(BIG_KEPT),
+            Want {
+                ports: (Some(40_000), Some(22)),
+                tcp_flags: Some(0x18),
+                offload: Some(Offload::Jumbogram),
+                ..v6w(6)
             },
         ));
     }
@@ -216,8 +284,13 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
     c
 }
 
+/// The largest packet an NFLOG payload TLV holds (its length is 16 bits): the kernel's copy range cuts
+/// longer ones, and the message then says the packet is that long.
+const NFLOG_MAX: usize = 65_000;
+
 fn wrap(link: LinkType, ethertype: u16, l3: &[u8]) -> (Vec<u8>, usize) {
     let family_v6 = ethertype == 0x86dd;
+    let ppp_protocol = if family_v6 { 0x0057 } else { 0x0021 };
     match link {
         LinkType::Ethernet => (eth(ethertype, l3), 14),
         LinkType::LinuxSll => (sll(ethertype, l3), 16),
@@ -225,25 +298,58 @@ fn wrap(link: LinkType, ethertype: u16, l3: &[u8]) -> (Vec<u8>, usize) {
         LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => (l3.to_vec(), 0),
         LinkType::Null => (null(if family_v6 { 30 } else { 2 }, l3), 4),
         LinkType::Loop => (loop_(if family_v6 { 24 } else { 2 }, l3), 4),
+        LinkType::Ppp | LinkType::PppHdlc => (ppp(ppp_protocol, l3), 4),
+        LinkType::CHdlc => (chdlc(ethertype, l3), 4),
+        LinkType::IpoIb => (ipoib(ethertype, l3), 44),
+        LinkType::Nflog => (
+            nflog(if family_v6 { 10 } else { 2 }, &l3[..l3.len().min(NFLOG_MAX)]),
+            NFLOG_PAYLOAD_AT,
+        ),
         LinkType::Other(_) => unreachable!(),
     }
 }
 
 /// Runs every case through a pcap and a pcapng file of `link` and compares each parsed packet.
 fn check(link: LinkType, dlt: u32, tags: &[(u16, u16)], v4: bool, v6_ok: bool, arp_ok: bool) {
+    let framing = |ethertype: u16, l3: &[u8]| {
+        if tags.is_empty() {
+            wrap(link, ethertype, l3)
+        } else {
+            (eth_vlan(tags, ethertype, l3), 14 + 4 * tags.len())
+        }
+    };
+    check_framed(link, dlt, &framing, tags, (v4, v6_ok, arp_ok));
+}
+
+/// Builds a frame of a link type around a network-layer packet: `(ethertype, packet) -> (frame, header
+/// length)`.
+type Framing<'a> = dyn Fn(u16, &[u8]) -> (Vec<u8>, usize) + 'a;
+
+/// As `check`, with the link header built by `framing` (returns the frame and its header length).
+fn check_framed(
+    link: LinkType,
+    dlt: u32,
+    framing: &Framing<'_>,
+    tags: &[(u16, u16)],
+    (v4, v6_ok, arp_ok): (bool, bool, bool),
+) {
     let dir = tempfile::tempdir().unwrap();
     let cases = cases(v4, v6_ok, arp_ok);
     let mut records: Vec<Record> = Vec::new();
-    for (i, (ethertype, l3, keep, _)) in cases.iter().enumerate() {
-        let (mut frame, header) = if tags.is_empty() {
-            wrap(link, *ethertype, l3)
-        } else {
-            (eth_vlan(tags, *ethertype, l3), 14 + 4 * tags.len())
-        };
+    let mut wants = Vec::new();
+    for (i, (ethertype, l3, keep, want)) in cases.iter().enumerate() {
+        let (mut frame, header) = framing(*ethertype, l3);
         let wire = u32::try_from(frame.len()).unwrap();
         if let Some(keep) = keep {
             frame.truncate(header + keep);
         }
+        let mut want = want.clone();
+        if link == LinkType::Nflog && l3.len() > NFLOG_MAX && want.offload == Some(Offload::Jumbogram) {
+            // The message holds 65,000 bytes of a packet whose jumbo option says more: honestly truncated.
+            // (An IPv4 BIG TCP packet, length 0, takes its length from the message and is whole.)
+            want.malformed = Some(Malformed::Truncated(Layer::Ipv6));
+        }
+        wants.push(want);
         records.push((
             1_700_000_000_000_000 + i64::try_from(i).unwrap() * 1000,
             frame,
@@ -269,13 +375,13 @@ fn check(link: LinkType, dlt: u32, tags: &[(u16, u16)], v4: bool, v6_ok: bool, a
             got.push((raw.ts_micros, meta));
         }
         assert_eq!(got.len(), cases.len(), "{link:?} {}", path.display());
-        for ((ts, meta), (record, case)) in got.iter().zip(records.iter().zip(&cases)) {
+        for (((ts, meta), record), (case, want)) in got.iter().zip(&records).zip(cases.iter().zip(&wants)) {
             assert_eq!(*ts, record.0, "timestamps survive the file");
             assert_eq!(meta.caplen as usize, record.1.len());
             assert_eq!(meta.wire_len, record.2);
             assert_eq!(
                 want_of(meta),
-                case.3,
+                *want,
                 "{link:?} {} case {:?}",
                 path.display(),
                 case.0
@@ -334,6 +440,42 @@ fn bsd_null_and_loop() {
 }
 
 #[test]
+fn ppp_link() {
+    check(LinkType::Ppp, 9, &[], true, true, false);
+}
+
+#[test]
+fn ppp_with_compressed_protocol_field() {
+    let framing = |ethertype: u16, l3: &[u8]| {
+        let protocol = if ethertype == 0x86dd { 0x57 } else { 0x21 };
+        (ppp_compressed(protocol, l3), 1)
+    };
+    check_framed(LinkType::Ppp, 9, &framing, &[], (true, true, false));
+}
+
+#[test]
+fn ppp_in_hdlc_framing_and_cisco_hdlc_on_the_same_link_type() {
+    check(LinkType::PppHdlc, 50, &[], true, true, false);
+    let cisco = |ethertype: u16, l3: &[u8]| (chdlc(ethertype, l3), 4);
+    check_framed(LinkType::PppHdlc, 50, &cisco, &[], (true, true, true));
+}
+
+#[test]
+fn cisco_hdlc() {
+    check(LinkType::CHdlc, 104, &[], true, true, true);
+}
+
+#[test]
+fn ip_over_infiniband() {
+    check(LinkType::IpoIb, 242, &[], true, true, true);
+}
+
+#[test]
+fn nflog_link() {
+    check(LinkType::Nflog, 239, &[], true, true, false);
+}
+
+#[test]
 fn runts_and_cut_vlan_tags_are_marked_not_fatal() {
     let runt = parse(LinkType::Ethernet, 0, 10, &[1; 10]);
     assert_eq!(runt.malformed, Some(Malformed::Truncated(Layer::Link)));
@@ -347,18 +489,120 @@ fn runts_and_cut_vlan_tags_are_marked_not_fatal() {
     assert_eq!(v4_proto.malformed, None);
 }
 
+/// The fields the rules read, in the order they appear in a frame.
+type Fields = (
+    NetworkKind,
+    Option<IpAddr>,
+    Option<IpAddr>,
+    Option<IpProto>,
+    Option<u16>,
+    Option<u16>,
+    Option<u8>,
+    Option<(u8, u8)>,
+);
+
+fn fields(m: &PacketMeta) -> Fields {
+    (
+        m.network,
+        m.src_ip,
+        m.dst_ip,
+        m.protocol,
+        m.src_port,
+        m.dst_port,
+        m.tcp_flags.map(|f| f.0),
+        m.icmp_type_code,
+    )
+}
+
+/// Checks that `part` holds a prefix of `whole`'s fields: each one equal or missing, and once one is
+/// missing, every later one too. Returns what is wrong.
+fn prefix_error(part: &PacketMeta, whole: &PacketMeta) -> Option<String> {
+    let (p, w) = (fields(part), fields(whole));
+    let have = [
+        p.0 != NetworkKind::Unknown,
+        p.1.is_some(),
+        p.2.is_some(),
+        p.3.is_some(),
+        p.4.is_some(),
+        p.5.is_some(),
+        p.6.is_some(),
+        p.7.is_some(),
+    ];
+    let same = [
+        p.0 == w.0,
+        p.1 == w.1,
+        p.2 == w.2,
+        p.3 == w.3,
+        p.4 == w.4,
+        p.5 == w.5,
+        p.6 == w.6,
+        p.7 == w.7,
+    ];
+    let whole_has = [
+        w.0 != NetworkKind::Unknown,
+        w.1.is_some(),
+        w.2.is_some(),
+        w.3.is_some(),
+        w.4.is_some(),
+        w.5.is_some(),
+        w.6.is_some(),
+        w.7.is_some(),
+    ];
+    if let Some(i) = (0..8).find(|&i| have[i] && !same[i]) {
+        return Some(format!("field {i} differs: {p:?} vs {w:?}"));
+    }
+    // A field the whole frame has but the part lacks ends the prefix.
+    if let Some(gap) = (0..8).find(|&i| whole_has[i] && !have[i])
+        && let Some(later) = (gap + 1..8).find(|&i| have[i])
+    {
+        return Some(format!(
+            "field {later} present after missing field {gap}: {p:?} vs {w:?}"
+        ));
+    }
+    None
+}
+
+#[test]
+fn prefix_check_can_fail() {
+    let whole = parse(
+        LinkType::Ipv4,
+        0,
+        40,
+        &ipv4(V4_A, V4_B, 6, &tcp(1, 22, 0x02, b"")),
+    );
+    let mut other = whole.clone();
+    other.dst_ip = v4ip([10, 9, 9, 9]);
+    assert!(prefix_error(&other, &whole).is_some(), "a different address");
+    let mut gap = whole.clone();
+    gap.src_port = None;
+    assert!(prefix_error(&gap, &whole).is_some(), "a port after a missing one");
+    assert_eq!(prefix_error(&whole, &whole), None);
+}
+
 proptest::proptest! {
-    /// Any prefix of any valid frame, with or without a snaplen cut, parses without panicking.
+    /// Any prefix of any case's frame, on any link type, with or without a snaplen cut, parses without
+    /// panicking into a prefix of the whole frame's fields: never a different address, port or protocol.
     #[test]
-    fn truncations_of_valid_frames_never_panic(case in 0usize..13, keep in 0usize..120, cut in proptest::bool::ANY) {
+    fn truncations_yield_a_prefix_of_the_fields(
+        case in 0usize..64,
+        keep in 0usize..200,
+        from_end in proptest::bool::ANY,
+        cut in proptest::bool::ANY,
+    ) {
         let all = cases(true, true, true);
         let (ethertype, l3, _, _) = &all[case % all.len()];
-        for link in [LinkType::Ethernet, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Raw, LinkType::Null] {
+        for link in LinkType::PARSED {
             let (frame, _) = wrap(link, *ethertype, l3);
-            let kept = &frame[..keep.min(frame.len())];
+            let whole = parse(link, 0, u32::try_from(frame.len()).unwrap(), &frame);
+            // The first `keep` bytes, or all but the last `keep` (a cut near the end of a long packet).
+            let keep = if from_end { frame.len().saturating_sub(keep) } else { keep.min(frame.len()) };
+            let kept = &frame[..keep];
             let wire = if cut { u32::try_from(frame.len()).unwrap() } else { u32::try_from(kept.len()).unwrap() };
-            let meta = parse(link, 0, wire, kept);
-            proptest::prop_assert_eq!(meta.caplen as usize, kept.len());
+            let part = parse(link, 0, wire, kept);
+            proptest::prop_assert_eq!(part.caplen as usize, kept.len());
+            if let Some(error) = prefix_error(&part, &whole) {
+                proptest::prop_assert!(false, "{:?} case {} kept {} cut {}: {}", link, case % all.len(), kept.len(), cut, error);
+            }
         }
     }
 }

@@ -141,10 +141,32 @@ pub struct PcapSource {
     name: String,
     link: LinkType,
     live: bool,
+    /// Reads do not block and an empty read sleeps `NONBLOCKING_IDLE` (netfilter log devices, see
+    /// `is_nflog`).
+    nonblocking: bool,
 }
 
 /// Read timeout of live captures: how quickly the loop notices a stop request when the wire is quiet.
 const LIVE_READ_TIMEOUT_MILLIS: i32 = 100;
+
+/// How long an empty read of a non-blocking source waits before it reports `Read::Idle`.
+const NONBLOCKING_IDLE: Duration = Duration::from_millis(10);
+
+/// libpcap's netfilter log device: `nflog`, or `nflog:GROUPS` (`nflog:5`, `nflog:1,2`) for other groups
+/// than 0. Its reads are a plain `recv` with no read timeout, and a `pcap_breakloop` set while one waits
+/// makes libpcap discard the message that wakes it (libpcap 1.10, `pcap-netfilter-linux.c`), so it is read
+/// without blocking and without a waker.
+fn is_nflog(iface: &str) -> bool {
+    iface == "nflog"
+        || iface.strip_prefix("nflog:").is_some_and(|groups| {
+            !groups.is_empty() && groups.bytes().all(|b| b.is_ascii_digit() || b == b',')
+        })
+}
+
+/// The name libpcap lists a device under: `nflog` for `nflog:5`.
+fn listed_name(iface: &str) -> &str {
+    if is_nflog(iface) { "nflog" } else { iface }
+}
 
 impl PcapSource {
     /// Opens a live device.
@@ -159,7 +181,7 @@ impl PcapSource {
         }
         let inactive =
             Capture::from_device(opts.iface.as_str()).map_err(|e| device_error(&opts.iface, &e))?;
-        let capture = inactive
+        let mut capture = inactive
             .promisc(opts.promisc)
             .snaplen(opts.snaplen)
             .buffer_size(opts.buffer_bytes)
@@ -167,6 +189,10 @@ impl PcapSource {
             .immediate_mode(true)
             .open()
             .map_err(|e| device_error(&opts.iface, &e))?;
+        let nonblocking = is_nflog(&opts.iface);
+        if nonblocking {
+            capture = capture.setnonblock().map_err(|e| device_error(&opts.iface, &e))?;
+        }
         let mut capture: Capture<dyn Activated> = capture.into();
         if opts.iface == "any" {
             // SLL2 carries each frame's interface index, so rules limited to an interface still match
@@ -184,6 +210,7 @@ impl PcapSource {
             name: opts.iface.clone(),
             link,
             live: true,
+            nonblocking,
         })
     }
 
@@ -220,6 +247,7 @@ impl PcapSource {
             name: path.display().to_string(),
             link,
             live: false,
+            nonblocking: false,
         })
     }
 
@@ -248,14 +276,7 @@ impl PacketSource for PcapSource {
                     data: packet.data,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Read::Idle),
-            // On a live device this is `pcap_breakloop` from the waker: not an end.
-            Err(pcap::Error::NoMorePackets) if self.live => Ok(Read::Idle),
-            Err(pcap::Error::NoMorePackets) => Ok(Read::End),
-            Err(e) => Err(CaptureError::Read {
-                source_name: self.name.clone(),
-                detail: e.to_string(),
-            }),
+            Err(e) => read_error(e, &self.name, self.live, self.nonblocking),
         }
     }
 
@@ -264,7 +285,8 @@ impl PacketSource for PcapSource {
     }
 
     fn waker(&mut self) -> Option<Waker> {
-        if !self.live {
+        // A non-blocking source returns by itself; breaking its loop would only lose a message.
+        if !self.live || self.nonblocking {
             return None;
         }
         // With TPACKET_V3 the kernel wakes a blocked read only when a block holds packets, so the read
@@ -287,6 +309,39 @@ impl PacketSource for PcapSource {
             if_dropped: u64::from(s.if_dropped),
         })
     }
+}
+
+/// What a failed `next_packet` means for a source named `name`. Kept out of `read`, whose packet path
+/// every frame takes.
+#[cold]
+fn read_error<'a>(error: pcap::Error, name: &str, live: bool, nonblocking: bool) -> Result<Read<'a>> {
+    match error {
+        pcap::Error::TimeoutExpired => {
+            if nonblocking {
+                std::thread::sleep(NONBLOCKING_IDLE);
+            }
+            Ok(Read::Idle)
+        }
+        // An empty non-blocking netfilter read is an error to libpcap ("Can't receive packet: Resource
+        // temporarily unavailable"): nothing has arrived yet.
+        pcap::Error::PcapError(detail) if nonblocking && would_block(&detail) => {
+            std::thread::sleep(NONBLOCKING_IDLE);
+            Ok(Read::Idle)
+        }
+        // On a live device this is `pcap_breakloop` from the waker: not an end.
+        pcap::Error::NoMorePackets if live => Ok(Read::Idle),
+        pcap::Error::NoMorePackets => Ok(Read::End),
+        e => Err(CaptureError::Read {
+            source_name: name.to_owned(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// True when libpcap's error text is `strerror(EAGAIN)` (glibc and musl word it alike), as
+/// `pcap_fmt_errmsg_for_errno` appends it.
+fn would_block(detail: &str) -> bool {
+    detail.contains("Resource temporarily unavailable")
 }
 
 fn apply_filter(capture: &mut Capture<dyn Activated>, filter: &str) -> Result<()> {
@@ -363,18 +418,22 @@ pub fn interface_exists(iface: &str) -> bool {
     if Path::new("/sys/class/net").join(iface).exists() {
         return true;
     }
-    pcap::Device::list().is_ok_and(|list| list.iter().any(|d| d.name == iface))
+    let listed = listed_name(iface);
+    pcap::Device::list().is_ok_and(|list| list.iter().any(|d| d.name == listed))
 }
 
-/// True when the interface exists and its operational state is up (or unknown, as for tunnels).
+/// True when the interface exists and its operational state is up (or unknown, as for tunnels). libpcap's
+/// pseudo devices that are no kernel interface (`nflog`, `dbus-system`, ..) have no link state: up while
+/// libpcap lists them.
 #[must_use]
 pub fn interface_is_up(iface: &str) -> bool {
     if iface == "any" {
         return true;
     }
-    match std::fs::read_to_string(Path::new("/sys/class/net").join(iface).join("operstate")) {
+    let dir = Path::new("/sys/class/net").join(iface);
+    match std::fs::read_to_string(dir.join("operstate")) {
         Ok(state) => matches!(state.trim(), "up" | "unknown"),
-        Err(_) => false,
+        Err(_) => !dir.exists() && interface_exists(iface),
     }
 }
 
@@ -440,6 +499,33 @@ mod tests {
         std::fs::write(&junk, b"this is not a capture file at all, just text\n").unwrap();
         let err = PcapSource::open_file(&junk, None).err().unwrap();
         assert!(err.to_string().contains("not a pcap or pcapng capture"), "{err}");
+    }
+
+    #[test]
+    fn nflog_device_names() {
+        for name in ["nflog", "nflog:5", "nflog:1,2"] {
+            assert!(is_nflog(name), "{name}");
+            assert_eq!(listed_name(name), "nflog");
+        }
+        for name in ["nflog:", "nflog:x", "nflog5", "eth0", "nfqueue"] {
+            assert!(!is_nflog(name), "{name}");
+            assert_eq!(listed_name(name), name);
+        }
+        assert!(would_block(
+            "Can't receive packet: Resource temporarily unavailable"
+        ));
+        assert!(!would_block("Can't receive packet: No buffer space available"));
+    }
+
+    #[test]
+    fn pseudo_devices_count_as_up_and_deleted_interfaces_do_not() {
+        // `nflog` is listed by libpcap on Linux but is no kernel interface, so it has no operstate.
+        if pcap::Device::list().is_ok_and(|list| list.iter().any(|d| d.name == "nflog")) {
+            assert!(interface_exists("nflog:7"));
+            assert!(interface_is_up("nflog"));
+        }
+        assert!(!interface_is_up("nw-no-such0"));
+        assert!(interface_is_up("lo"));
     }
 
     #[test]

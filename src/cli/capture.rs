@@ -247,6 +247,7 @@ fn print_summary(summary: &RunSummary, json: bool) -> io::Result<()> {
     writeln!(out, "blocked     {}", c.blocked)?;
     writeln!(out, "logged      {}", c.logged)?;
     writeln!(out, "malformed   {}", c.malformed)?;
+    writeln!(out, "unparsed    {}", c.unparsed)?;
     writeln!(out, "alerts      {}", c.alerts)?;
     writeln!(out, "elapsed     {:.3} s", summary.elapsed_secs)?;
     writeln!(out, "rate        {:.0} packets/s", summary.packets_per_sec)?;

@@ -19,6 +19,7 @@ pub struct EngineStats {
     blocked: AtomicU64,
     logged: AtomicU64,
     malformed: AtomicU64,
+    unparsed: AtomicU64,
     alerts: AtomicU64,
     display_dropped: AtomicU64,
     audit_errors: AtomicU64,
@@ -38,6 +39,7 @@ pub(crate) struct LocalCounts {
     blocked: u64,
     logged: u64,
     malformed: u64,
+    unparsed: u64,
     alerts: u64,
     last_ts_micros: i64,
 }
@@ -55,6 +57,12 @@ impl LocalCounts {
         self.alerts += u64::from(alert);
         self.last_ts_micros = meta.ts_micros;
     }
+
+    /// One more packet of a link type netwarden does not parse (kept out of `count`, which every packet
+    /// pays for).
+    pub(crate) fn count_unparsed(&mut self) {
+        self.unparsed += 1;
+    }
 }
 
 /// A consistent-enough copy of the counters for display and summaries.
@@ -66,6 +74,9 @@ pub struct StatsSnapshot {
     pub blocked: u64,
     pub logged: u64,
     pub malformed: u64,
+    /// Packets of a link type netwarden cannot parse (`Notice::LinkTypeUnsupported`): counted, judged by
+    /// the rules without addresses.
+    pub unparsed: u64,
     pub alerts: u64,
     /// Events the front end was too slow to take (still counted, logged and fed to detection).
     pub display_dropped: u64,
@@ -92,6 +103,7 @@ impl EngineStats {
         add(&self.blocked, &mut local.blocked);
         add(&self.logged, &mut local.logged);
         add(&self.malformed, &mut local.malformed);
+        add(&self.unparsed, &mut local.unparsed);
         add(&self.alerts, &mut local.alerts);
         if local.last_ts_micros != 0 {
             self.last_ts_micros.store(local.last_ts_micros, Relaxed);
@@ -147,6 +159,7 @@ impl EngineStats {
             blocked: self.blocked.load(Relaxed),
             logged: self.logged.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
+            unparsed: self.unparsed.load(Relaxed),
             alerts: self.alerts.load(Relaxed),
             display_dropped: self.display_dropped.load(Relaxed),
             audit_errors: self.audit_errors.load(Relaxed),

@@ -62,6 +62,11 @@ pub fn describe(link: LinkType, data: &[u8]) -> Vec<LayerInfo> {
         LinkType::LinuxSll => "Linux cooked (SLL)",
         LinkType::LinuxSll2 => "Linux cooked v2 (SLL2)",
         LinkType::Null | LinkType::Loop => "BSD loopback",
+        LinkType::Ppp => "PPP",
+        LinkType::PppHdlc => "PPP in HDLC framing",
+        LinkType::CHdlc => "Cisco HDLC",
+        LinkType::IpoIb => "IP over InfiniBand",
+        LinkType::Nflog => "NFLOG",
         _ => "Link",
     });
     match link {
@@ -95,7 +100,26 @@ pub fn describe(link: LinkType, data: &[u8]) -> Vec<LayerInfo> {
                 l2.field("family bytes", mac(f));
             }
         }
-        _ => {}
+        LinkType::Ppp | LinkType::PppHdlc | LinkType::CHdlc => {
+            if let Some(header) = data.get(0..4) {
+                l2.field("header bytes", mac(header));
+            }
+        }
+        LinkType::IpoIb => {
+            if let Some(t) = be16(data, 40) {
+                l2.field("ethertype", format!("0x{t:04x}"));
+            }
+        }
+        LinkType::Nflog => {
+            if let Some(family) = data.first() {
+                l2.field("address family", family);
+            }
+            if let Some(group) = be16(data, 2) {
+                l2.field("group", group);
+            }
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {}
+        LinkType::Other(n) => l2.field("not parsed", format!("link type {n} is not supported")),
     }
     if !l2.fields.is_empty() {
         layers.push(l2);
@@ -147,6 +171,9 @@ fn network_layers(meta: &PacketMeta, layers: &mut Vec<LayerInfo>) {
     }
     if let Some(p) = meta.protocol {
         net.field("protocol", format!("{} ({})", p.name(), p.0));
+    }
+    if let Some(offload) = meta.offload {
+        net.field("length", offload.describe());
     }
     if meta.fragment.is_fragment {
         net.field(
@@ -216,6 +243,36 @@ pub fn hex_dump(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_link_types_and_big_tcp_are_described() {
+        // PPP with HDLC bytes, then IPv4 with total length 0 (BIG TCP) and a TCP header to port 22.
+        let mut frame = vec![0xff, 0x03, 0x00, 0x21, 0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        frame.extend([10, 0, 0, 1, 10, 0, 0, 2]);
+        frame.extend([
+            0x9c, 0x40, 0, 22, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xfa, 0xf0, 0, 0, 0, 0,
+        ]);
+        let layers = describe(LinkType::Ppp, &frame);
+        let names: Vec<&str> = layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["Frame", "PPP", "IPv4", "TCP"],
+            "no Problem layer: {layers:?}"
+        );
+        let field = |layer: usize, name: &str| {
+            layers[layer]
+                .fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(field(0, "link type").as_deref(), Some("ppp (9)"));
+        assert_eq!(field(1, "header bytes").as_deref(), Some("ff:03:00:21"));
+        assert!(field(2, "length").unwrap().contains("BIG TCP"), "{layers:?}");
+        assert_eq!(field(3, "destination port").as_deref(), Some("22"));
+        let unsupported = describe(LinkType::Other(147), &[0; 8]);
+        assert_eq!(unsupported[1].fields[0].1, "link type 147 is not supported");
+    }
 
     #[test]
     fn hex_dump_rows_have_offset_hex_and_ascii() {

@@ -24,11 +24,42 @@ pub enum LinkType {
     Null,
     /// `LINKTYPE_LOOP` (108): OpenBSD loopback, 4-byte network-order address family.
     Loop,
-    /// Any other link type; frames are counted but not parsed.
+    /// `LINKTYPE_PPP` (9): a PPP protocol field (1 or 2 bytes), optionally after the HDLC address and
+    /// control bytes `ff 03` (RFC 1661, RFC 1662).
+    Ppp,
+    /// `LINKTYPE_PPP_HDLC` (50, `DLT_PPP_SERIAL`): PPP in HDLC-like framing (`ff 03` then a 2-byte
+    /// protocol), or Cisco HDLC when the first byte is `0f` or `8f`.
+    PppHdlc,
+    /// `LINKTYPE_C_HDLC` (104): Cisco HDLC, an address and a control byte, then an EtherType.
+    CHdlc,
+    /// `LINKTYPE_IPOIB` (242): IP over InfiniBand, a 40-byte pseudo header (the InfiniBand global route
+    /// header) and the 4-byte IPoIB header of RFC 4391 (an EtherType and 2 reserved bytes).
+    IpoIb,
+    /// `LINKTYPE_NFLOG` (239): Linux netfilter log messages (the `nflog` device): a 4-byte header with the
+    /// address family, then TLVs, one of which (`NFULA_PAYLOAD`) holds the IP packet.
+    Nflog,
+    /// Any other link type; frames are counted but not parsed (the engine says so once per capture).
     Other(i32),
 }
 
 impl LinkType {
+    /// Every link type whose frames are parsed (all but `Other`).
+    pub const PARSED: [Self; 13] = [
+        Self::Ethernet,
+        Self::LinuxSll,
+        Self::LinuxSll2,
+        Self::Raw,
+        Self::Ipv4,
+        Self::Ipv6,
+        Self::Null,
+        Self::Loop,
+        Self::Ppp,
+        Self::PppHdlc,
+        Self::CHdlc,
+        Self::IpoIb,
+        Self::Nflog,
+    ];
+
     /// Maps a libpcap data-link number to a `LinkType`.
     #[must_use]
     pub fn from_dlt(dlt: i32) -> Self {
@@ -41,6 +72,11 @@ impl LinkType {
             229 => Self::Ipv6,
             0 => Self::Null,
             108 => Self::Loop,
+            9 => Self::Ppp,
+            50 => Self::PppHdlc,
+            104 => Self::CHdlc,
+            242 => Self::IpoIb,
+            239 => Self::Nflog,
             other => Self::Other(other),
         }
     }
@@ -57,6 +93,11 @@ impl LinkType {
             Self::Ipv6 => 229,
             Self::Null => 0,
             Self::Loop => 108,
+            Self::Ppp => 9,
+            Self::PppHdlc => 50,
+            Self::CHdlc => 104,
+            Self::IpoIb => 242,
+            Self::Nflog => 239,
             Self::Other(n) => n,
         }
     }
@@ -73,6 +114,11 @@ impl LinkType {
             Self::Ipv6 => "ipv6",
             Self::Null => "null",
             Self::Loop => "loop",
+            Self::Ppp => "ppp",
+            Self::PppHdlc => "ppp_hdlc",
+            Self::CHdlc => "c_hdlc",
+            Self::IpoIb => "ipoib",
+            Self::Nflog => "nflog",
             Self::Other(_) => "other",
         }
     }
@@ -194,7 +240,9 @@ impl Direction {
 /// Why a frame could not be fully parsed. The frame is still counted, evaluated on what was parsed and shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Malformed {
-    /// The capture holds fewer bytes than the headers need (snaplen cut or a runt frame).
+    /// The capture holds fewer bytes than the headers need (snaplen cut or a runt frame), or fewer than an
+    /// IP header says the packet has (layer `ipv4` / `ipv6`) though the frame on the wire was no longer.
+    /// Whatever was captured is still parsed: addresses and ports survive, and the rules judge them.
     Truncated(Layer),
     /// A header field is impossible (IPv4 IHL < 5, TCP data offset past the segment, bad version, ..).
     Invalid(Layer),
@@ -251,6 +299,31 @@ impl Layer {
     }
 }
 
+/// An IP packet whose header does not give its length in the usual field: a Linux GSO / BIG TCP
+/// super-packet, captured on the sending (or GRO-receiving) host before the NIC cuts it into segments.
+/// A valid encoding, not a fault, so it is not a `Malformed` mark: the packet is parsed from its captured
+/// bytes, ports and all, as tcpdump and tshark do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Offload {
+    /// IPv4 total length 0 (BIG TCP for IPv4, Linux 6.3+, or TSO as some capture paths show it), or IPv6
+    /// payload length 0 without a jumbo option: the frame on the wire gives the length.
+    ZeroLength,
+    /// IPv6 payload length 0 with a hop-by-hop jumbo payload option (RFC 2675; BIG TCP for IPv6, Linux
+    /// 5.19+), which gives the length.
+    Jumbogram,
+}
+
+impl Offload {
+    /// A short phrase for the details pane and logs.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ZeroLength => "length 0 in the IP header (GSO / BIG TCP): length taken from the capture",
+            Self::Jumbogram => "IPv6 jumbo payload option (RFC 2675, BIG TCP)",
+        }
+    }
+}
+
 /// IP fragmentation facts of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Fragment {
@@ -290,6 +363,8 @@ pub struct PacketMeta {
     /// Kernel index of the interface the frame crossed, from a Linux cooked v2 (SLL2) header; 0 when the
     /// link type does not say (every other link type).
     pub if_index: u32,
+    /// Set on a GSO / BIG TCP super-packet (see `Offload`); `None` for every ordinary packet.
+    pub offload: Option<Offload>,
     pub malformed: Option<Malformed>,
 }
 
@@ -315,6 +390,7 @@ impl PacketMeta {
             payload_offset: None,
             direction: Direction::Unknown,
             if_index: 0,
+            offload: None,
             malformed: None,
         }
     }

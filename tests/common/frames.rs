@@ -157,3 +157,84 @@ pub fn v6(last: u8) -> [u8; 16] {
     a[15] = last;
     a
 }
+
+/// IPv4 with an explicit total length: 0 for a BIG TCP / GSO super-packet, or more than the bytes that
+/// follow for a TSO packet whose capture kept only part of it.
+pub fn ipv4_total_len(src: [u8; 4], dst: [u8; 4], proto: u8, total_len: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = ipv4(src, dst, proto, &[]);
+    p[2..4].copy_from_slice(&be16(total_len));
+    p.extend(payload);
+    p
+}
+
+/// IPv6 BIG TCP as Linux 5.19+ sends it: payload length 0, a hop-by-hop header with the jumbo payload
+/// option (RFC 2675) giving the length after the IPv6 header, then `next` and `payload`.
+pub fn ipv6_jumbo(src: [u8; 16], dst: [u8; 16], next: u8, payload: &[u8]) -> Vec<u8> {
+    let jumbo_len = u32::try_from(8 + payload.len()).unwrap();
+    let mut hop_by_hop = vec![next, 0, 0xc2, 4];
+    hop_by_hop.extend(jumbo_len.to_be_bytes());
+    let mut p = ipv6(src, dst, 0, &hop_by_hop);
+    p[4..6].copy_from_slice(&[0, 0]);
+    p.extend(payload);
+    p
+}
+
+/// PPP (`LINKTYPE_PPP`) with the HDLC address and control bytes and a 2-byte protocol (0x0021 IPv4,
+/// 0x0057 IPv6).
+pub fn ppp(protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xff, 0x03];
+    f.extend(be16(protocol));
+    f.extend(payload);
+    f
+}
+
+/// PPP with protocol field compression and no address/control bytes: one odd protocol byte.
+pub fn ppp_compressed(protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![protocol];
+    f.extend(payload);
+    f
+}
+
+/// Cisco HDLC (`LINKTYPE_C_HDLC`, also `LINKTYPE_PPP_HDLC` with a Cisco address byte): unicast address,
+/// control 0, EtherType.
+pub fn chdlc(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x0f, 0x00];
+    f.extend(be16(ethertype));
+    f.extend(payload);
+    f
+}
+
+/// IP over InfiniBand (`LINKTYPE_IPOIB`): a 40-byte pseudo header (zero: no global route header), then the
+/// RFC 4391 header (EtherType, 2 reserved bytes).
+pub fn ipoib(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; 40];
+    f[20..24].copy_from_slice(&[0, 0, 0x12, 0x34]); // destination queue pair, as a real header has
+    f.extend(be16(ethertype));
+    f.extend([0, 0]);
+    f.extend(payload);
+    f
+}
+
+/// One NFLOG TLV: length and type in host byte order (as libpcap hands them over), padded to 4 bytes.
+fn nflog_tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(4 + value.len()).unwrap();
+    let mut t = len.to_ne_bytes().to_vec();
+    t.extend(kind.to_ne_bytes());
+    t.extend(value);
+    t.resize(t.len().div_ceil(4) * 4, 0);
+    t
+}
+
+/// Where the packet starts in an `nflog` frame.
+pub const NFLOG_PAYLOAD_AT: usize = 4 + 8 + 12 + 4;
+
+/// An NFLOG message (`LINKTYPE_NFLOG`) as the kernel builds it: family (2 = AF_INET, 10 = AF_INET6), group
+/// 5, a hardware-protocol TLV, a prefix TLV, the packet (`NFULA_PAYLOAD`), and a UID TLV after it.
+pub fn nflog(family: u8, packet: &[u8]) -> Vec<u8> {
+    let mut f = vec![family, 0, 0, 5];
+    f.extend(nflog_tlv(1, &[0x08, 0x00, 3, 0])); // NFULA_PACKET_HDR: hw protocol, hook
+    f.extend(nflog_tlv(10, b"drop:\0")); // NFULA_PREFIX: 10 bytes, padded to 12
+    f.extend(nflog_tlv(9, packet)); // NFULA_PAYLOAD
+    f.extend(nflog_tlv(11, &1000u32.to_be_bytes())); // NFULA_UID
+    f
+}
