@@ -10,16 +10,19 @@ use super::{CliError, CliResult};
 /// `netwarden gui` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GuiArgs {
-    /// Rules file.
-    #[arg(long, short, default_value = "rules.ron")]
-    pub rules: PathBuf,
+    /// Rules file (default: ./rules.ron, else $XDG_CONFIG_HOME/netwarden/rules.ron, else
+    /// /etc/netwarden/rules.ron; rules from /etc are saved to a copy under $XDG_CONFIG_HOME/netwarden/
+    /// unless running as root).
+    #[arg(long, short)]
+    pub rules: Option<PathBuf>,
     /// Interface to capture on (default: the last one used, else `any`).
     #[arg(long, short)]
     pub iface: Option<String>,
     /// Replay the bundled demo capture instead of capturing live.
     #[arg(long)]
     pub demo: bool,
-    /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
+    /// The capture demo mode replays (default: assets/demo.pcap in this directory or next to the binary,
+    /// else the installed /usr/share/netwarden/demo.pcap).
     #[arg(long, value_name = "FILE")]
     pub demo_file: Option<PathBuf>,
     /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
