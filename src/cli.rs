@@ -52,8 +52,10 @@ pub type CliResult = Result<(), CliError>;
 pub mod capture;
 pub mod check;
 pub mod enforce;
+pub mod generate;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod privileged;
 
 use anyhow::anyhow;
 use netwarden::rules::RuleSet;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 mod cli;
 
 use cli::CliError;
@@ -40,9 +40,30 @@ enum Command {
     History(cli::enforce::HistoryArgs),
     /// Unblock everything and remove every netwarden chain, jump and set from the kernel.
     Flush(cli::enforce::FlushArgs),
+    /// Write the man pages or shell completions (for packaging).
+    #[command(subcommand, hide = true)]
+    Generate(cli::generate::GenerateArgs),
+}
+
+impl Command {
+    /// Commands that capture or change the firewall, so fail without the capabilities.
+    fn needs_privileges(&self) -> bool {
+        matches!(
+            self,
+            Self::Run(_)
+                | Self::Block(_)
+                | Self::Unblock(_)
+                | Self::List(_)
+                | Self::Import(_)
+                | Self::Flush(_)
+        )
+    }
 }
 
 fn main() -> ExitCode {
+    // Without the capabilities, hand over to the privileged copy when the user may run it (Debian package:
+    // members of the group `netwarden`); otherwise go on unprivileged.
+    let handover = cli::privileged::hand_over();
     // Before any thread starts: iptables and ipset, run as child processes, get the capabilities that
     // `setcap` gave this binary. Failing only means they need root, which their own errors then say.
     if let Err(e) = netwarden::enforce::pass_capabilities_to_commands() {
@@ -60,6 +81,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    let needs_privileges = args.command.as_ref().is_some_and(Command::needs_privileges);
     let result: Result<(), CliError> = match args.command {
         #[cfg(feature = "gui")]
         Some(Command::Gui(gui)) => cli::gui::gui(&gui),
@@ -79,11 +101,15 @@ fn main() -> ExitCode {
         Some(Command::Import(args)) => cli::enforce::run_import(&args, &mut std::io::stdout()),
         Some(Command::History(args)) => cli::enforce::run_history(&args, &mut std::io::stdout()),
         Some(Command::Flush(args)) => cli::enforce::run_flush(&args, &mut std::io::stdout()),
+        Some(Command::Generate(what)) => cli::generate::generate(&what, &Args::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("netwarden: error: {e}");
+            if let Some(hint) = handover.hint().filter(|_| needs_privileges) {
+                eprintln!("netwarden: {hint}");
+            }
             e.exit_code()
         }
     }

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::netns::{Pair, is_root};
+use common::netns::Pair;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
 
@@ -56,10 +56,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn block_list_unblock_flush_for_real() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let peer = pair.ip_b();
@@ -124,10 +121,7 @@ fn block_list_unblock_flush_for_real() {
 
 #[test]
 fn refusals_and_dry_runs_change_nothing() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     for (addr, expect) in [
@@ -183,10 +177,7 @@ fn refusals_and_dry_runs_change_nothing() {
 
 #[test]
 fn without_privilege_nothing_is_done() {
-    assert!(
-        is_root(),
-        "needs root to drop to an unprivileged user; CI runs as root"
-    );
+    common::root::require_root!("setpriv to an unprivileged user");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod").arg("777").arg(dir.path()).status().unwrap();
@@ -204,7 +195,7 @@ fn without_privilege_nothing_is_done() {
 
 #[test]
 fn setcap_binary_enforces_for_an_unprivileged_user() {
-    assert!(is_root(), "needs root for setcap and namespaces; CI runs as root");
+    common::root::require_root!("setcap and network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();

@@ -17,9 +17,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
 const SYSTEM_RULES: &str = "/etc/netwarden/rules.ron";
 
 /// Blocks TCP port 22: the capture below has 3 packets to port 22 and 2 to port 80.
-const BLOCK_SSH: &str = r#"(default_policy: Allow, rules: [(name: "no ssh", action: Block, protocol: Tcp, dst_ports: ["22"])])"#;
+const BLOCK_SSH: &str =
+    r#"(default_policy: Allow, rules: [(name: "no ssh", action: Block, protocol: Tcp, dst_ports: ["22"])])"#;
 /// Blocks TCP port 80 instead, to tell which file was read.
-const BLOCK_HTTP: &str = r#"(default_policy: Allow, rules: [(name: "no http", action: Block, protocol: Tcp, dst_ports: ["80"])])"#;
+const BLOCK_HTTP: &str =
+    r#"(default_policy: Allow, rules: [(name: "no http", action: Block, protocol: Tcp, dst_ports: ["80"])])"#;
 
 /// An empty working directory, home and config directory, and a capture file outside the working one.
 struct Sandbox {
@@ -41,7 +43,11 @@ impl Sandbox {
                     &ipv4([10, 0, 0, 1], [10, 0, 0, 2], 6, &tcp(40_000, *port, 0x02, &[])),
                 );
                 let len = u32::try_from(frame.len()).unwrap();
-                (1_700_000_000_000_000 + i64::try_from(i).unwrap() * 1_000, frame, len)
+                (
+                    1_700_000_000_000_000 + i64::try_from(i).unwrap() * 1_000,
+                    frame,
+                    len,
+                )
             })
             .collect();
         write_pcap(&root.path().join("data/five.pcap"), 1, &records);
@@ -141,7 +147,10 @@ fn replay_looks_in_the_working_directory_before_the_user_config() {
     write(&given, BLOCK_HTTP);
     let (summary, err) = sandbox.replay(&["--rules", given.to_str().unwrap()]);
     assert_eq!(summary["blocked"], 2, "--rules wins: {err}");
-    assert!(!err.contains("rules from"), "a given file is not announced: {err}");
+    assert!(
+        !err.contains("rules from"),
+        "a given file is not announced: {err}"
+    );
 }
 
 #[test]
