@@ -21,7 +21,7 @@ DEB_PROFILE ?= release
 DEB_BIN := target/$(if $(filter dev,$(DEB_PROFILE)),debug,$(DEB_PROFILE))/netwarden
 CARGO_DEB_VERSION := 3.8.0
 
-.PHONY: deps build run demo test lint unit bench screenshots clean-kernel deb cargo-deb test-deb
+.PHONY: deps build run demo test lint unit root-tests bench screenshots clean-kernel deb cargo-deb test-deb
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -50,10 +50,19 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-unit: deps
-	$(CARGO) test --locked --no-fail-fast
+# As a normal user, tests that need root skip themselves and are listed in $(ROOT_TESTS); `root-tests` runs
+# them (and the package's install checks) through one sudo, or reports them as skipped where there is no
+# sudo. As root (CI) every test runs in the first pass.
+ROOT_TESTS := target/root-tests.txt
 
-test: lint unit test-deb
+unit: deps
+	@rm -f $(ROOT_TESTS)
+	NETWARDEN_ROOT_TESTS_FILE=$(CURDIR)/$(ROOT_TESTS) $(CARGO) test --locked --no-fail-fast
+
+root-tests:
+	@scripts/root-tests.sh $(ROOT_TESTS) $(if $(filter 0,$(shell id -u)),,$(wildcard target/debian/netwarden_*.deb))
+
+test: lint unit test-deb root-tests
 
 cargo-deb:
 	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install cargo-deb --locked --version $(CARGO_DEB_VERSION)
