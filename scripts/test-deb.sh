@@ -29,7 +29,12 @@ ok() { checks=$((checks + 1)); echo "test-deb: ok: $*"; }
 
 work=$(mktemp -d)
 ns=
+installed=false
 cleanup() {
+    # A failed check must not leave the package installed (purged inside our namespace).
+    if $installed && dpkg-query -W -f='${Status}' netwarden 2>/dev/null | grep -q 'ok installed'; then
+        ip netns exec "$ns" dpkg --purge netwarden > /dev/null 2>&1 || true
+    fi
     [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -132,6 +137,7 @@ install_checks() {
     # Remove and purge run inside a namespace of our own, so only its kernel state is at stake.
     ns=nwdeb$$
     ip netns add "$ns"
+    installed=true
     dpkg -i "$deb" > "$work/dpkg-i" 2>&1 || fail "dpkg -i: $(cat "$work/dpkg-i")"
     dpkg -L netwarden | sort > "$work/installed"
     ok "dpkg -i"
@@ -168,6 +174,35 @@ install_checks() {
     nobody yes block 192.0.2.8 > "$work/out" 2>&1 || fail "a member could not block: $(cat "$work/out")"
     ip netns exec "$ns" ipset list netwarden4 | grep -q '^192.0.2.8' || fail "the member's block is not in the kernel"
     ok "non-member refused with the group hint, member blocks through netwarden-priv"
+
+    # The service's command line, with the defaults of /etc/default/netwarden, in the namespace: it starts,
+    # enforces, stops cleanly on SIGTERM and, without --remove-on-exit, leaves the kernel rules in place.
+    # (systemd itself is not PID 1 here: its sandbox options are checked by systemd-analyze verify only.)
+    local cmd iface rules opts
+    cmd=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/netwarden.service)
+    iface=$(sed -n 's/^NETWARDEN_IFACE=//p' /etc/default/netwarden)
+    rules=$(sed -n 's/^NETWARDEN_RULES=//p' /etc/default/netwarden)
+    opts=$(sed -n 's/^NETWARDEN_OPTS=//p' /etc/default/netwarden)
+    cmd=${cmd//'${NETWARDEN_IFACE}'/$iface}
+    cmd=${cmd//'${NETWARDEN_RULES}'/$rules}
+    cmd=${cmd//'$NETWARDEN_OPTS'/$opts}
+    read -ra argv <<< "$cmd"
+    [ "${argv[*]:0:5}" = "/usr/bin/netwarden run --iface any --enforce" ] || fail "ExecStart: $cmd"
+    mkdir -p /var/lib/netwarden /var/log/netwarden
+    ip netns exec "$ns" "${argv[@]}" > "$work/service.out" 2>&1 &
+    local pid=$! waited=0
+    # "capturing on" comes once the SIGTERM handler is in place.
+    until grep -q 'netwarden: capturing on any' "$work/service.out"; do
+        sleep 0.5
+        waited=$((waited + 1))
+        kill -0 "$pid" 2> /dev/null && [ "$waited" -lt 40 ] || fail "service command: $(cat "$work/service.out")"
+    done
+    kill -TERM "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    [ "$status" = 0 ] || fail "service command exited $status on SIGTERM: $(cat "$work/service.out")"
+    ip netns exec "$ns" iptables-save | grep -q ':NETWARDEN-IN' || fail "SIGTERM removed the kernel rules unasked"
+    ok "the unit's command (${argv[*]}) runs, stops cleanly on SIGTERM and keeps the kernel rules"
 
     # Kernel state for the purge to remove (IPv4 and IPv6 sets and chains), then remove and purge.
     ip netns exec "$ns" /usr/bin/netwarden block 2001:db8::9 --state-dir "$work/root-state" > /dev/null
