@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(realpath "${1:-target/release/netwarden}")
 DOCS=$PWD/docs
-DEMO=$PWD/assets/demo.pcap
 for tool in xvfb-run import xdotool; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y xvfb xauth imagemagick xdotool" >&2; exit 1; }
 done
@@ -16,8 +15,10 @@ export XDG_DATA_HOME=$(mktemp -d) XDG_CONFIG_HOME=$(mktemp -d)
 mkdir -p docs
 # The app runs in a directory of its own with a copy of rules.ron: its audit log (log.path "firewall.log")
 # is written there, and the Log tab never shows a firewall.log left in the checkout.
+# assets/ is linked in, so the banner names the demo capture as before (assets/demo.pcap).
 WORK=$(mktemp -d)
 cp rules.ron "$WORK/"
+ln -s "$PWD/assets" "$WORK/assets"
 # A block list to show, in a private state directory; --no-enforce keeps the kernel untouched.
 STATE=$(mktemp -d)
 cat > "$STATE/blocklist.ron" <<'RON'
@@ -48,7 +49,7 @@ shoot() { # TAB WAIT [CLICK_Y]
     if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $tab "* ]]; then return; fi
     NW_WRAP="${NETNS[*]}" NW_ENFORCE=$ENFORCE xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
         cd "$5"
-        $NW_WRAP "$0" gui --demo --demo-file "$6" $NW_ENFORCE --state-dir "$4" --rules rules.ron --tab "$1" >/dev/null 2>&1 &
+        $NW_WRAP "$0" gui --demo $NW_ENFORCE --state-dir "$4" --rules rules.ron --tab "$1" >/dev/null 2>&1 &
         app=$!
         sleep "$2"
         if [ -n "${3:-}" ]; then
@@ -60,8 +61,8 @@ shoot() { # TAB WAIT [CLICK_Y]
             xdotool click 1
             sleep 1.5
         fi
-        import -window root "$7/$1.png"
-        kill $app' "$BIN" "$tab" "$wait" "$click" "$STATE" "$WORK" "$DEMO" "$DOCS"
+        import -window root "$6/$1.png"
+        kill $app' "$BIN" "$tab" "$wait" "$click" "$STATE" "$WORK" "$DOCS"
     echo "docs/$tab.png"
 }
 shoot traffic 12

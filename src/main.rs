@@ -9,11 +9,23 @@ use cli::CliError;
 
 /// Personal firewall monitor: live traffic, ordered rules, audit log and kernel enforcement.
 #[derive(Debug, Parser)]
-#[command(name = "netwarden", version, about, propagate_version = true)]
+#[command(name = "netwarden", version, about, propagate_version = true, after_long_help = FILES_HELP)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// The end of `netwarden --help` and the man page: where netwarden finds its files, and who may do what.
+const FILES_HELP: &str = "\
+Rules: --rules FILE, else ./rules.ron, else $XDG_CONFIG_HOME/netwarden/rules.ron (~/.config/netwarden/rules.ron), \
+else /etc/netwarden/rules.ron. Block list and ban history: /var/lib/netwarden as root, else \
+~/.local/state/netwarden (--state-dir). The service (netwarden.service) reads /etc/default/netwarden.
+
+Capturing needs CAP_NET_RAW, changing the firewall CAP_NET_ADMIN. Installed from the Debian package, netwarden \
+runs /usr/lib/netwarden/netwarden-priv, which has both, for members of the group netwarden \
+(sudo usermod -aG netwarden $USER); everyone else gets the unprivileged monitor, replay and demo.
+
+Exit status: 0 ok, 2 bad input (a file, address, interface or flag), 1 runtime failure.";
 
 #[derive(Debug, Subcommand)]
 enum Command {

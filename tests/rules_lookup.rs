@@ -226,3 +226,46 @@ fn a_missing_rules_file_names_its_cause_once() {
         );
     }
 }
+
+/// The app's editor never writes `/etc` for a user who is not root: rules found there are saved to the
+/// per-user file, which the lookup then finds first.
+#[cfg(feature = "gui")]
+#[test]
+fn the_editor_saves_system_rules_to_the_user_copy() {
+    use netwarden::rules::paths::{LookupEnv, RulesLocation, RulesOrigin};
+    use netwarden::rules::{RuleSet, shared};
+    use netwarden::ui::rules::RulesPanel;
+
+    let sandbox = Sandbox::new();
+    // Stands for /etc/netwarden/rules.ron (the lookup only knows it by its origin).
+    let system = sandbox.root.path().join("etc/netwarden/rules.ron");
+    write(&system, BLOCK_SSH);
+    let env = LookupEnv {
+        xdg_config_home: Some(sandbox.root.path().join("config").display().to_string()),
+        home: Some(sandbox.root.path().join("home").display().to_string()),
+        euid: Some(1000),
+    };
+    let location = RulesLocation {
+        path: system.clone(),
+        origin: RulesOrigin::System,
+    };
+    let target = env.save_target(&location);
+    assert_eq!(target, sandbox.user_rules());
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+
+    let set = RuleSet::load(&system).unwrap();
+    let mut panel = RulesPanel::new(system.clone(), &set);
+    let before = set.file().clone();
+    let rules = shared(set);
+    panel.set_save_path(target.clone());
+    panel.save(&rules).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&system).unwrap(),
+        BLOCK_SSH,
+        "/etc untouched"
+    );
+    let copy = RuleSet::load(&target).unwrap();
+    assert_eq!(copy.file(), &before);
+    let (summary, err) = sandbox.replay(&[]);
+    assert_eq!(summary["blocked"], 3, "the user copy is found: {err}");
+}
