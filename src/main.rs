@@ -96,9 +96,9 @@ fn main() -> ExitCode {
     let needs_privileges = args.command.as_ref().is_some_and(Command::needs_privileges);
     let result: Result<(), CliError> = match args.command {
         #[cfg(feature = "gui")]
-        Some(Command::Gui(gui)) => cli::gui::gui(&gui),
+        Some(Command::Gui(gui)) => cli::gui::gui(&gui, handover.hint()),
         #[cfg(feature = "gui")]
-        None => cli::gui::gui_default(),
+        None => cli::gui::gui_default(handover.hint()),
         #[cfg(not(feature = "gui"))]
         None => Err(CliError::BadInput(anyhow::anyhow!(
             "this build has no desktop app (built without the `gui` feature); see `netwarden --help`"

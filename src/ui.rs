@@ -34,6 +34,8 @@ pub struct GuiOptions {
     pub state_dir: Option<PathBuf>,
     /// Remove netwarden's chains and sets from the kernel when the window closes.
     pub remove_on_exit: bool,
+    /// How this user could get the capabilities (join the package's group), shown when they are missing.
+    pub privilege_hint: Option<String>,
 }
 
 /// Why the desktop app could not run.
@@ -136,7 +138,9 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
             let enforcer = if args.no_enforce {
                 Err("monitor-only mode (--no-enforce)".to_owned())
             } else if crate::enforce::check_privileges().is_err() {
-                Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
+                Err(args.privilege_hint.clone().unwrap_or_else(|| {
+                    "netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned()
+                }))
             } else {
                 Ok(runner)
             };

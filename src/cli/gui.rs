@@ -41,7 +41,7 @@ pub struct GuiArgs {
 }
 
 impl GuiArgs {
-    fn options(&self) -> GuiOptions {
+    fn options(&self, privilege_hint: Option<String>) -> GuiOptions {
         GuiOptions {
             rules: self.rules.clone(),
             iface: self.iface.clone(),
@@ -51,24 +51,29 @@ impl GuiArgs {
             no_enforce: self.no_enforce,
             state_dir: self.state_dir.clone(),
             remove_on_exit: self.remove_on_exit,
+            privilege_hint,
         }
     }
 }
 
-/// Opens the window and runs until it is closed.
+/// Opens the window and runs until it is closed. `privilege_hint` says how this user gets the capabilities
+/// (the package's group), when the privileged copy refused them.
 ///
 /// # Errors
 /// An unknown `--tab` (exit 2), or no window could be created (exit 1).
-pub fn gui(args: &GuiArgs) -> CliResult {
-    run(&args.options())
+pub fn gui(args: &GuiArgs, privilege_hint: Option<String>) -> CliResult {
+    run(&args.options(privilege_hint))
 }
 
 /// `netwarden` without a subcommand: the app with the defaults of `netwarden gui`.
 ///
 /// # Errors
 /// As `gui`.
-pub fn gui_default() -> CliResult {
-    run(&GuiOptions::default())
+pub fn gui_default(privilege_hint: Option<String>) -> CliResult {
+    run(&GuiOptions {
+        privilege_hint,
+        ..GuiOptions::default()
+    })
 }
 
 fn run(options: &GuiOptions) -> CliResult {
