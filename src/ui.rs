@@ -77,20 +77,26 @@ fn find_demo_file() -> PathBuf {
 /// with an empty rule set (and says why), and the first save creates the per-user file.
 fn rules_paths(given: Option<&Path>) -> (PathBuf, PathBuf) {
     let env = crate::rules::paths::LookupEnv::from_process();
-    let Ok(location) = env.find(given, Path::exists) else {
-        let user = env
-            .user_rules()
-            .unwrap_or_else(|| PathBuf::from(crate::rules::paths::FILE_NAME));
-        return (user.clone(), user);
+    let (load, save) = match env.find(given, Path::exists) {
+        Ok(location) => {
+            let save = env.save_target(&location);
+            (location.path, save)
+        }
+        Err(_) => {
+            let user = env
+                .user_rules()
+                .unwrap_or_else(|| PathBuf::from(crate::rules::paths::FILE_NAME));
+            (user.clone(), user)
+        }
     };
-    let save = env.save_target(&location);
-    if save != location.path
-        && let Some(dir) = save.parent()
+    // The per-user directory may not exist yet; the editor's first save writes into it. A failure here
+    // shows when saving, as an error naming the directory.
+    if given.is_none()
+        && let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists())
     {
-        // A failure here shows when saving, as an error naming the directory.
         std::fs::create_dir_all(dir).ok();
     }
-    (location.path, save)
+    (load, save)
 }
 
 /// Opens the window and runs until it is closed.
