@@ -6,14 +6,22 @@ CARGO ?= cargo
 BIN := target/release/netwarden
 
 # System packages: libpcap for capture, GTK for file dialogs, X11/Mesa for the window, iptables/ipset/iproute2
-# for kernel enforcement and the namespace tests, Xvfb/xdotool/imagemagick for headless screenshots.
+# for kernel enforcement and the namespace tests, Xvfb/xdotool/imagemagick for headless screenshots,
+# lintian/systemd (systemd-analyze)/man-db for checking the Debian package.
 PACKAGES := build-essential pkg-config libpcap-dev libgtk-3-dev libxkbcommon-x11-0 libx11-xcb1 libxcursor1 \
 	libxrandr2 libxi6 libegl1 libgl1-mesa-dri mesa-vulkan-drivers iptables ipset iproute2 iputils-ping \
-	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin
+	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run demo test lint unit bench screenshots clean-kernel
+# `make deb` packages a release build. `make test` packages the binary its tests already built
+# (DEB_PROFILE=dev): the checks are about the package, not the optimiser, and a release build would add
+# 15-25 minutes to CI on two cores.
+DEB_PROFILE ?= release
+DEB_BIN := target/$(if $(filter dev,$(DEB_PROFILE)),debug,$(DEB_PROFILE))/netwarden
+CARGO_DEB_VERSION := 3.8.0
+
+.PHONY: deps build run demo test lint unit root-tests bench screenshots clean-kernel deb cargo-deb test-deb
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -27,9 +35,11 @@ build: deps
 	$(CARGO) build --release --locked
 
 # Grants the binary capture and firewall capabilities once (sudo asks for your password), so the window runs
-# as you and not as root. Falls back to demo mode when capture is still impossible.
+# as you and not as root. The binary is first made mode 0750: with the capabilities it is a firewall
+# administrator, so other users of the machine must not run it. Falls back to demo mode when capture is
+# still impossible.
 run: build
-	@if [ "$$(id -u)" != 0 ]; then $(SUDO) setcap cap_net_raw,cap_net_admin+eip $(BIN) || \
+	@if [ "$$(id -u)" != 0 ]; then chmod 0750 $(BIN) && $(SUDO) setcap cap_net_raw,cap_net_admin+eip $(BIN) || \
 		echo "setcap failed: the app will start in demo mode (see README: Privileges)"; fi
 	$(BIN) gui --rules rules.ron
 
@@ -40,10 +50,39 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-unit: deps
-	$(CARGO) test --locked --no-fail-fast
+# As a normal user, tests that need root skip themselves and are listed in $(ROOT_TESTS); `root-tests` runs
+# them (and the package's install checks) through one sudo, or reports them as skipped where there is no
+# sudo. As root (CI) every test runs in the first pass.
+ROOT_TESTS := target/root-tests.txt
 
-test: lint unit
+unit: deps
+	@rm -f $(ROOT_TESTS)
+	NETWARDEN_ROOT_TESTS_FILE=$(CURDIR)/$(ROOT_TESTS) $(CARGO) test --locked --no-fail-fast
+
+root-tests:
+	@scripts/root-tests.sh $(ROOT_TESTS) $(if $(filter 0,$(shell id -u)),,$(wildcard target/debian/netwarden_*.deb))
+
+test: lint unit test-deb root-tests
+
+cargo-deb:
+	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install cargo-deb --locked --version $(CARGO_DEB_VERSION)
+
+# target/debian/netwarden_VERSION_ARCH.deb: the binary, its privileged copy, man pages and completions written
+# from the clap definitions, the desktop entry and icons, /etc/netwarden/rules.ron, the service.
+deb: deps cargo-deb
+	$(CARGO) build --locked --profile $(DEB_PROFILE)
+	rm -rf target/pkg
+	$(DEB_BIN) generate man target/pkg/man
+	$(DEB_BIN) generate completions target/pkg/completions
+	gzip -9n target/pkg/man/*.1
+	rm -f target/debian/netwarden_*.deb
+	$(CARGO) deb --no-build --locked --profile $(DEB_PROFILE) $(if $(filter dev,$(DEB_PROFILE)),--fast)
+
+# Checks the package (contents, control fields, conffiles, maintainer scripts, lintian, the unit), then,
+# as root, installs, checks and purges it (see scripts/test-deb.sh).
+test-deb:
+	$(MAKE) deb DEB_PROFILE=dev
+	scripts/test-deb.sh target/debian/netwarden_*.deb
 
 bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay

@@ -3,7 +3,8 @@
 # Usage: [ONLY="tab ..."] scripts/screenshots.sh [BINARY]   (default target/release/netwarden)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/release/netwarden}
+BIN=$(realpath "${1:-target/release/netwarden}")
+DOCS=$PWD/docs
 for tool in xvfb-run import xdotool; do
     command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install -y xvfb xauth imagemagick xdotool" >&2; exit 1; }
 done
@@ -12,6 +13,12 @@ chmod 700 "$XDG_RUNTIME_DIR"
 # A private config dir, so remembered preferences do not change what the screenshots show.
 export XDG_DATA_HOME=$(mktemp -d) XDG_CONFIG_HOME=$(mktemp -d)
 mkdir -p docs
+# The app runs in a directory of its own with a copy of rules.ron: its audit log (log.path "firewall.log")
+# is written there, and the Log tab never shows a firewall.log left in the checkout.
+# assets/ is linked in, so the banner names the demo capture as before (assets/demo.pcap).
+WORK=$(mktemp -d)
+cp rules.ron "$WORK/"
+ln -s "$PWD/assets" "$WORK/assets"
 # A block list to show, in a private state directory; --no-enforce keeps the kernel untouched.
 STATE=$(mktemp -d)
 cat > "$STATE/blocklist.ron" <<'RON'
@@ -25,10 +32,11 @@ RON
 # the app runs with --no-enforce so the host's firewall is never touched.
 NETNS=()
 ENFORCE=--no-enforce
+trap 'rm -rf "$WORK"' EXIT
 if [ "$(id -u)" = 0 ] && command -v iptables >/dev/null && command -v ipset >/dev/null; then
     ns=nwshot$$
     ip netns add "$ns"
-    trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+    trap 'ip netns del "$ns" 2>/dev/null || true; rm -rf "$WORK"' EXIT
     NETNS=(ip netns exec "$ns")
     ENFORCE=--remove-on-exit
     # One lifted ban for the history view.
@@ -40,6 +48,7 @@ shoot() { # TAB WAIT [CLICK_Y]
     # ONLY="blocklist rules" limits the run to some tabs.
     if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $tab "* ]]; then return; fi
     NW_WRAP="${NETNS[*]}" NW_ENFORCE=$ENFORCE xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
+        cd "$5"
         $NW_WRAP "$0" gui --demo $NW_ENFORCE --state-dir "$4" --rules rules.ron --tab "$1" >/dev/null 2>&1 &
         app=$!
         sleep "$2"
@@ -52,8 +61,8 @@ shoot() { # TAB WAIT [CLICK_Y]
             xdotool click 1
             sleep 1.5
         fi
-        import -window root "docs/$1.png"
-        kill $app' "$BIN" "$tab" "$wait" "$click" "$STATE"
+        import -window root "$6/$1.png"
+        kill $app' "$BIN" "$tab" "$wait" "$click" "$STATE" "$WORK" "$DOCS"
     echo "docs/$tab.png"
 }
 shoot traffic 12

@@ -2,18 +2,30 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 mod cli;
 
 use cli::CliError;
 
 /// Personal firewall monitor: live traffic, ordered rules, audit log and kernel enforcement.
 #[derive(Debug, Parser)]
-#[command(name = "netwarden", version, about, propagate_version = true)]
+#[command(name = "netwarden", version, about, propagate_version = true, after_long_help = FILES_HELP)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
 }
+
+/// The end of `netwarden --help` and the man page: where netwarden finds its files, and who may do what.
+const FILES_HELP: &str = "\
+Rules: --rules FILE, else ./rules.ron, else $XDG_CONFIG_HOME/netwarden/rules.ron (~/.config/netwarden/rules.ron), \
+else /etc/netwarden/rules.ron. Block list and ban history: /var/lib/netwarden as root, else \
+~/.local/state/netwarden (--state-dir). The service (netwarden.service) reads /etc/default/netwarden.
+
+Capturing needs CAP_NET_RAW, changing the firewall CAP_NET_ADMIN. Installed from the Debian package, netwarden \
+runs /usr/lib/netwarden/netwarden-priv, which has both, for members of the group netwarden \
+(sudo usermod -aG netwarden $USER); everyone else gets the unprivileged monitor, replay and demo.
+
+Exit status: 0 ok, 2 bad input (a file, address, interface or flag), 1 runtime failure.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -42,9 +54,31 @@ enum Command {
     Flush(cli::enforce::FlushArgs),
     /// Keep a change that could cut you off (broad or forced block, risky kernel rule) before it is undone.
     Confirm(cli::enforce::ConfirmArgs),
+    /// Write the man pages or shell completions (for packaging).
+    #[command(subcommand, hide = true)]
+    Generate(cli::generate::GenerateArgs),
+}
+
+impl Command {
+    /// Commands that capture or change the firewall, so fail without the capabilities.
+    fn needs_privileges(&self) -> bool {
+        matches!(
+            self,
+            Self::Run(_)
+                | Self::Block(_)
+                | Self::Unblock(_)
+                | Self::List(_)
+                | Self::Import(_)
+                | Self::Flush(_)
+                | Self::Confirm(_)
+        )
+    }
 }
 
 fn main() -> ExitCode {
+    // Without the capabilities, hand over to the privileged copy when the user may run it (Debian package:
+    // members of the group `netwarden`); otherwise go on unprivileged.
+    let handover = cli::privileged::hand_over();
     // Before any thread starts: iptables and ipset, run as child processes, get the capabilities that
     // `setcap` gave this binary. Failing only means they need root, which their own errors then say.
     if let Err(e) = netwarden::enforce::pass_capabilities_to_commands() {
@@ -62,11 +96,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    let needs_privileges = args.command.as_ref().is_some_and(Command::needs_privileges);
     let result: Result<(), CliError> = match args.command {
         #[cfg(feature = "gui")]
-        Some(Command::Gui(gui)) => cli::gui::gui(&gui),
+        Some(Command::Gui(gui)) => cli::gui::gui(&gui, handover.hint()),
         #[cfg(feature = "gui")]
-        None => cli::gui::gui_default(),
+        None => cli::gui::gui_default(handover.hint()),
         #[cfg(not(feature = "gui"))]
         None => Err(CliError::BadInput(anyhow::anyhow!(
             "this build has no desktop app (built without the `gui` feature); see `netwarden --help`"
@@ -82,11 +117,15 @@ fn main() -> ExitCode {
         Some(Command::History(args)) => cli::enforce::run_history(&args, &mut std::io::stdout()),
         Some(Command::Flush(args)) => cli::enforce::run_flush(&args, &mut std::io::stdout()),
         Some(Command::Confirm(args)) => cli::enforce::run_confirm(&args, &mut std::io::stdout()),
+        Some(Command::Generate(what)) => cli::generate::generate(&what, &Args::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("netwarden: error: {e}");
+            if let Some(hint) = handover.hint().filter(|_| needs_privileges) {
+                eprintln!("netwarden: {hint}");
+            }
             e.exit_code()
         }
     }

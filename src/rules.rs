@@ -11,8 +11,8 @@
 //!    file changes; a broken file is reported and the old set stays in force.
 //!
 //! Around the matcher: [`lint()`] (shadowed, duplicate and broader-than-they-look rules), [`RuleSet::explain`]
-//! (why each rule did or did not match one packet) and [`save_atomic`] (validated, atomic writes for the
-//! editor).
+//! (why each rule did or did not match one packet), [`save_atomic`] (validated, atomic writes for the
+//! editor) and [`paths`] (which rules file the CLI and the app use, and where an edit is saved).
 //!
 //! Human-readable texts number rules from 1 in file order (`rule 3 "no ssh"`); a [`RuleId`] is the 0-based
 //! index.
@@ -23,6 +23,7 @@ pub mod index;
 pub mod lint;
 mod locate;
 pub mod model;
+pub mod paths;
 pub mod predicate;
 pub mod reload;
 pub mod save;

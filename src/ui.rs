@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// How the desktop app starts (the binary fills this from `netwarden gui` options).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GuiOptions {
-    /// Rules file.
-    pub rules: PathBuf,
+    /// Rules file given on the command line; `None` looks it up (`rules::paths`).
+    pub rules: Option<PathBuf>,
     /// Interface to capture on (default: the last one used, else `any`).
     pub iface: Option<String>,
     /// Replay the bundled demo capture instead of capturing live.
@@ -34,21 +34,8 @@ pub struct GuiOptions {
     pub state_dir: Option<PathBuf>,
     /// Remove netwarden's chains and sets from the kernel when the window closes.
     pub remove_on_exit: bool,
-}
-
-impl Default for GuiOptions {
-    fn default() -> Self {
-        Self {
-            rules: PathBuf::from("rules.ron"),
-            iface: None,
-            demo: false,
-            demo_file: None,
-            tab: None,
-            no_enforce: false,
-            state_dir: None,
-            remove_on_exit: false,
-        }
-    }
+    /// How this user could get the capabilities (join the package's group), shown when they are missing.
+    pub privilege_hint: Option<String>,
 }
 
 /// Why the desktop app could not run.
@@ -62,7 +49,8 @@ pub enum GuiError {
     Window(String),
 }
 
-/// Finds `assets/demo.pcap`: in the current directory, or up to three levels above the executable.
+/// Finds `assets/demo.pcap`: in the current directory, up to three levels above the executable (a source
+/// checkout), or where the package installs it (`../share/netwarden/demo.pcap` from `/usr/bin`).
 fn find_demo_file() -> PathBuf {
     let relative = Path::new("assets").join("demo.pcap");
     if relative.exists() {
@@ -75,8 +63,40 @@ fn find_demo_file() -> PathBuf {
                 return candidate;
             }
         }
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            let installed = prefix.join("share/netwarden/demo.pcap");
+            if installed.exists() {
+                return installed;
+            }
+        }
     }
     relative
+}
+
+/// The rules file the app loads and the file its editor saves to. Without any rules file the app starts
+/// with an empty rule set (and says why), and the first save creates the per-user file.
+fn rules_paths(given: Option<&Path>) -> (PathBuf, PathBuf) {
+    let env = crate::rules::paths::LookupEnv::from_process();
+    let (load, save) = match env.find(given, Path::exists) {
+        Ok(location) => {
+            let save = env.save_target(&location);
+            (location.path, save)
+        }
+        Err(_) => {
+            let user = env
+                .user_rules()
+                .unwrap_or_else(|| PathBuf::from(crate::rules::paths::FILE_NAME));
+            (user.clone(), user)
+        }
+    };
+    // The per-user directory may not exist yet; the editor's first save writes into it. A failure here
+    // shows when saving, as an error naming the directory.
+    if given.is_none()
+        && let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::create_dir_all(dir).ok();
+    }
+    (load, save)
 }
 
 /// Opens the window and runs until it is closed.
@@ -93,6 +113,7 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
         None => None,
     };
     let demo_file = args.demo_file.clone().unwrap_or_else(find_demo_file);
+    let (rules_path, rules_save_path) = rules_paths(args.rules.as_deref());
     let mut viewport = egui::ViewportBuilder::default();
     // The icon is bundled; a decoding failure only costs the window its icon.
     if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../assets/netwarden.png")) {
@@ -123,12 +144,14 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
             let enforcer = if args.no_enforce {
                 Err("monitor-only mode (--no-enforce)".to_owned())
             } else if crate::enforce::check_privileges().is_err() {
-                Err("netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned())
+                Err(args.privilege_hint.clone().unwrap_or_else(|| {
+                    "netwarden has no CAP_NET_ADMIN (run `make run`, or start it with sudo -E)".to_owned()
+                }))
             } else {
                 Ok(runner)
             };
             let options = app::AppOptions {
-                rules_path: args.rules.clone(),
+                rules_path: rules_path.clone(),
                 demo_file,
                 iface: args.iface.clone(),
                 demo: args.demo,
@@ -141,6 +164,9 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
                 remove_on_exit: args.remove_on_exit,
             };
             let mut app = app::App::new(state, options);
+            if rules_save_path != rules_path {
+                app.set_rules_save_path(rules_save_path.clone());
+            }
             if let Some(tab) = tab {
                 app.set_tab(tab);
             }

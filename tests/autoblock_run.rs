@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use common::netns::is_root;
 use common::nspair::NetnsPair;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
@@ -108,10 +107,7 @@ fn kernel(pair: &NetnsPair) -> String {
 
 #[test]
 fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.ron");
@@ -239,7 +235,7 @@ fn port_scan_is_banned_in_the_kernel_and_remove_on_exit_cleans_up() {
 
 #[test]
 fn auto_block_options_are_checked_before_anything_changes() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.ron");
@@ -272,7 +268,7 @@ fn auto_block_options_are_checked_before_anything_changes() {
 
 #[test]
 fn sigterm_stops_run_cleanly_and_removes_our_rules() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.ron");

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::netns::{Pair, is_root};
+use common::netns::Pair;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
 
@@ -56,10 +56,7 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn block_list_unblock_flush_for_real() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let peer = pair.ip_b();
@@ -124,10 +121,7 @@ fn block_list_unblock_flush_for_real() {
 
 #[test]
 fn refusals_and_dry_runs_change_nothing() {
-    assert!(
-        is_root(),
-        "enforcement tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     for (addr, expect) in [
@@ -183,10 +177,7 @@ fn refusals_and_dry_runs_change_nothing() {
 
 #[test]
 fn without_privilege_nothing_is_done() {
-    assert!(
-        is_root(),
-        "needs root to drop to an unprivileged user; CI runs as root"
-    );
+    common::root::require_root!("setpriv to an unprivileged user");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod").arg("777").arg(dir.path()).status().unwrap();
@@ -204,7 +195,7 @@ fn without_privilege_nothing_is_done() {
 
 #[test]
 fn setcap_binary_enforces_for_an_unprivileged_user() {
-    assert!(is_root(), "needs root for setcap and namespaces; CI runs as root");
+    common::root::require_root!("setcap and network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();
@@ -260,7 +251,7 @@ fn set_members(ns: &str, set: &str) -> Vec<String> {
 
 #[test]
 fn a_hundred_concurrent_block_processes_agree_with_the_kernel() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     // 50 addresses, two processes each, all started at once (a script or a fail2ban-style action).
@@ -327,7 +318,7 @@ fn a_hundred_concurrent_block_processes_agree_with_the_kernel() {
 
 #[test]
 fn list_tells_the_truth_about_the_kernel_and_repair_fixes_it() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let peer = pair.ip_b();
@@ -384,7 +375,7 @@ fn list_tells_the_truth_about_the_kernel_and_repair_fixes_it() {
 
 #[test]
 fn ipv4_mapped_addresses_are_ipv4() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let peer = pair.ip_b();
@@ -427,7 +418,7 @@ fn ipv4_mapped_addresses_are_ipv4() {
 
 #[test]
 fn hostile_reasons_are_printed_escaped() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let hostile = "x\n192.0.2.99/32\tenforced\texpires never\t\u{1b}[31mred\u{202e}";
@@ -459,7 +450,7 @@ fn hostile_reasons_are_printed_escaped() {
 
 #[test]
 fn blocking_again_says_already_and_never_shortens_without_force() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let peer = pair.ip_b();
@@ -506,7 +497,7 @@ fn blocking_again_says_already_and_never_shortens_without_force() {
 
 #[test]
 fn a_stale_lock_blocks_nobody_and_a_held_one_is_waited_for() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("lock");
@@ -550,7 +541,7 @@ fn a_stale_lock_blocks_nobody_and_a_held_one_is_waited_for() {
 
 #[test]
 fn a_broad_block_waits_for_netwarden_confirm() {
-    assert!(is_root(), "needs root for namespaces; CI runs as root");
+    common::root::require_root!("network namespaces");
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     let out = nw(

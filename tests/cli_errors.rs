@@ -170,6 +170,7 @@ fn a_capture_file_cut_short_reports_its_packets_then_the_error() {
 
 #[test]
 fn bad_bpf_filter_is_bad_input() {
+    common::root::require_root!("capture on lo: libpcap opens the device before it compiles the filter");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
     let out = netwarden(
@@ -196,10 +197,7 @@ fn usage_errors_exit_2() {
 /// Runs the binary as `nobody` (no capabilities): capture must fail with the fix in the message.
 #[test]
 fn no_capture_privilege_names_the_fix() {
-    if !nix_is_root() {
-        eprintln!("skipped: needs root to drop to an unprivileged user (CI runs as root)");
-        return;
-    }
+    common::root::require_root!("setpriv to an unprivileged user");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.ron"), VALID_RULES).unwrap();
     // The temp dir and the binary must be reachable for `nobody`.
@@ -228,13 +226,4 @@ fn no_capture_privilege_names_the_fix() {
         err.contains("CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin+eip"),
         "{err}"
     );
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }

@@ -81,6 +81,7 @@ fn list_members(enforcer: &Enforcer) -> BTreeSet<IpNet> {
 
 #[test]
 fn block_and_unblock_peer_ipv4_ipv6_and_cidr() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let _listener = pair.listen_in_b("::", 7001);
@@ -118,6 +119,7 @@ fn block_and_unblock_peer_ipv4_ipv6_and_cidr() {
 
 #[test]
 fn port_specific_kernel_rule() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let _l1 = pair.listen_in_b("::", 7101);
@@ -163,6 +165,7 @@ fn port_specific_kernel_rule() {
 
 #[test]
 fn interface_limited_kernel_rules() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let _l1 = pair.listen_in_b("::", 7201);
@@ -241,6 +244,7 @@ fn interface_limited_kernel_rules() {
 
 #[test]
 fn kernel_lifts_expired_ban_without_netwarden() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let enforcer = open(&pair, dir.path());
@@ -269,6 +273,7 @@ fn kernel_lifts_expired_ban_without_netwarden() {
 
 #[test]
 fn reconcile_at_start_and_drift_repair() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let enforcer = open(&pair, dir.path());
@@ -347,6 +352,7 @@ fn reconcile_at_start_and_drift_repair() {
 
 #[test]
 fn failed_batch_applies_nothing_and_names_the_entry() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let enforcer = open(&pair, dir.path());
@@ -381,6 +387,7 @@ fn failed_batch_applies_nothing_and_names_the_entry() {
 
 #[test]
 fn concurrent_blocks_give_one_entry_per_address() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let enforcer = Arc::new(open(&pair, dir.path()));
@@ -412,6 +419,7 @@ fn concurrent_blocks_give_one_entry_per_address() {
 
 #[test]
 fn protected_addresses_are_refused_unless_forced() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let gateway = format!("{}.3", pair.b4.rsplit_once('.').unwrap().0);
@@ -449,6 +457,7 @@ fn protected_addresses_are_refused_unless_forced() {
 
 #[test]
 fn missing_iptables_is_monitor_only() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let runner = SystemRunner::in_netns(&pair.a).with_program("iptables", "netwarden-test-no-iptables");
     let err = Enforcer::open(Arc::new(runner), config(tempfile::tempdir().unwrap().path()))
@@ -464,6 +473,7 @@ fn missing_iptables_is_monitor_only() {
 
 #[test]
 fn held_xtables_lock_is_reported_with_command_and_stderr() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("xtables.lock");
@@ -488,6 +498,7 @@ fn held_xtables_lock_is_reported_with_command_and_stderr() {
 
 #[test]
 fn hanging_command_is_killed_and_reported() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let runner = SystemRunner::in_netns(&pair.a).with_timeout(Duration::from_millis(500));
@@ -529,6 +540,7 @@ fn foreign_rules(ns: &str, tool: &str) -> String {
 
 #[test]
 fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     out(
@@ -605,6 +617,7 @@ fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
 
 #[test]
 fn state_persists_across_restarts() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let enforcer = open(&pair, dir.path());
@@ -623,6 +636,7 @@ fn state_persists_across_restarts() {
 
 #[test]
 fn iptables_legacy_backend_is_detected_and_enforces() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let enforcer = Enforcer::open(Arc::new(legacy_runner(&pair.a)), config(dir.path())).unwrap();
@@ -643,6 +657,7 @@ fn iptables_legacy_backend_is_detected_and_enforces() {
 
 #[test]
 fn xtables_lock_held_briefly_is_waited_for() {
+    common::root::require_root!("network namespaces");
     let pair = NetnsPair::new();
     let dir = tempfile::tempdir().unwrap();
     let lock = dir.path().join("xtables.lock");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::netns::{Pair, is_root, ok};
+use common::netns::{Pair, ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
 
@@ -93,10 +93,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Option<i32> {
 
 #[test]
 fn sees_ping_and_udp_with_direction_and_stops_on_ctrl_c() {
-    assert!(
-        is_root(),
-        "live capture tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_file(dir.path());
     let pair = Pair::new();
@@ -166,10 +163,7 @@ fn sees_ping_and_udp_with_direction_and_stops_on_ctrl_c() {
 
 #[test]
 fn any_names_each_packets_interface_and_interface_rules_match() {
-    assert!(
-        is_root(),
-        "live capture tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.ron");
     std::fs::write(
@@ -241,10 +235,7 @@ fn any_names_each_packets_interface_and_interface_rules_match() {
 
 #[test]
 fn downed_interface_is_waited_for_and_a_deleted_one_ends_capture() {
-    assert!(
-        is_root(),
-        "live capture tests need root (network namespaces); CI runs as root"
-    );
+    common::root::require_root!("network namespaces");
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_file(dir.path());
     let pair = Pair::new();

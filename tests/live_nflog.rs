@@ -9,7 +9,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::netns::{Pair, is_root, ok};
+use common::netns::{Pair, ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
 
@@ -39,10 +39,7 @@ fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn nflog_device_sees_logged_packets_and_stops_on_ctrl_c() {
-    assert!(
-        is_root(),
-        "live capture tests need root (network namespaces, iptables); CI runs as root"
-    );
+    common::root::require_root!("network namespaces, iptables");
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.ron");
     std::fs::write(

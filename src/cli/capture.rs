@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
-use super::{CliError, CliResult, load_rules};
+use super::{CliError, CliResult, load_rules, locate_rules, require_rules};
 use netwarden::capture::{
     CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
 };
@@ -21,9 +21,10 @@ use netwarden::whatif;
 /// Options shared by `run` and `replay`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
-    /// Rules file.
-    #[arg(long, short, default_value = "rules.ron")]
-    pub rules: PathBuf,
+    /// Rules file (default: ./rules.ron, else $XDG_CONFIG_HOME/netwarden/rules.ron, else
+    /// /etc/netwarden/rules.ron).
+    #[arg(long, short)]
+    pub rules: Option<PathBuf>,
     /// BPF capture filter (tcpdump syntax), applied by libpcap before netwarden sees packets.
     #[arg(long)]
     pub filter: Option<String>,
@@ -33,10 +34,11 @@ pub struct OutputArgs {
     /// Print every packet, not only denied and suspicious ones.
     #[arg(long)]
     pub all: bool,
-    /// Audit log path (default: the rules file's `log.path`, normally ./firewall.log).
+    /// Audit log path. `run`: default the rules file's `log.path`, normally ./firewall.log; `replay` writes
+    /// an audit log only when this is given.
     #[arg(long)]
     pub log: Option<PathBuf>,
-    /// Do not write the audit log.
+    /// Do not write the audit log (`run`; `replay` writes none without `--log`).
     #[arg(long)]
     pub no_log: bool,
 }
@@ -87,11 +89,21 @@ fn capture_error(e: CaptureError) -> CliError {
     }
 }
 
+/// Whether an audit log is written when `--log` is not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogDefault {
+    /// The rules file's `log` section (`run`).
+    FromRules,
+    /// None (`replay`: judging a file must not leave a log of it in the working directory).
+    Off,
+}
+
 fn audit_config(
     rules: &netwarden::rules::RuleSet,
     args: &OutputArgs,
+    default: LogDefault,
 ) -> Option<netwarden::audit::AuditConfig> {
-    if args.no_log {
+    if args.no_log || (args.log.is_none() && default == LogDefault::Off) {
         return None;
     }
     let mut config = rules.log().clone();
@@ -106,9 +118,9 @@ fn audit_config(
 /// # Errors
 /// Bad rules, unknown interface or filter (exit 2); no privilege or a failed capture (exit 1).
 pub fn run(args: &RunArgs) -> CliResult {
-    let (watcher, rules) =
-        RuleWatcher::open(&args.output.rules).map_err(|e| CliError::BadInput(anyhow!(e)))?;
-    let audit = audit_config(&rules, &args.output);
+    let location = require_rules(args.output.rules.as_deref())?;
+    let (watcher, rules) = RuleWatcher::open(&location.path).map_err(|e| CliError::BadInput(anyhow!(e)))?;
+    let audit = audit_config(&rules, &args.output, LogDefault::FromRules);
     let mut live = LiveOptions::new(&args.iface);
     live.promisc = args.promisc;
     live.snaplen = args.snaplen;
@@ -199,12 +211,19 @@ fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
 /// # Errors
 /// Bad rules or capture file (exit 2); a read failure (exit 1).
 pub fn replay(args: &ReplayArgs) -> CliResult {
-    let rules = load_rules(&args.output.rules)?;
+    let rules = match locate_rules(args.output.rules.as_deref()) {
+        Ok(location) => load_rules(&location.path)?,
+        Err(not_found) => {
+            eprintln!("netwarden: {not_found}: judging by an empty rule set (default allow)");
+            netwarden::rules::RuleSet::compile(netwarden::rules::RuleFile::default(), None)
+                .map_err(|e| CliError::Runtime(anyhow!(e)))?
+        }
+    };
     if let Some(old_path) = &args.compare {
         let old = load_rules(old_path)?;
         return compare(args, &old, &rules);
     }
-    let audit = audit_config(&rules, &args.output);
+    let audit = audit_config(&rules, &args.output, LogDefault::Off);
     let source = SourceSpec::File {
         path: args.file.clone(),
         filter: args.output.filter.clone(),

@@ -5,15 +5,15 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use super::{CliError, CliResult, load_rules};
+use super::{CliError, CliResult, load_rules, require_rules};
 use netwarden::rules::lint;
 
 /// `netwarden check`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
-    /// Rules file to validate.
-    #[arg(default_value = "rules.ron")]
-    pub rules: PathBuf,
+    /// Rules file to validate (default: ./rules.ron, else $XDG_CONFIG_HOME/netwarden/rules.ron, else
+    /// /etc/netwarden/rules.ron).
+    pub rules: Option<PathBuf>,
     /// Exit with status 2 when lint finds anything, not only on errors.
     #[arg(long)]
     pub strict: bool,
@@ -24,7 +24,9 @@ pub struct CheckArgs {
 /// # Errors
 /// The file is invalid (exit 2), or `--strict` and lint found warnings (exit 2).
 pub fn check(args: &CheckArgs) -> CliResult {
-    let rules = load_rules(&args.rules)?;
+    let location = require_rules(args.rules.as_deref())?;
+    let path = &location.path;
+    let rules = load_rules(path)?;
     let mut warnings: Vec<String> = lint(&rules).into_iter().map(|w| w.message).collect();
     // `enforce: true` rules the kernel could not take: `run --enforce` would refuse to start with them.
     let (_, refused) = netwarden::enforce::iptables::kernel_rules_of(&rules);
@@ -36,7 +38,7 @@ pub fn check(args: &CheckArgs) -> CliResult {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     // Rule names and the path are the user's text: printed escaped.
-    let path = netwarden::text::escape(&args.rules.display().to_string()).into_owned();
+    let path = netwarden::text::escape(&path.display().to_string()).into_owned();
     let write = |out: &mut io::StdoutLock<'_>| -> io::Result<()> {
         for warning in &warnings {
             writeln!(out, "{path}: warning: {}", netwarden::text::escape(warning))?;

@@ -565,6 +565,12 @@ impl App {
         self.state.tab
     }
 
+    /// Saves rule edits to `path` instead of the file the rules came from (rules from `/etc` edited by a
+    /// user who is not root go to a per-user copy).
+    pub fn set_rules_save_path(&mut self, path: PathBuf) {
+        self.rules_panel.set_save_path(path);
+    }
+
     /// Switches tab (`--tab`, tests).
     pub fn set_tab(&mut self, tab: Tab) {
         self.state.tab = tab;

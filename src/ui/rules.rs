@@ -252,6 +252,11 @@ impl RulesPanel {
         Ok(())
     }
 
+    /// Makes "Save and apply" write `path` from now on (the editor then names that file).
+    pub fn set_save_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
     /// Validates, writes the file atomically and puts the draft in force.
     ///
     /// # Errors

@@ -5,3 +5,4 @@ pub mod frames;
 pub mod netns;
 pub mod nspair;
 pub mod pcapfile;
+pub mod root;

@@ -110,15 +110,6 @@ impl Drop for Pair {
     }
 }
 
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 impl Pair {
     pub fn ip6_a(&self) -> String {
         format!("fd00:{}::1", self.subnet)
