@@ -26,6 +26,7 @@ use readahead::{Input, Next, ReadAhead};
 use stats::LocalCounts;
 pub use stats::{
     ACTIONS, ALERT_KINDS, AlertCounts, DIRECTIONS, EngineStats, RunSummary, StatsSnapshot, VerdictDirection,
+    rule_hits,
 };
 
 use crate::audit::{AuditConfig, AuditEntry, AuditLog};
@@ -665,7 +666,8 @@ impl Worker {
                         .and_then(|id| self.rules.rule(id))
                         .is_some_and(|rule| rule.enforce && blocked.rule_enforced(&rule.name)))
         });
-        self.counts.count(&meta, verdict.action, alert.as_ref().map(|a| a.kind));
+        self.counts
+            .count(&meta, verdict.action, alert.as_ref().map(|a| a.kind));
         let deliver = match self.config.deliver {
             Deliver::All => true,
             Deliver::Notable => verdict.action != crate::rules::Action::Allow || alert.is_some(),

@@ -14,7 +14,12 @@ use crate::rules::Action;
 /// Verdicts in counter order (`ACTIONS[i]` is counted in row `i` of `VerdictDirection`).
 pub const ACTIONS: [Action; 3] = [Action::Allow, Action::Block, Action::Log];
 /// Directions in counter order (`DIRECTIONS[i]` is counted in column `i` of `VerdictDirection`).
-pub const DIRECTIONS: [Direction; 4] = [Direction::In, Direction::Out, Direction::Local, Direction::Unknown];
+pub const DIRECTIONS: [Direction; 4] = [
+    Direction::In,
+    Direction::Out,
+    Direction::Local,
+    Direction::Unknown,
+];
 /// Alert kinds in counter order (`ALERT_KINDS[i]` is counted in `AlertCounts[i]`).
 pub const ALERT_KINDS: [AlertKind; 4] = [
     AlertKind::PortScan,
@@ -127,7 +132,11 @@ impl EngineStats {
                 *value = 0;
             }
         };
-        for (shared, local) in self.by_verdict_direction.iter().zip(&mut local.by_verdict_direction) {
+        for (shared, local) in self
+            .by_verdict_direction
+            .iter()
+            .zip(&mut local.by_verdict_direction)
+        {
             for (shared, local) in shared.iter().zip(local.iter_mut()) {
                 add(&shared.0, &mut local.0);
                 add(&shared.1, &mut local.1);
@@ -184,9 +193,10 @@ impl EngineStats {
     /// Packets and bytes by verdict (rows as `ACTIONS`) and direction (columns as `DIRECTIONS`).
     #[must_use]
     pub fn by_verdict_direction(&self) -> VerdictDirection<u64> {
-        self.by_verdict_direction
-            .each_ref()
-            .map(|row| row.each_ref().map(|(packets, bytes)| (packets.load(Relaxed), bytes.load(Relaxed))))
+        self.by_verdict_direction.each_ref().map(|row| {
+            row.each_ref()
+                .map(|(packets, bytes)| (packets.load(Relaxed), bytes.load(Relaxed)))
+        })
     }
 
     /// Alerts by kind (as `ALERT_KINDS`).
@@ -217,6 +227,23 @@ impl EngineStats {
     }
 }
 
+/// `(rule name, hits)` in rule order, then `("default", n)` for the default policy: what `replay --summary`
+/// prints and `/metrics` serves.
+#[must_use]
+pub fn rule_hits(rules: &crate::rules::RuleSet) -> Vec<(String, u64)> {
+    let mut hits: Vec<(String, u64)> = rules
+        .rules()
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let id = crate::rules::RuleId(u32::try_from(i).unwrap_or(u32::MAX));
+            (rule.name.to_string(), rules.hits(id).count)
+        })
+        .collect();
+    hits.push(("default".into(), rules.default_hits().count));
+    hits
+}
+
 /// What `replay --summary` prints: totals, per-rule hits and speed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
@@ -234,16 +261,7 @@ impl RunSummary {
     pub fn new(stats: &EngineStats, rules: &crate::rules::RuleSet) -> Self {
         let counts = stats.snapshot();
         let elapsed = stats.elapsed().as_secs_f64();
-        let mut rule_hits: Vec<(String, u64)> = rules
-            .rules()
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let id = crate::rules::RuleId(u32::try_from(i).unwrap_or(u32::MAX));
-                (rule.name.to_string(), rules.hits(id).count)
-            })
-            .collect();
-        rule_hits.push(("default".into(), rules.default_hits().count));
+        let rule_hits = rule_hits(rules);
         #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
         let packets_per_sec = if elapsed > 0.0 {
             counts.packets as f64 / elapsed

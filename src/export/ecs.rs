@@ -277,7 +277,10 @@ impl<'a> EcsEvent<'a> {
                 link: row.link,
                 caplen: row.caplen,
                 tcp_flags: (!row.tcp_flags.is_empty()).then_some(row.tcp_flags),
-                icmp: row.icmp_type.zip(row.icmp_code).map(|(icmp_type, code)| EcsIcmp { icmp_type, code }),
+                icmp: row
+                    .icmp_type
+                    .zip(row.icmp_code)
+                    .map(|(icmp_type, code)| EcsIcmp { icmp_type, code }),
                 alert: row.alert.map(|kind| EcsAlert {
                     kind,
                     reason: row.alert_reason.unwrap_or_default(),
@@ -382,12 +385,18 @@ mod tests {
         assert_eq!(v["network"]["direction"], "egress");
         assert_eq!(v["network"]["vlan"]["id"], "42");
         assert_eq!(v["source"], json!({"ip": "2001:db8::1"}));
-        assert_eq!(v["destination"], json!({"ip": "2001:db8::2", "domain": "example.org"}));
+        assert_eq!(
+            v["destination"],
+            json!({"ip": "2001:db8::2", "domain": "example.org"})
+        );
         assert_eq!(v["event"]["kind"], "alert");
         assert_eq!(v["event"]["type"], json!(["allowed"]));
         assert_eq!(v["event"]["action"], "log");
         assert_eq!(v["event"]["reason"], "touched 25 ports");
-        assert_eq!(v["netwarden"]["alert"], json!({"kind": "port-scan", "reason": "touched 25 ports"}));
+        assert_eq!(
+            v["netwarden"]["alert"],
+            json!({"kind": "port-scan", "reason": "touched 25 ports"})
+        );
         assert_eq!(v["netwarden"]["icmp"], json!({"type": 128, "code": 0}));
         assert!(v["netwarden"].get("tcp_flags").is_none());
         assert_eq!(v["observer"]["egress"]["interface"]["name"], "eth0");
