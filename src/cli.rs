@@ -31,6 +31,7 @@ pub mod check;
 pub mod enforce;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod pipeline;
 
 use anyhow::anyhow;
 use netwarden::rules::RuleSet;

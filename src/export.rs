@@ -103,7 +103,8 @@ impl<'a> EventRow<'a> {
 /// # Errors
 /// Writing failed.
 pub fn write_json_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *w, &EventRow::from_event(event)).map_err(io::Error::other)?;
+    // `io::Error::from` keeps the kind of an I/O failure (a closed pipe stays `BrokenPipe`).
+    serde_json::to_writer(&mut *w, &EventRow::from_event(event)).map_err(io::Error::from)?;
     w.write_all(b"\n")
 }
 

@@ -11,6 +11,7 @@ use super::{CliError, CliResult};
 use netwarden::blocklist::{BLOCKLIST_FILE, BlockList, EntryState, parse_duration};
 use netwarden::enforce::runner::{Cmd, CommandRunner, RecordingRunner, SystemRunner};
 use netwarden::enforce::{self, BlockRequest, EnforceConfig, EnforceError, Enforcer};
+use netwarden::metrics::Metrics;
 
 /// Options shared by the enforcement subcommands.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -428,14 +429,23 @@ pub struct Guard {
     kernel_blocked: Arc<arc_swap::ArcSwap<netwarden::engine::KernelBlocked>>,
 }
 
-/// The enforced entries of `enforcer`, for the engine to mark packets the kernel drops.
-fn publish(enforcer: &Enforcer, to: &arc_swap::ArcSwap<netwarden::engine::KernelBlocked>) {
-    let nets = enforcer
+/// The enforced entries of `enforcer`, for the engine to mark packets the kernel drops (and their count
+/// for `--metrics`).
+fn publish(
+    enforcer: &Enforcer,
+    to: &arc_swap::ArcSwap<netwarden::engine::KernelBlocked>,
+    metrics: Option<&Metrics>,
+) {
+    let nets: Vec<_> = enforcer
         .entries()
         .into_iter()
         .filter(|e| e.state == EntryState::Enforced)
         .map(|e| e.net)
         .collect();
+    // Metrics hook (issue 13): the guard service that replaces this thread reports the same three numbers.
+    if let Some(metrics) = metrics {
+        metrics.set_active_bans(nets.len() as u64);
+    }
     let rules = enforcer.kernel_rules();
     to.store(Arc::new(
         netwarden::engine::KernelBlocked::new(nets).with_rules(rules.iter().map(|r| &r.name)),
@@ -452,6 +462,7 @@ impl Guard {
     pub fn start(
         args: &GuardArgs,
         shared: &netwarden::rules::SharedRules,
+        metrics: Option<Arc<Metrics>>,
     ) -> Result<(Self, crossbeam_channel::Sender<netwarden::detect::Alert>), CliError> {
         let shared = Arc::clone(shared);
         let mut last_rules = shared.load_full();
@@ -501,7 +512,7 @@ impl Guard {
         let kernel_blocked = Arc::new(arc_swap::ArcSwap::from_pointee(
             netwarden::engine::KernelBlocked::default(),
         ));
-        publish(&enforcer, &kernel_blocked);
+        publish(&enforcer, &kernel_blocked, metrics.as_deref());
         let published = Arc::clone(&kernel_blocked);
         let remove_on_exit = args.remove_on_exit;
         let thread = std::thread::Builder::new()
@@ -519,10 +530,15 @@ impl Guard {
                                 continue;
                             }
                             match enforcer.block(request) {
-                                Ok(entry) => eprintln!("netwarden: auto-blocked {} ({})", entry.net, entry.reason),
+                                Ok(entry) => {
+                                    if let Some(metrics) = &metrics {
+                                        metrics.record_bans(1);
+                                    }
+                                    eprintln!("netwarden: auto-blocked {} ({})", entry.net, entry.reason);
+                                }
                                 Err(err) => eprintln!("netwarden: auto-block of {net} failed: {err}"),
                             }
-                            publish(&enforcer, &published);
+                            publish(&enforcer, &published, metrics.as_deref());
                         }
                         recv(tick) -> _ => {
                             // A reloaded rules file (the engine's watcher swapped it) updates the kernel rules.
@@ -542,6 +558,10 @@ impl Guard {
                                 }
                                 last_rules = current;
                             }
+                            // Expired bans, lifted here so they can be counted (check_drift lifts them too).
+                            if let (Ok(lifted), Some(metrics)) = (enforcer.tick(chrono::Utc::now()), &metrics) {
+                                metrics.record_unbans(lifted.len() as u64);
+                            }
                             match enforcer.check_drift() {
                                 Ok(report) if report.problems.is_empty() => {}
                                 Ok(report) => {
@@ -549,7 +569,7 @@ impl Guard {
                                 }
                                 Err(err) => eprintln!("netwarden: drift check failed: {err}"),
                             }
-                            publish(&enforcer, &published);
+                            publish(&enforcer, &published, metrics.as_deref());
                         }
                         recv(stop_rx) -> _ => break,
                     }

@@ -297,7 +297,7 @@ impl<'a> EcsEvent<'a> {
 /// # Errors
 /// Writing failed.
 pub fn write_ecs_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *w, &EcsEvent::from_event(event)).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut *w, &EcsEvent::from_event(event)).map_err(io::Error::from)?;
     w.write_all(b"\n")
 }
 
