@@ -585,6 +585,113 @@ fn a_syslog_receiver_that_goes_away_never_stalls_capture() {
     }
 }
 
+/// Sends `n` UDP datagrams from namespace `ns` to `ip`:9999, 100 every 10 ms (paced so the capture
+/// buffer never overflows on a loaded machine: the test is about the syslog side, not capture speed).
+fn udp_burst(ns: &str, ip: &str, n: usize) {
+    common::netns::ok(&[
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "python3",
+        "-c",
+        "import socket, sys, time\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         for i in range(int(sys.argv[1])):\n\
+         \x20   s.sendto(b'x', (sys.argv[2], 9999))\n\
+         \x20   if i % 100 == 99: time.sleep(0.01)\n",
+        &n.to_string(),
+        ip,
+    ]);
+}
+
+#[test]
+fn live_capture_sees_every_packet_while_the_syslog_receiver_stalls_and_goes_away() {
+    assert!(
+        common::netns::is_root(),
+        "live capture needs root (network namespaces); CI runs as root"
+    );
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.ron");
+    std::fs::write(
+        &rules,
+        r#"(default_policy: Allow, rules: [(name: "no 9999", action: Block, protocol: Udp, dst_ports: ["9999"])], detection: (enabled: false))"#,
+    )
+    .unwrap();
+    // A local syslog socket that is never read (its queue fills and sends time out), then removed.
+    let socket = dir.path().join("log.socket");
+    let receiver = UnixDatagram::bind(&socket).unwrap();
+    let url = format!("unix://{}", socket.display());
+    let pair = common::netns::Pair::new();
+    let mut child = Command::new("ip")
+        .args([
+            "netns", "exec", &pair.a, BIN, "run", "--iface", "vA", "--no-log", "--rules",
+        ])
+        .arg(&rules)
+        .args(["--syslog", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut head = String::new();
+    while !head.contains("capturing on vA") {
+        assert!(stderr.read_line(&mut head).unwrap() > 0, "{head}");
+    }
+    let rest = spawn("stderr", move || {
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        rest
+    });
+    udp_burst(&pair.b, &pair.ip_a(), N / 2);
+    drop(receiver);
+    std::fs::remove_file(&socket).unwrap();
+    udp_burst(&pair.b, &pair.ip_a(), N / 2);
+    std::thread::sleep(Duration::from_millis(500));
+    common::netns::ok(&["kill", "-INT", &child.id().to_string()]);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no exit after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = rest.join().unwrap();
+    assert!(status.success(), "{head}{stderr}");
+    // "netwarden: P packets, D denied, A alerts; kernel dropped K, interface dropped I"
+    let stop = stderr.lines().find(|l| l.contains(" denied, ")).unwrap();
+    let words: Vec<&str> = stop
+        .split(|c: char| c == ' ' || c == ',' || c == ';')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let number_before = |word: &str| -> u64 {
+        let at = words.iter().position(|w| *w == word).unwrap();
+        words[at - 1].parse().unwrap()
+    };
+    assert_eq!(
+        number_before("denied"),
+        N as u64,
+        "capture missed packets: {stop}"
+    );
+    let kernel_dropped: u64 = words[words.iter().position(|w| *w == "kernel").unwrap() + 2]
+        .parse()
+        .unwrap();
+    assert_eq!(kernel_dropped, 0, "{stop}");
+    let (sent, dropped) = forward_totals(&stderr, &url);
+    assert_eq!(
+        sent + dropped,
+        N as u64,
+        "every denied event sent or counted: {stderr}"
+    );
+    assert!(sent > 0 && dropped > 0, "{stderr}");
+    eprintln!("{stop}; syslog {sent} sent, {dropped} dropped");
+}
+
 // ---- metrics ----
 
 /// A scrape: `(name, labels) -> value`.
