@@ -665,10 +665,7 @@ fn live_capture_sees_every_packet_while_the_syslog_receiver_stalls_and_goes_away
     assert!(status.success(), "{head}{stderr}");
     // "netwarden: P packets, D denied, A alerts; kernel dropped K, interface dropped I"
     let stop = stderr.lines().find(|l| l.contains(" denied, ")).unwrap();
-    let words: Vec<&str> = stop
-        .split(|c: char| c == ' ' || c == ',' || c == ';')
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = stop.split([' ', ',', ';']).filter(|w| !w.is_empty()).collect();
     let number_before = |word: &str| -> u64 {
         let at = words.iter().position(|w| *w == word).unwrap();
         words[at - 1].parse().unwrap()
