@@ -153,7 +153,7 @@ impl Forwarder {
             target: destination.to_string(),
             source,
         };
-        let (link, format, warning) = match &destination {
+        let (link, octet_counting, warning) = match &destination {
             Destination::Syslog(SyslogTarget::Udp(addr)) => {
                 let local: SocketAddr = if addr.is_ipv4() {
                     ([0, 0, 0, 0], 0).into()
@@ -188,7 +188,7 @@ impl Forwarder {
         let format = match destination {
             Destination::Syslog(_) => Format::Syslog {
                 rfc5424: syslog::Rfc5424::default(),
-                octet_counting: format,
+                octet_counting,
             },
             Destination::Journald(_) => Format::Journald,
         };
@@ -239,6 +239,7 @@ impl Forwarder {
     /// Queues `event` if it is denied or suspicious (`Event::is_notable`); others are ignored. Never
     /// waits: a full queue drops the event and counts it.
     pub fn offer(&self, event: &Event) {
+        let Some(tx) = &self.tx else { return };
         if !event.is_notable() {
             return;
         }
@@ -257,7 +258,6 @@ impl Forwarder {
             }
             Format::Journald => journald::entry(event),
         };
-        let Some(tx) = &self.tx else { return };
         match tx.try_send(message) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.counters.add_dropped(),

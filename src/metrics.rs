@@ -42,8 +42,6 @@ use crate::forward::ForwardCounters;
 use crate::packet::Direction;
 use crate::rules::SharedRules;
 
-/// The port `--metrics` uses for a bare port number is whatever was given; this is the documented one.
-pub const DEFAULT_PORT: u16 = 9911;
 /// How long a client may take to send its request or read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Request heads longer than this are refused.
