@@ -87,8 +87,8 @@ pub(crate) struct LocalCounts {
 }
 
 impl LocalCounts {
-    /// Counts one packet: two adds into its verdict and direction cell (what the separate packet, byte and
-    /// verdict tallies cost before), so the breakdown by direction costs the hot path nothing extra.
+    /// Counts one packet: two adds into its verdict and direction cell, which replaced the separate packet,
+    /// byte and verdict tallies (callgrind: 16 instructions per packet here against 13 before).
     #[inline]
     pub(crate) fn count(&mut self, meta: &PacketMeta, action: Action, alert: Option<AlertKind>) {
         let cell = &mut self.by_verdict_direction[action_index(action)][direction_index(meta.direction)];
