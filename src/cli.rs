@@ -55,6 +55,7 @@ pub mod enforce;
 pub mod generate;
 #[cfg(feature = "gui")]
 pub mod gui;
+pub mod pipeline;
 pub mod privileged;
 
 use anyhow::anyhow;

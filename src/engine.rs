@@ -24,7 +24,10 @@ pub use kernel::KernelBlocked;
 pub use raw::{RawPacketRecord, RawStore};
 use readahead::{Input, Next, ReadAhead};
 use stats::LocalCounts;
-pub use stats::{EngineStats, RunSummary, StatsSnapshot};
+pub use stats::{
+    ACTIONS, ALERT_KINDS, AlertCounts, DIRECTIONS, EngineStats, RunSummary, StatsSnapshot, VerdictDirection,
+    rule_hits,
+};
 
 use crate::audit::{AuditConfig, AuditEntry, AuditLog};
 use crate::capture::{
@@ -675,7 +678,8 @@ impl Worker {
                         .and_then(|id| self.rules.rule(id))
                         .is_some_and(|rule| rule.enforce && blocked.rule_enforced(&rule.name)))
         });
-        self.counts.count(&meta, verdict.action, alert.is_some());
+        self.counts
+            .count(&meta, verdict.action, alert.as_ref().map(|a| a.kind));
         let deliver = match self.config.deliver {
             Deliver::All => true,
             Deliver::Notable => verdict.action != crate::rules::Action::Allow || alert.is_some(),
@@ -889,9 +893,10 @@ impl AuditWriter {
             .spawn(move || {
                 let mut last_error: Option<String> = None;
                 let mut report = |e: crate::audit::AuditError| {
+                    // Every failed write is counted (metrics); the notice goes out once per distinct error.
+                    stats.add_audit_error();
                     let message = e.to_string();
                     if last_error.as_deref() != Some(message.as_str()) {
-                        stats.add_audit_error();
                         // A full channel only loses the notice; the error is counted either way.
                         notices
                             .try_send(EngineMessage::Notice(Notice::AuditFailed(message.clone())))

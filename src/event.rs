@@ -48,3 +48,33 @@ impl Event {
         self.rule_name.as_deref().unwrap_or("default")
     }
 }
+
+/// A denied inbound TCP SYN (10.0.0.1:40000 -> 192.168.1.50:22, rule "no ssh", eth0, seq 7) for unit tests
+/// of the writers.
+#[cfg(test)]
+pub(crate) fn sample_event() -> Event {
+    use crate::packet::{Direction, IpProto, LinkType, NetworkKind, TcpFlags};
+    let mut meta = PacketMeta::new(1_700_000_000_000_001, 60, 60, LinkType::Ethernet);
+    meta.network = NetworkKind::Ipv4;
+    meta.src_ip = Some(std::net::IpAddr::from([10, 0, 0, 1]));
+    meta.dst_ip = Some(std::net::IpAddr::from([192, 168, 1, 50]));
+    meta.protocol = Some(IpProto::TCP);
+    meta.src_port = Some(40_000);
+    meta.dst_port = Some(22);
+    meta.tcp_flags = Some(TcpFlags(TcpFlags::SYN));
+    meta.direction = Direction::In;
+    Event {
+        seq: 7,
+        meta,
+        verdict: Verdict {
+            action: Action::Block,
+            rule: Some(crate::rules::RuleId(2)),
+        },
+        rule_name: Some(Arc::from("no ssh")),
+        iface: Arc::from("eth0"),
+        alert: None,
+        src_name: None,
+        dst_name: None,
+        kernel_dropped: false,
+    }
+}

@@ -11,6 +11,8 @@ use crate::event::Event;
 use crate::packet::LinkType;
 use crate::text::{endpoint, escape, escape_quoted, iso_time};
 
+pub mod ecs;
+
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -101,7 +103,8 @@ impl<'a> EventRow<'a> {
 /// # Errors
 /// Writing failed.
 pub fn write_json_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer(&mut *w, &EventRow::from_event(event)).map_err(io::Error::other)?;
+    // `io::Error::from` keeps the kind of an I/O failure (a closed pipe stays `BrokenPipe`).
+    serde_json::to_writer(&mut *w, &EventRow::from_event(event)).map_err(io::Error::from)?;
     w.write_all(b"\n")
 }
 
@@ -113,11 +116,26 @@ pub fn write_json_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
 /// # Errors
 /// Writing failed (for example a closed pipe).
 pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
+    write!(w, "{} ", iso_time(event.meta.ts_micros))?;
+    write_summary(event, w)?;
+    writeln!(w)
+}
+
+/// The text line without its time and newline (`ACTION PROTO SRC -> DST len=N rule="NAME" ..`): the message
+/// of ECS events, syslog messages and journald entries, which carry the time in a field of their own.
+#[must_use]
+pub fn summary_line(event: &Event) -> String {
+    let mut line = Vec::with_capacity(160);
+    // Writing into a Vec cannot fail, and every piece written is UTF-8.
+    write_summary(event, &mut line).ok();
+    String::from_utf8(line).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+fn write_summary(event: &Event, w: &mut impl Write) -> io::Result<()> {
     let meta = &event.meta;
     write!(
         w,
-        "{} {:<5} {:<6} {} -> {} len={} rule=\"{}\" dir={} iface={}",
-        iso_time(meta.ts_micros),
+        "{:<5} {:<6} {} -> {} len={} rule=\"{}\" dir={} iface={}",
         event.verdict.action.name(),
         meta.protocol_name(),
         endpoint(meta.src_ip, meta.src_port),
@@ -153,7 +171,7 @@ pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
     if let Some(m) = meta.malformed {
         write!(w, " malformed=\"{}\"", escape_quoted(&m.describe()))?;
     }
-    writeln!(w)
+    Ok(())
 }
 
 /// Writes serializable rows as CSV with a header row; returns the number of rows.

@@ -29,6 +29,8 @@ pub mod engine;
 pub mod event;
 pub mod export;
 pub mod filter;
+pub mod forward;
+pub mod metrics;
 pub mod names;
 pub mod packet;
 pub mod rules;

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
+use super::pipeline::{PipelineArgs, Pipelines};
 use super::{CliError, CliResult, load_rules, locate_rules, require_rules};
 use netwarden::capture::{
     CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
 };
 use netwarden::engine::{Deliver, Engine, EngineConfig, EngineMessage, RunSummary};
-use netwarden::export::write_json_line;
-use netwarden::export::write_text_line;
+use netwarden::export::ecs::write_ecs_line;
+use netwarden::export::{write_json_line, write_text_line};
 use netwarden::packet::{self, LocalAddrs, PacketMeta};
 use netwarden::rules::{RuleWatcher, shared};
 use netwarden::text::{escape, iso_time};
@@ -31,6 +32,10 @@ pub struct OutputArgs {
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Field names of the JSON lines: `flat` (netwarden's own) or `ecs` (Elastic Common Schema, nested:
+    /// `@timestamp`, `source.ip`, `event.action`, `rule.name`, ..). `ecs` implies --json.
+    #[arg(long, value_enum, default_value_t = JsonFormat::Flat)]
+    pub format: JsonFormat,
     /// Print every packet, not only denied and suspicious ones.
     #[arg(long)]
     pub all: bool,
@@ -41,6 +46,29 @@ pub struct OutputArgs {
     /// Do not write the audit log (`run`; `replay` writes none without `--log`).
     #[arg(long)]
     pub no_log: bool,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// The field names of `--json` lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonFormat {
+    /// netwarden's flat schema (`src_ip`, `verdict`, ..).
+    #[default]
+    Flat,
+    /// Elastic Common Schema (nested objects).
+    Ecs,
+}
+
+impl OutputArgs {
+    /// The JSON format of printed events, or `None` for text.
+    fn json_format(&self) -> Option<JsonFormat> {
+        match (self.json, self.format) {
+            (_, JsonFormat::Ecs) => Some(JsonFormat::Ecs),
+            (true, format) => Some(format),
+            (false, JsonFormat::Flat) => None,
+        }
+    }
 }
 
 /// `netwarden run`.
@@ -134,8 +162,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     } else {
         Deliver::Notable
     };
+    let pipelines = Pipelines::start(&args.output.pipeline, &config.rules)?;
     let guard = if args.guard.wanted() {
-        let guard = super::enforce::RunGuard::start(&args.guard, &config.rules)?;
+        let guard = super::enforce::RunGuard::start(&args.guard, &config.rules, pipelines.metrics())?;
         config.alert_sink = guard.alert_sender();
         config.kernel_blocked = Some(guard.kernel_blocked());
         Some(guard)
@@ -149,27 +178,31 @@ pub fn run(args: &RunArgs) -> CliResult {
             return Err(capture_error(e));
         }
     };
+    pipelines.attach(std::sync::Arc::clone(&engine.stats));
     let stopper = engine.stopper();
     // A second Ctrl-C while stopping has nothing more to do; a failure to install the handler only means
     // Ctrl-C kills the process the default way.
     ctrlc::set_handler(move || stopper.stop()).ok();
     eprintln!("netwarden: capturing on {} (Ctrl-C to stop)", args.iface);
-    let result = print_events(&engine, &args.output);
-    let stats = engine.stats.snapshot();
+    let result = print_events(&engine, &args.output, &pipelines, true);
+    let stats_shared = std::sync::Arc::clone(&engine.stats);
     let end = engine.shutdown();
     guard.into_iter().for_each(super::enforce::RunGuard::stop);
+    let stats = stats_shared.snapshot();
     eprintln!(
         "netwarden: {} packets, {} denied, {} alerts; kernel dropped {}, interface dropped {}",
         stats.packets, stats.blocked, stats.alerts, stats.kernel_dropped, stats.kernel_if_dropped
     );
+    pipelines.finish();
     result?;
     end.map_err(capture_error)
 }
 
-/// Prints events until the engine stops. Returns the engine's own stop reason as an error.
-fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
+/// Prints events (when `print`) and forwards the notable ones until the engine stops.
+fn print_events(engine: &Engine, args: &OutputArgs, pipelines: &Pipelines, print: bool) -> CliResult {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let format = args.json_format();
     loop {
         let Ok(message) = engine.events.recv() else {
             return Ok(());
@@ -177,10 +210,14 @@ fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
         match message {
             EngineMessage::Events(events) => {
                 for event in &events {
-                    let written = if args.json {
-                        write_json_line(event, &mut out)
-                    } else {
-                        write_text_line(event, &mut out)
+                    pipelines.offer(event);
+                    if !print {
+                        continue;
+                    }
+                    let written = match format {
+                        Some(JsonFormat::Ecs) => write_ecs_line(event, &mut out),
+                        Some(JsonFormat::Flat) => write_json_line(event, &mut out),
+                        None => write_text_line(event, &mut out),
                     };
                     if let Err(e) = written {
                         if e.kind() == io::ErrorKind::BrokenPipe {
@@ -233,23 +270,34 @@ pub fn replay(args: &ReplayArgs) -> CliResult {
     config.audit = audit;
     config.local_addrs = LocalAddrs::new(args.local.iter().copied());
     config.backpressure = true;
-    // `--summary` prints only the totals, unless `--all` asks for every event as well.
-    config.deliver = match (args.output.all, args.summary) {
+    let pipelines = Pipelines::start(&args.output.pipeline, &config.rules)?;
+    // `--summary` prints only the totals, unless `--all` asks for every event as well; forwarding still
+    // needs the denied and suspicious ones.
+    let print = args.output.all || !args.summary;
+    config.deliver = match (args.output.all, print || pipelines.forwarding()) {
         (true, _) => Deliver::All,
-        (false, true) => Deliver::Nothing,
-        (false, false) => Deliver::Notable,
+        (false, true) => Deliver::Notable,
+        (false, false) => Deliver::Nothing,
     };
     let engine = Engine::spawn(config).map_err(capture_error)?;
+    pipelines.attach(std::sync::Arc::clone(&engine.stats));
     let stopper = engine.stopper();
     ctrlc::set_handler(move || stopper.stop()).ok();
-    print_events(&engine, &args.output)?;
+    let printed = print_events(&engine, &args.output, &pipelines, print);
     let stats = std::sync::Arc::clone(&engine.stats);
-    engine.join().map_err(capture_error)?;
-    if args.summary {
-        let summary = RunSummary::new(&stats, &shared_rules.load());
-        print_summary(&summary, args.output.json).map_err(|e| CliError::Runtime(anyhow!(e)))?;
-    }
-    Ok(())
+    let end = engine.join().map_err(capture_error);
+    let summary = match (&printed, &end) {
+        (Ok(()), Ok(())) if args.summary => {
+            let summary = RunSummary::new(&stats, &shared_rules.load());
+            print_summary(&summary, args.output.json_format().is_some())
+                .map_err(|e| CliError::Runtime(anyhow!(e)))
+        }
+        _ => Ok(()),
+    };
+    pipelines.finish();
+    printed?;
+    end?;
+    summary
 }
 
 fn print_summary(summary: &RunSummary, json: bool) -> io::Result<()> {

@@ -622,8 +622,13 @@ impl RunGuard {
     /// # Errors
     /// `BadInput` for a bad option or a rule that cannot be enforced; `Runtime` without privileges or when
     /// the kernel cannot be used.
-    pub fn start(args: &GuardArgs, rules: &netwarden::rules::SharedRules) -> Result<Self, CliError> {
-        let config = args.config()?;
+    pub fn start(
+        args: &GuardArgs,
+        rules: &netwarden::rules::SharedRules,
+        metrics: Option<Arc<netwarden::metrics::Metrics>>,
+    ) -> Result<Self, CliError> {
+        let mut config = args.config()?;
+        config.metrics = metrics;
         let (kernel_rules, errors) = enforce::iptables::kernel_rules_of(&rules.load());
         if let Some(first) = errors.into_iter().next() {
             return Err(cli_error(first));

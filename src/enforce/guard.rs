@@ -58,6 +58,8 @@ pub struct GuardConfig {
     pub tick_every: Duration,
     /// Remove our chains and sets from the kernel when the guard stops (the list is kept).
     pub remove_on_exit: bool,
+    /// Where bans, unbans and active bans are counted for `--metrics` (`None`: nowhere).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for GuardConfig {
@@ -69,6 +71,7 @@ impl Default for GuardConfig {
             drift_every: Duration::from_secs(5),
             tick_every: Duration::from_secs(1),
             remove_on_exit: false,
+            metrics: None,
         }
     }
 }
@@ -444,19 +447,37 @@ impl Worker {
             self.say(true, format!("nothing done: {why}"));
             return;
         };
+        let metrics = self.config.metrics.clone();
+        let count = move |bans: usize, unbans: usize| {
+            if let Some(metrics) = &metrics {
+                metrics.record_bans(bans as u64);
+                metrics.record_unbans(unbans as u64);
+            }
+        };
         let outcome: Result<Option<String>, String> = match job {
             Job::Block(requests) => enforcer
                 .block_many(&requests)
-                .map(|outcomes| Some(describe_blocks(&outcomes)))
+                .map(|outcomes| {
+                    count(added(&outcomes), 0);
+                    Some(describe_blocks(&outcomes))
+                })
                 .map_err(|e| e.to_string()),
             Job::Unblock(nets) => nets
                 .iter()
-                .try_for_each(|net| enforcer.unblock(*net).map(drop))
-                .map(|()| Some(format!("unblocked {}", list_nets(&nets))))
+                .try_fold(0, |removed, net| {
+                    enforcer.unblock(*net).map(|was| removed + usize::from(was))
+                })
+                .map(|removed| {
+                    count(0, removed);
+                    Some(format!("unblocked {}", list_nets(&nets)))
+                })
                 .map_err(|e| e.to_string()),
             Job::UnblockAll => enforcer
                 .unblock_all(LiftReason::Manual)
-                .map(|n| Some(format!("unblocked all {n} entries")))
+                .map(|n| {
+                    count(0, n);
+                    Some(format!("unblocked all {n} entries"))
+                })
                 .map_err(|e| e.to_string()),
             Job::KernelRules(rules) => {
                 self.explicit_rules = true;
@@ -551,6 +572,9 @@ impl Worker {
         }
         match enforcer.block_many(&requests) {
             Ok(outcomes) => {
+                if let Some(metrics) = &self.config.metrics {
+                    metrics.record_bans(added(&outcomes) as u64);
+                }
                 for outcome in outcomes {
                     let text = match outcome.change {
                         BlockChange::Added | BlockChange::AddedPending { .. } => "auto-blocked",
@@ -583,6 +607,9 @@ impl Worker {
         };
         match enforcer.tick(Utc::now()) {
             Ok(report) => {
+                if let Some(metrics) = &self.config.metrics {
+                    metrics.record_unbans(report.expired.len() as u64);
+                }
                 if let Some(what) = report.rolled_back {
                     self.say(true, format!("{what}: not confirmed in time, rolled back"));
                     changed = true;
@@ -678,6 +705,9 @@ impl Worker {
             .filter(|e| e.state == EntryState::Enforced)
             .map(|e| e.net)
             .collect();
+        if let Some(metrics) = &self.config.metrics {
+            metrics.set_active_bans(enforced.len() as u64);
+        }
         self.kernel_blocked.store(Arc::new(
             KernelBlocked::new(enforced).with_rules(&snapshot.rules_in_kernel),
         ));
@@ -700,6 +730,14 @@ fn apply_rules(enforcer: &Enforcer, rules: &[KernelRule]) -> Result<Option<Strin
         )),
         Err(err) => Err(format!("rules not put into the kernel: {err}")),
     }
+}
+
+/// How many of `outcomes` are new bans.
+fn added(outcomes: &[super::BlockOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o.change, BlockChange::Added | BlockChange::AddedPending { .. }))
+        .count()
 }
 
 /// One sentence for the outcome of a block job.

@@ -7,20 +7,68 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::capture::KernelStats;
-use crate::packet::PacketMeta;
+use crate::detect::AlertKind;
+use crate::packet::{Direction, PacketMeta};
 use crate::rules::Action;
+
+/// Verdicts in counter order (`ACTIONS[i]` is counted in row `i` of `VerdictDirection`).
+pub const ACTIONS: [Action; 3] = [Action::Allow, Action::Block, Action::Log];
+/// Directions in counter order (`DIRECTIONS[i]` is counted in column `i` of `VerdictDirection`).
+pub const DIRECTIONS: [Direction; 4] = [
+    Direction::In,
+    Direction::Out,
+    Direction::Local,
+    Direction::Unknown,
+];
+/// Alert kinds in counter order (`ALERT_KINDS[i]` is counted in `AlertCounts[i]`).
+pub const ALERT_KINDS: [AlertKind; 4] = [
+    AlertKind::PortScan,
+    AlertKind::SynFlood,
+    AlertKind::RateExceeded,
+    AlertKind::RepeatedDenied,
+];
+
+/// Packets and bytes per verdict (row, as `ACTIONS`) and direction (column, as `DIRECTIONS`).
+pub type VerdictDirection<T> = [[(T, T); 4]; 3];
+/// Alerts per kind, as `ALERT_KINDS`.
+pub type AlertCounts<T> = [T; 4];
+
+#[inline]
+fn action_index(action: Action) -> usize {
+    match action {
+        Action::Allow => 0,
+        Action::Block => 1,
+        Action::Log => 2,
+    }
+}
+
+#[inline]
+fn direction_index(direction: Direction) -> usize {
+    match direction {
+        Direction::In => 0,
+        Direction::Out => 1,
+        Direction::Local => 2,
+        Direction::Unknown => 3,
+    }
+}
+
+fn alert_index(kind: AlertKind) -> usize {
+    match kind {
+        AlertKind::PortScan => 0,
+        AlertKind::SynFlood => 1,
+        AlertKind::RateExceeded => 2,
+        AlertKind::RepeatedDenied => 3,
+    }
+}
 
 /// Counters updated by the capture thread per packet (relaxed atomics: each is an independent tally).
 #[derive(Debug, Default)]
 pub struct EngineStats {
-    packets: AtomicU64,
-    bytes: AtomicU64,
-    allowed: AtomicU64,
-    blocked: AtomicU64,
-    logged: AtomicU64,
+    /// Packets and bytes by verdict and direction; the totals and per-verdict counts are sums of it.
+    by_verdict_direction: VerdictDirection<AtomicU64>,
     malformed: AtomicU64,
     unparsed: AtomicU64,
-    alerts: AtomicU64,
+    alerts_by_kind: AlertCounts<AtomicU64>,
     display_dropped: AtomicU64,
     audit_errors: AtomicU64,
     kernel_received: AtomicU64,
@@ -33,28 +81,25 @@ pub struct EngineStats {
 /// Counters the capture thread keeps without atomics between two `EngineStats::publish` calls.
 #[derive(Debug, Default)]
 pub(crate) struct LocalCounts {
-    packets: u64,
-    bytes: u64,
-    allowed: u64,
-    blocked: u64,
-    logged: u64,
+    by_verdict_direction: VerdictDirection<u64>,
     malformed: u64,
     unparsed: u64,
-    alerts: u64,
+    alerts_by_kind: AlertCounts<u64>,
     last_ts_micros: i64,
 }
 
 impl LocalCounts {
-    pub(crate) fn count(&mut self, meta: &PacketMeta, action: Action, alert: bool) {
-        self.packets += 1;
-        self.bytes += u64::from(meta.wire_len);
-        match action {
-            Action::Allow => self.allowed += 1,
-            Action::Block => self.blocked += 1,
-            Action::Log => self.logged += 1,
-        }
+    /// Counts one packet: two adds into its verdict and direction cell, which replaced the separate packet,
+    /// byte and verdict tallies (callgrind: 16 instructions per packet here against 13 before).
+    #[inline]
+    pub(crate) fn count(&mut self, meta: &PacketMeta, action: Action, alert: Option<AlertKind>) {
+        let cell = &mut self.by_verdict_direction[action_index(action)][direction_index(meta.direction)];
+        cell.0 += 1;
+        cell.1 += u64::from(meta.wire_len);
         self.malformed += u64::from(meta.malformed.is_some());
-        self.alerts += u64::from(alert);
+        if let Some(kind) = alert {
+            self.alerts_by_kind[alert_index(kind)] += 1;
+        }
         self.last_ts_micros = meta.ts_micros;
     }
 
@@ -80,6 +125,7 @@ pub struct StatsSnapshot {
     pub alerts: u64,
     /// Events the front end was too slow to take (still counted, logged and fed to detection).
     pub display_dropped: u64,
+    /// Audit-log writes (and flushes) that failed.
     pub audit_errors: u64,
     pub kernel_received: u64,
     /// Packets the kernel dropped because the capture buffer was full.
@@ -97,14 +143,21 @@ impl EngineStats {
                 *value = 0;
             }
         };
-        add(&self.packets, &mut local.packets);
-        add(&self.bytes, &mut local.bytes);
-        add(&self.allowed, &mut local.allowed);
-        add(&self.blocked, &mut local.blocked);
-        add(&self.logged, &mut local.logged);
+        for (shared, local) in self
+            .by_verdict_direction
+            .iter()
+            .zip(&mut local.by_verdict_direction)
+        {
+            for (shared, local) in shared.iter().zip(local.iter_mut()) {
+                add(&shared.0, &mut local.0);
+                add(&shared.1, &mut local.1);
+            }
+        }
         add(&self.malformed, &mut local.malformed);
         add(&self.unparsed, &mut local.unparsed);
-        add(&self.alerts, &mut local.alerts);
+        for (shared, local) in self.alerts_by_kind.iter().zip(&mut local.alerts_by_kind) {
+            add(shared, local);
+        }
         if local.last_ts_micros != 0 {
             self.last_ts_micros.store(local.last_ts_micros, Relaxed);
         }
@@ -149,18 +202,35 @@ impl EngineStats {
         }
     }
 
+    /// Packets and bytes by verdict (rows as `ACTIONS`) and direction (columns as `DIRECTIONS`).
+    #[must_use]
+    pub fn by_verdict_direction(&self) -> VerdictDirection<u64> {
+        self.by_verdict_direction.each_ref().map(|row| {
+            row.each_ref()
+                .map(|(packets, bytes)| (packets.load(Relaxed), bytes.load(Relaxed)))
+        })
+    }
+
+    /// Alerts by kind (as `ALERT_KINDS`).
+    #[must_use]
+    pub fn alerts_by_kind(&self) -> AlertCounts<u64> {
+        self.alerts_by_kind.each_ref().map(|n| n.load(Relaxed))
+    }
+
     /// Copies the counters.
     #[must_use]
     pub fn snapshot(&self) -> StatsSnapshot {
+        let cells = self.by_verdict_direction();
+        let verdict = |i: usize| cells[i].iter().map(|cell| cell.0).sum::<u64>();
         StatsSnapshot {
-            packets: self.packets.load(Relaxed),
-            bytes: self.bytes.load(Relaxed),
-            allowed: self.allowed.load(Relaxed),
-            blocked: self.blocked.load(Relaxed),
-            logged: self.logged.load(Relaxed),
+            packets: cells.iter().flatten().map(|cell| cell.0).sum(),
+            bytes: cells.iter().flatten().map(|cell| cell.1).sum(),
+            allowed: verdict(action_index(Action::Allow)),
+            blocked: verdict(action_index(Action::Block)),
+            logged: verdict(action_index(Action::Log)),
             malformed: self.malformed.load(Relaxed),
             unparsed: self.unparsed.load(Relaxed),
-            alerts: self.alerts.load(Relaxed),
+            alerts: self.alerts_by_kind().iter().sum(),
             display_dropped: self.display_dropped.load(Relaxed),
             audit_errors: self.audit_errors.load(Relaxed),
             kernel_received: self.kernel_received.load(Relaxed),
@@ -168,6 +238,23 @@ impl EngineStats {
             kernel_if_dropped: self.kernel_if_dropped.load(Relaxed),
         }
     }
+}
+
+/// `(rule name, hits)` in rule order, then `("default", n)` for the default policy: what `replay --summary`
+/// prints and `/metrics` serves.
+#[must_use]
+pub fn rule_hits(rules: &crate::rules::RuleSet) -> Vec<(String, u64)> {
+    let mut hits: Vec<(String, u64)> = rules
+        .rules()
+        .iter()
+        .enumerate()
+        .map(|(i, rule)| {
+            let id = crate::rules::RuleId(u32::try_from(i).unwrap_or(u32::MAX));
+            (rule.name.to_string(), rules.hits(id).count)
+        })
+        .collect();
+    hits.push(("default".into(), rules.default_hits().count));
+    hits
 }
 
 /// What `replay --summary` prints: totals, per-rule hits and speed.
@@ -187,16 +274,7 @@ impl RunSummary {
     pub fn new(stats: &EngineStats, rules: &crate::rules::RuleSet) -> Self {
         let counts = stats.snapshot();
         let elapsed = stats.elapsed().as_secs_f64();
-        let mut rule_hits: Vec<(String, u64)> = rules
-            .rules()
-            .iter()
-            .enumerate()
-            .map(|(i, rule)| {
-                let id = crate::rules::RuleId(u32::try_from(i).unwrap_or(u32::MAX));
-                (rule.name.to_string(), rules.hits(id).count)
-            })
-            .collect();
-        rule_hits.push(("default".into(), rules.default_hits().count));
+        let rule_hits = rule_hits(rules);
         #[expect(clippy::cast_precision_loss, reason = "a rate for display")]
         let packets_per_sec = if elapsed > 0.0 {
             counts.packets as f64 / elapsed
