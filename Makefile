@@ -39,9 +39,12 @@ build: deps
 # as you and not as root. The binary is first made mode 0750: with the capabilities it is a firewall
 # administrator, so other users of the machine must not run it. Falls back to demo mode when capture is
 # still impossible.
+# Also creates /var/lib/netwarden (group: yours, setgid) when missing, so the app and `sudo netwarden block`
+# share one block list and lock instead of fighting over the kernel's sets.
 run: build
 	@if [ "$$(id -u)" != 0 ]; then chmod 0750 $(BIN) && $(SUDO) setcap cap_net_raw,cap_net_admin+eip $(BIN) || \
-		echo "setcap failed: the app will start in demo mode (see README: Privileges)"; fi
+		echo "setcap failed: the app will start in demo mode (see README: Privileges)"; \
+		[ -d /var/lib/netwarden ] || $(SUDO) install -d -m 2770 -g "$$(id -g)" /var/lib/netwarden || true; fi
 	$(BIN) gui --rules rules.ron
 
 demo: build

@@ -243,11 +243,23 @@ impl BlockList {
     }
 }
 
-/// The default state directory for a user (`euid`), from `XDG_STATE_HOME` / `HOME`.
+/// The system-wide state directory: the one block list of this host's kernel.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/netwarden";
+
+/// The default state directory for a user (`euid`), from `XDG_STATE_HOME` / `HOME`. Root, and a process
+/// that may change the firewall and write `SYSTEM_STATE_DIR` (`system_usable`: a member of the group
+/// `netwarden` of the Debian package, or `make run`'s user), share the system directory: the kernel's sets
+/// are one per host, so one list and one lock must own them, or two lists would each remove the other's
+/// entries as strays.
 #[must_use]
-pub fn default_state_dir(euid: Option<u32>, xdg_state_home: Option<&str>, home: Option<&str>) -> PathBuf {
-    if euid == Some(0) {
-        return PathBuf::from("/var/lib/netwarden");
+pub fn default_state_dir(
+    euid: Option<u32>,
+    system_usable: bool,
+    xdg_state_home: Option<&str>,
+    home: Option<&str>,
+) -> PathBuf {
+    if euid == Some(0) || system_usable {
+        return PathBuf::from(SYSTEM_STATE_DIR);
     }
     match (xdg_state_home.filter(|v| !v.is_empty()), home) {
         (Some(xdg), _) => Path::new(xdg).join("netwarden"),
@@ -256,14 +268,25 @@ pub fn default_state_dir(euid: Option<u32>, xdg_state_home: Option<&str>, home: 
     }
 }
 
-/// The default state directory of the user running this process.
+/// The default state directory of the process: see `default_state_dir`.
 #[must_use]
 pub fn default_user_state_dir() -> PathBuf {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = crate::enforce::parse_privileges(&status).euid;
+    let privileges = crate::enforce::parse_privileges(&status);
+    let system_usable = privileges.euid != Some(0)
+        && privileges.cap_net_admin
+        && tempfile::tempfile_in(SYSTEM_STATE_DIR).is_ok();
     let xdg = std::env::var("XDG_STATE_HOME").ok();
     let home = std::env::var("HOME").ok();
-    default_state_dir(euid, xdg.as_deref(), home.as_deref())
+    default_state_dir(privileges.euid, system_usable, xdg.as_deref(), home.as_deref())
+}
+
+/// True when `dir` is shared by a group (the setgid bit, as the Debian package and `make run` create
+/// `SYSTEM_STATE_DIR`): files written there are made group-readable and -writable.
+#[must_use]
+pub fn is_group_shared(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o2000 != 0)
 }
 
 /// Reads a file, `None` when it does not exist.
@@ -303,6 +326,13 @@ pub(crate) fn save_ron<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io_err)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err)?;
     std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io_err)?;
+    if is_group_shared(dir) {
+        // Other members of the group (and the service, root without CAP_DAC_OVERRIDE) read and replace it.
+        use std::os::unix::fs::PermissionsExt as _;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o660))
+            .map_err(io_err)?;
+    }
     tmp.as_file().sync_all().map_err(io_err)?;
     tmp.persist(path).map_err(|err| io_err(err.error))?;
     Ok(())
@@ -404,16 +434,21 @@ mod tests {
     #[test]
     fn state_dir_defaults() {
         assert_eq!(
-            default_state_dir(Some(0), Some("/x"), Some("/h")),
+            default_state_dir(Some(0), false, Some("/x"), Some("/h")),
             PathBuf::from("/var/lib/netwarden")
         );
         assert_eq!(
-            default_state_dir(Some(1000), Some("/x"), Some("/h")),
+            default_state_dir(Some(1000), false, Some("/x"), Some("/h")),
             PathBuf::from("/x/netwarden")
         );
         assert_eq!(
-            default_state_dir(Some(1000), None, Some("/h")),
+            default_state_dir(Some(1000), false, None, Some("/h")),
             PathBuf::from("/h/.local/state/netwarden")
+        );
+        assert_eq!(
+            default_state_dir(Some(1000), true, Some("/x"), Some("/h")),
+            PathBuf::from(SYSTEM_STATE_DIR),
+            "a firewall administrator shares the host's list"
         );
     }
 

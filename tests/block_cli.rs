@@ -199,9 +199,17 @@ fn setcap_binary_enforces_for_an_unprivileged_user() {
     let pair = Pair::new();
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod").arg("755").arg(dir.path()).status().unwrap();
+    // The host's one list, shared by root and the group (as the package and `make run` create
+    // /var/lib/netwarden): setgid, group-writable, nobody else.
     let state = dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
-    Command::new("chmod").arg("777").arg(&state).status().unwrap();
+    for args in [&["root:nogroup"][..], &["2770"][..]] {
+        let cmd = if args[0].contains(':') { "chown" } else { "chmod" };
+        Command::new(cmd).args(args).arg(&state).status().unwrap();
+    }
+    // Root blocks first (a `sudo netwarden block`, or the service): its files must stay usable by the group.
+    let out = nw(&pair, &state, &["block", "192.0.2.50", "--reason", "by root"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     // What `make run` does: grant the binary its capabilities once, then run it as a normal user.
     // A copy without debug info (the debug build is ~400 MiB); setcap must not touch the tests' binary.
     let bin = dir.path().join("netwarden");
@@ -223,6 +231,13 @@ fn setcap_binary_enforces_for_an_unprivileged_user() {
     let out = as_nobody(&["block", &peer]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains(": enforced"), "{}", text(&out));
+    let listing = text(&as_nobody(&["list"]));
+    assert!(
+        listing.contains("192.0.2.50/32\tenforced") && listing.contains("2 entries"),
+        "one list for root and the group: {listing}"
+    );
+    let listing = text(&nw(&pair, &state, &["list"]));
+    assert!(listing.contains(&format!("{peer}/32\tenforced")), "{listing}");
     assert!(
         !pair.ping_a_from_b(false),
         "iptables and ipset ran with the granted capability"

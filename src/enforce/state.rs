@@ -79,7 +79,14 @@ impl StateLock {
                 .open(&path)
         };
         let mut file = match open() {
-            Ok(file) => file,
+            Ok(file) => {
+                if crate::blocklist::is_group_shared(dir) {
+                    // Every member of the group must be able to take it; only the owner can set this.
+                    use std::os::unix::fs::PermissionsExt as _;
+                    file.set_permissions(std::fs::Permissions::from_mode(0o660)).ok();
+                }
+                file
+            }
             Err(err) if !exclusive && err.kind() == std::io::ErrorKind::PermissionDenied => {
                 match File::open(&path) {
                     Ok(file) => file,
