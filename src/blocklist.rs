@@ -235,11 +235,16 @@ impl BlockList {
     /// # Errors
     /// `Io` when the directory or file cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_ron_text(path)?)
+    }
+
+    /// The list as `save` writes it (`path` only names the file in errors).
+    pub(crate) fn to_ron_text(&self, path: &Path) -> Result<String> {
         let file = BlockListFile {
             version: 1,
             entries: self.iter().cloned().collect(),
         };
-        save_ron(path, &file)
+        to_ron_text(path, &file)
     }
 }
 
@@ -313,12 +318,23 @@ pub(crate) fn parse_ron<T: serde::de::DeserializeOwned>(path: &Path, text: &str)
 
 /// Writes `value` as pretty RON to `path` atomically.
 pub(crate) fn save_ron<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, &to_ron_text(path, value)?)
+}
+
+/// `value` as pretty RON, as `save_ron` writes it.
+pub(crate) fn to_ron_text<T: Serialize>(path: &Path, value: &T) -> Result<String> {
+    ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default()).map_err(|err| BlocklistError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::other(err.to_string()),
+    })
+}
+
+/// Writes `text` to `path` atomically (a temp file in the same directory, synced, then renamed over it).
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let io_err = |source| BlocklistError::Io {
         path: path.to_owned(),
         source,
     };
-    let text = ron::ser::to_string_pretty(value, ron::ser::PrettyConfig::default())
-        .map_err(|err| io_err(std::io::Error::other(err.to_string())))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),

@@ -1058,11 +1058,7 @@ impl Inner {
             return;
         }
         match self.read_kernel() {
-            Ok(seen) => {
-                seen.apply_states(&mut self.stored.list, &self.reach);
-                self.seen_rules = seen.rules_in_force(&self.stored.rules);
-                self.seen_problems = seen.problems;
-            }
+            Ok(seen) => self.apply_seen(seen),
             Err(err) => {
                 let why = err.to_string();
                 self.stored
@@ -1083,13 +1079,34 @@ impl Inner {
             return Ok(DriftReport::default());
         }
         let result = self.repair();
-        self.settle_states();
-        self.save()?;
-        result
+        match result {
+            // Nothing was wrong: the states come from what was just read.
+            Ok((report, Some(seen))) => {
+                self.apply_seen(seen);
+                self.save()?;
+                Ok(report)
+            }
+            other => {
+                self.settle_states();
+                self.save()?;
+                other.map(|(report, _)| report)
+            }
+        }
     }
 
-    fn repair(&mut self) -> Result<DriftReport> {
+    /// Sets the states and the health from a fresh read of the kernel.
+    fn apply_seen(&mut self, seen: SeenKernel) {
+        seen.apply_states(&mut self.stored.list, &self.reach);
+        self.seen_rules = seen.rules_in_force(&self.stored.rules);
+        self.seen_problems = seen.problems;
+    }
+
+    /// Repairs what is wrong; with nothing wrong, also hands back what was read (no need to read again).
+    fn repair(&mut self) -> Result<(DriftReport, Option<SeenKernel>)> {
         let seen = self.read_kernel()?;
+        if seen.problems.is_empty() && seen.foreign.is_empty() {
+            return Ok((DriftReport::default(), Some(seen)));
+        }
         if !seen.sets_missing.is_empty() {
             self.ipset_restore(ipset::ipset_script(&[], &[], true))?;
         }
@@ -1103,10 +1120,13 @@ impl Inner {
             }
         }
         self.ipset_restore(ipset::ipset_script(&seen.plan.add, &seen.plan.remove, false))?;
-        Ok(DriftReport {
-            problems: seen.problems,
-            foreign: seen.foreign,
-        })
+        Ok((
+            DriftReport {
+                problems: seen.problems,
+                foreign: seen.foreign,
+            },
+            None,
+        ))
     }
 
     fn block_many(&mut self, requests: &[BlockRequest], now: DateTime<Utc>) -> Result<Vec<BlockOutcome>> {

@@ -163,6 +163,11 @@ impl BanHistory {
         save_ron(path, &self.records)
     }
 
+    /// The history as `save` writes it (`path` only names the file in errors).
+    pub(crate) fn to_ron_text(&self, path: &Path) -> Result<String> {
+        super::to_ron_text(path, &self.records)
+    }
+
     /// Writes the history as CSV with a header row (`address,reason,banned_at,ban_secs,lifted_at,lifted_by`).
     ///
     /// # Errors

@@ -13,13 +13,13 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::confirm::PendingChange;
 use super::iptables::KernelRule;
 use crate::blocklist::{
-    BLOCKLIST_FILE, BanHistory, BlockList, BlocklistError, HISTORY_FILE, parse_ron, read_optional, save_ron,
+    BLOCKLIST_FILE, BanHistory, BlockList, BlocklistError, HISTORY_FILE, parse_ron, read_optional,
+    to_ron_text, write_atomic,
 };
 
 /// File name of the kernel rules in force (`enforce: true` rules), inside the state directory.
@@ -155,9 +155,14 @@ impl Stamp {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct RulesFile {
     rules: Vec<KernelRule>,
-    /// When they were put in.
-    #[serde(default)]
-    applied: Option<DateTime<Utc>>,
+}
+
+/// A hash of a file's text (to skip rewriting an unchanged file; not security-relevant).
+fn text_hash(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Everything the state directory holds, as last read or written by this process.
@@ -179,6 +184,9 @@ pub struct StateFiles {
     dir: PathBuf,
     history_capacity: usize,
     stamps: [Option<Stamp>; 4],
+    /// Hash of the text this process last wrote to each file, so a save skips the files that did not
+    /// change (a write is a temp file, an fsync and a rename; the list may hold 10,000 entries).
+    written: [Option<u64>; 4],
 }
 
 impl StateFiles {
@@ -189,6 +197,7 @@ impl StateFiles {
             dir,
             history_capacity,
             stamps: [None; 4],
+            written: [None; 4],
         }
     }
 
@@ -249,6 +258,9 @@ impl StateFiles {
                 }
             }
             *stamp = *current;
+            if let Some(written) = self.written.get_mut(index) {
+                *written = None;
+            }
             any = true;
         }
         Ok(any)
@@ -261,18 +273,31 @@ impl StateFiles {
     /// A file cannot be written.
     pub fn save(&mut self, stored: &Stored) -> Result<(), BlocklistError> {
         let [list, history, rules, pending] = self.paths();
-        stored.list.save(&list)?;
-        stored.history.save(&history)?;
-        save_ron(
-            &rules,
-            &RulesFile {
-                rules: stored.rules.clone(),
-                applied: Some(Utc::now()),
-            },
-        )?;
-        save_ron(&pending, &stored.pending)?;
-        for (stamp, path) in self.stamps.iter_mut().zip([list, history, rules, pending]) {
-            *stamp = Stamp::of(&path);
+        let texts = [
+            stored.list.to_ron_text(&list)?,
+            stored.history.to_ron_text(&history)?,
+            to_ron_text(
+                &rules,
+                &RulesFile {
+                    rules: stored.rules.clone(),
+                },
+            )?,
+            to_ron_text(&pending, &stored.pending)?,
+        ];
+        let paths = [list, history, rules, pending];
+        for (index, (path, text)) in paths.iter().zip(&texts).enumerate() {
+            let hash = text_hash(text);
+            let (Some(written), Some(stamp)) = (self.written.get_mut(index), self.stamps.get_mut(index))
+            else {
+                continue;
+            };
+            // Unchanged and still the version this process wrote: nothing to do.
+            if *written == Some(hash) && *stamp == Stamp::of(path) && stamp.is_some() {
+                continue;
+            }
+            write_atomic(path, text)?;
+            *written = Some(hash);
+            *stamp = Stamp::of(path);
         }
         Ok(())
     }
@@ -280,6 +305,8 @@ impl StateFiles {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
     use crate::blocklist::{BlockEntry, parse_net};
 
