@@ -1,6 +1,7 @@
 //! Export of events and audit-log records as CSV and JSON lines, and of packets as pcap files. Each function
 //! takes an `io::Write` (or a path for pcap) so the CLI (stdout) and the GUI (a file) share them.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,15 @@ pub struct EventRow<'a> {
     pub malformed: String,
     /// The kernel drops this packet (enforced block list).
     pub kernel_dropped: bool,
+    /// The program: its executable path, `unknown (REASON)`, `(offline)` for a replayed file; absent when
+    /// attribution is off or the packet is in no tracked flow.
+    pub program: Option<Cow<'a, str>>,
+    /// The program's process id, when known.
+    pub pid: Option<u32>,
+    /// The user owning the socket (name, or uid when the system has no name for it), when known.
+    pub user: Option<String>,
+    /// The uid owning the socket, when known.
+    pub uid: Option<u32>,
 }
 
 impl<'a> EventRow<'a> {
@@ -92,7 +102,25 @@ impl<'a> EventRow<'a> {
             dst_name: event.dst_name.as_deref(),
             malformed: m.malformed.map(|x| x.describe()).unwrap_or_default(),
             kernel_dropped: event.kernel_dropped,
+            program: program_label(event),
+            pid: event.attribution().and_then(|a| a.process()).map(|p| p.pid),
+            user: event
+                .attribution()
+                .and_then(|a| a.user())
+                .map(ToString::to_string),
+            uid: event.attribution().and_then(|a| a.user()).map(|u| u.uid),
         }
+    }
+}
+
+/// The program column of an event: the attribution's label, `unknown (pending)` while the lookup runs,
+/// `None` when the packet is not attributed at all.
+#[must_use]
+pub fn program_label(event: &Event) -> Option<Cow<'_, str>> {
+    match event.attribution() {
+        Some(a) => Some(a.program_label()),
+        None if event.attribution_pending() => Some(Cow::Borrowed(crate::attrib::PENDING_LABEL)),
+        None => None,
     }
 }
 
@@ -141,6 +169,17 @@ pub fn write_text_line(event: &Event, w: &mut impl Write) -> io::Result<()> {
     }
     if event.kernel_dropped {
         write!(w, " kernel=dropped")?;
+    }
+    if let Some(program) = program_label(event) {
+        write!(w, " program=\"{}\"", escape(&program))?;
+    }
+    if let Some(attribution) = event.attribution() {
+        if let Some(process) = attribution.process() {
+            write!(w, " pid={}", process.pid)?;
+        }
+        if let Some(user) = attribution.user() {
+            write!(w, " user=\"{}\"", escape(&user.to_string()))?;
+        }
     }
     if let Some(alert) = &event.alert {
         write!(
