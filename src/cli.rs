@@ -28,6 +28,7 @@ pub type CliResult = Result<(), CliError>;
 
 pub mod capture;
 pub mod check;
+pub mod connections;
 pub mod enforce;
 #[cfg(feature = "gui")]
 pub mod gui;

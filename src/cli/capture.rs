@@ -3,6 +3,7 @@
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
@@ -11,8 +12,10 @@ use netwarden::capture::{
     CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
 };
 use netwarden::engine::{Deliver, Engine, EngineConfig, EngineMessage, RunSummary};
+use netwarden::event::Event;
 use netwarden::export::write_json_line;
 use netwarden::export::write_text_line;
+use netwarden::flows::FlowConfig;
 use netwarden::packet::{self, LocalAddrs, PacketMeta};
 use netwarden::rules::{RuleWatcher, shared};
 use netwarden::text::iso_time;
@@ -78,7 +81,8 @@ pub struct ReplayArgs {
     pub output: OutputArgs,
 }
 
-fn capture_error(e: CaptureError) -> CliError {
+/// A capture error as a CLI error: the user's mistakes (interface, file, filter) are bad input.
+pub fn capture_error(e: CaptureError) -> CliError {
     match e {
         CaptureError::NoSuchInterface { .. } | CaptureError::File { .. } | CaptureError::Filter { .. } => {
             CliError::BadInput(anyhow!(e))
@@ -117,6 +121,8 @@ pub fn run(args: &RunArgs) -> CliResult {
     config.rules_watcher = Some(watcher);
     config.audit = audit;
     config.local_addrs = LocalAddrs::from_system();
+    config.flows = Some(FlowConfig::default());
+    config.attribute = true;
     config.deliver = if args.output.all {
         Deliver::All
     } else {
@@ -156,6 +162,18 @@ pub fn run(args: &RunArgs) -> CliResult {
     end.map_err(capture_error)
 }
 
+/// Longest a printed event waits for its flow's program and user (the attribution thread gives up sooner:
+/// its retries end after about 160 ms).
+const ATTRIBUTION_WAIT: Duration = Duration::from_millis(300);
+
+/// Waits (up to `ATTRIBUTION_WAIT` after `received`) until the event's flow has its program, so the first
+/// packet of a flow prints with it too. Costs nothing for events that are not pending.
+pub fn await_attribution(event: &Event, received: Instant) {
+    while event.attribution_pending() && received.elapsed() < ATTRIBUTION_WAIT {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Prints events until the engine stops. Returns the engine's own stop reason as an error.
 fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
     let stdout = io::stdout();
@@ -166,7 +184,9 @@ fn print_events(engine: &Engine, args: &OutputArgs) -> CliResult {
         };
         match message {
             EngineMessage::Events(events) => {
+                let received = Instant::now();
                 for event in &events {
+                    await_attribution(event, received);
                     let written = if args.json {
                         write_json_line(event, &mut out)
                     } else {
