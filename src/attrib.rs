@@ -308,9 +308,16 @@ impl Drop for Attributor {
 struct Waiting {
     flow: Arc<Flow>,
     query: Query,
+    /// The socket, once found (a retry then only looks for its process).
+    socket: Option<socket::SocketMatch>,
     attempt: usize,
     due: Instant,
 }
+
+/// New flows taken from the queue at once: their sockets are looked up first, all of them, before any
+/// process is, because a socket vanishes when its short-lived process exits while the slower process
+/// lookups of the batch share one index refresh.
+const BATCH_FLOWS: usize = 256;
 
 /// The thread's loop: new flows first (their process may be about to exit), then retries that are due.
 fn run<S: socket::SocketLookup, P: fdindex::ProcessSource>(
@@ -320,14 +327,27 @@ fn run<S: socket::SocketLookup, P: fdindex::ProcessSource>(
 ) {
     let mut waiting: VecDeque<Waiting> = VecDeque::new();
     let mut open = true;
+    let mut batch: Vec<Arc<Flow>> = Vec::with_capacity(BATCH_FLOWS);
     while open || !waiting.is_empty() {
         let timeout = waiting.front().map_or(Duration::from_millis(200), |w| {
             w.due.saturating_duration_since(Instant::now())
         });
         match rx.recv_timeout(timeout) {
             Ok(flow) => {
-                let query = Query::of(&flow);
-                attempt(&mut resolver, flow, query, 0, &mut waiting, stats);
+                batch.push(flow);
+                batch.extend(rx.try_iter().take(BATCH_FLOWS - 1));
+                let mut found = Vec::with_capacity(batch.len());
+                for flow in batch.drain(..) {
+                    let query = Query::of(&flow);
+                    match resolver.socket_of(&query, false) {
+                        Ok(socket) => found.push((flow, query, socket)),
+                        Err(step) => settle(step, flow, query, None, 0, &mut waiting, stats),
+                    }
+                }
+                for (flow, query, socket) in found {
+                    let step = resolver.owner_of(&query, socket, false);
+                    settle(step, flow, query, Some(socket), 0, &mut waiting, stats);
+                }
                 continue;
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -340,23 +360,31 @@ fn run<S: socket::SocketLookup, P: fdindex::ProcessSource>(
         }
         let now = Instant::now();
         while waiting.front().is_some_and(|w| w.due <= now) {
-            if let Some(w) = waiting.pop_front() {
-                attempt(&mut resolver, w.flow, w.query, w.attempt, &mut waiting, stats);
-            }
+            let Some(w) = waiting.pop_front() else { break };
+            let last = w.attempt >= RETRY_DELAYS.len();
+            let (step, socket) = match w.socket {
+                Some(socket) => (resolver.owner_of(&w.query, socket, last), Some(socket)),
+                None => match resolver.socket_of(&w.query, last) {
+                    Ok(socket) => (resolver.owner_of(&w.query, socket, last), Some(socket)),
+                    Err(step) => (step, None),
+                },
+            };
+            settle(step, w.flow, w.query, socket, w.attempt, &mut waiting, stats);
         }
     }
 }
 
-fn attempt<S: socket::SocketLookup, P: fdindex::ProcessSource>(
-    resolver: &mut Resolver<S, P>,
+/// Sets a final answer on the flow, or queues its next try.
+fn settle(
+    step: Step,
     flow: Arc<Flow>,
     query: Query,
+    socket: Option<socket::SocketMatch>,
     attempt: usize,
     waiting: &mut VecDeque<Waiting>,
     stats: &AttribStats,
 ) {
-    let last = attempt >= RETRY_DELAYS.len();
-    match resolver.resolve(&query, last) {
+    match step {
         Step::Done(attribution) => {
             let counter = if attribution.process().is_some() {
                 &stats.known
@@ -370,13 +398,14 @@ fn attempt<S: socket::SocketLookup, P: fdindex::ProcessSource>(
             stats.retries.fetch_add(1, Ordering::Relaxed);
             let delay = RETRY_DELAYS.get(attempt).copied().unwrap_or_default();
             let due = Instant::now() + delay;
-            // Retries keep their order: every flow waits the same delays.
+            // Keep the queue ordered by due time.
             let at = waiting.partition_point(|w| w.due <= due);
             waiting.insert(
                 at,
                 Waiting {
                     flow,
                     query,
+                    socket,
                     attempt: attempt + 1,
                     due,
                 },

@@ -514,6 +514,20 @@ impl FlowTable {
         } = self;
         let full = map.len() >= config.max_flows;
         match map.entry(key) {
+            // A SYN on a closed TCP flow is a new connection that reuses the 4-tuple, maybe by another
+            // program: it gets a flow (and a lookup) of its own rather than the old one's attribution.
+            std::collections::hash_map::Entry::Occupied(mut entry)
+                if meta.tcp_flags.is_some_and(TcpFlags::is_syn_only)
+                    && entry.get().tcp_state() == TcpState::Closed =>
+            {
+                let flow = Arc::new(Flow::new(key, meta, Arc::clone(iface)));
+                order.push(Arc::clone(&flow));
+                stats.created += 1;
+                *changed = true;
+                // The old flow stays in `order` until `expire` (its table entry is replaced now).
+                entry.insert(flow);
+                Observed::New(entry.into_mut())
+            }
             std::collections::hash_map::Entry::Occupied(entry) => Observed::Known(entry.into_mut()),
             std::collections::hash_map::Entry::Vacant(_) if full => {
                 stats.untracked += 1;
@@ -553,7 +567,13 @@ impl FlowTable {
         let map = &mut self.map;
         self.order.retain(|flow| {
             if flow.expired(now, config) {
-                map.remove(&flow.key);
+                // The key may belong to a newer flow on the same tuple by now.
+                if map
+                    .get(&flow.key)
+                    .is_some_and(|current| Arc::ptr_eq(current, flow))
+                {
+                    map.remove(&flow.key);
+                }
                 false
             } else {
                 true
@@ -676,6 +696,28 @@ mod tests {
         table.expire();
         assert_eq!(table.len(), 2);
         assert!(!table.map.contains_key(&flow.key));
+    }
+
+    #[test]
+    fn a_syn_after_a_closed_connection_starts_a_new_flow() {
+        let shared = Arc::new(SharedFlows::default());
+        let mut table = FlowTable::new(FlowConfig::default(), shared);
+        let iface: Arc<str> = Arc::from("eth0");
+        let syn = packet("10.0.0.1", 40000, "10.0.0.2", 80, Direction::Out, TcpFlags::SYN);
+        let Observed::New(old) = table.observe(&syn, &iface) else {
+            panic!()
+        };
+        let old = Arc::clone(old);
+        old.record(&syn, Action::Allow, None);
+        let rst = packet("10.0.0.2", 80, "10.0.0.1", 40000, Direction::In, TcpFlags::RST);
+        old.record(&rst, Action::Allow, None);
+        assert_eq!(old.tcp_state(), TcpState::Closed);
+        let Observed::New(new) = table.observe(&syn, &iface) else {
+            panic!("a new connection on the same tuple")
+        };
+        assert!(!Arc::ptr_eq(new, &old));
+        assert!(matches!(table.observe(&rst, &iface), Observed::Known(f) if !Arc::ptr_eq(f, &old)));
+        assert_eq!(table.order.len(), 2);
     }
 
     #[test]

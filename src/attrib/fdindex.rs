@@ -2,9 +2,10 @@
 //! lookups and refreshed incrementally.
 //!
 //! A lookup first asks the index. On a miss it refreshes in stages and stops as soon as the socket turns
-//! up: the processes that owned the last flows (a browser opening its next connection), then processes
-//! that appeared since the last listing (a short-lived client), then the processes of the socket's uid,
-//! then the rest. The last stage, the only full pass, runs at most every [`FULL_PASS_MIN_INTERVAL`]. An
+//! up: the processes that owned the last flows (a browser opening its next connection); young processes
+//! (listed in the last [`YOUNG`], a short-lived client) of the socket's uid; the other processes of that
+//! uid; the other young ones; then, on a lookup's last try only and at most every
+//! [`FULL_PASS_MIN_INTERVAL`], every process. An
 //! index entry is only a hint: the caller verifies it on the pinned process before believing it.
 
 use std::collections::VecDeque;
@@ -61,11 +62,27 @@ pub const FULL_PASS_MIN_INTERVAL: Duration = Duration::from_millis(50);
 /// Recent owners rescanned first on a miss.
 const RECENT_OWNERS: usize = 8;
 
+/// A process first listed less than this long ago is "young": rescanned with the new ones on a miss, with
+/// its uid read again, because a process that just started (often still in `setpriv`, `sudo` or a shell's
+/// `exec` when first listed) is the likeliest to open a socket next, and may have changed its uid since.
+pub const YOUNG: Duration = Duration::from_secs(2);
+
 /// What the index knows of one process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PidEntry {
     uid: Option<u32>,
     inodes: Vec<u64>,
+    first_listed: Instant,
+}
+
+impl Default for PidEntry {
+    fn default() -> Self {
+        Self {
+            uid: None,
+            inodes: Vec::new(),
+            first_listed: Instant::now(),
+        }
+    }
 }
 
 /// The result of [`FdIndex::find`].
@@ -100,8 +117,16 @@ pub struct FdIndex {
 }
 
 impl FdIndex {
-    /// Who holds socket `inode` (owned by `uid`): from the index, else after refreshing it in stages.
-    pub fn find<P: ProcessSource>(&mut self, source: &mut P, inode: u64, uid: u32) -> Holders {
+    /// Who holds socket `inode` (owned by `uid`): from the index, else after refreshing it in stages. The
+    /// full pass over every process (the last stage) runs only when `full_pass` allows it: callers allow it
+    /// on their last try, so the common misses of one lookup cost the cheap stages only.
+    pub fn find<P: ProcessSource>(
+        &mut self,
+        source: &mut P,
+        inode: u64,
+        uid: u32,
+        full_pass: bool,
+    ) -> Holders {
         if let Some(found) = self.holders.get(&inode).filter(|h| !h.is_empty()) {
             return Holders::Found(found.clone());
         }
@@ -112,7 +137,7 @@ impl FdIndex {
         if self.scan_until(source, &recent, inode, &mut scanned, &mut denied) {
             return self.found(inode);
         }
-        // 2. New processes, newest (highest pid) first.
+        // 2. New and young processes, newest (highest pid) first.
         let Ok(mut now) = source.pids() else {
             return Holders::NotFound { denied };
         };
@@ -123,37 +148,50 @@ impl FdIndex {
         for pid in gone {
             self.remove_pid(pid);
         }
-        let new: Vec<u32> = now
-            .iter()
-            .copied()
-            .filter(|p| !self.pids.contains_key(p))
-            .collect();
-        for &pid in &new {
-            let uid = source.uid(pid);
-            self.pids.insert(
-                pid,
-                PidEntry {
-                    uid,
-                    inodes: Vec::new(),
-                },
-            );
+        let listed = Instant::now();
+        let mut young = Vec::new();
+        for &pid in &now {
+            match self.pids.get_mut(&pid) {
+                None => {
+                    let uid = source.uid(pid);
+                    self.pids.insert(
+                        pid,
+                        PidEntry {
+                            uid,
+                            inodes: Vec::new(),
+                            first_listed: listed,
+                        },
+                    );
+                    young.push(pid);
+                }
+                Some(entry) if listed.duration_since(entry.first_listed) < YOUNG => {
+                    entry.uid = source.uid(pid);
+                    young.push(pid);
+                }
+                Some(_) => {}
+            }
         }
-        if self.scan_until(source, &new, inode, &mut scanned, &mut denied) {
+        // Young processes of the socket's user first: on a busy machine most young processes are someone
+        // else's (compilers, shells), and each scan costs a readlink per descriptor.
+        let of_user =
+            |pids: &FxHashMap<u32, PidEntry>, pid: &u32| pids.get(pid).is_some_and(|e| e.uid == Some(uid));
+        let (young_of_user, young_others): (Vec<u32>, Vec<u32>) =
+            young.iter().partition(|pid| of_user(&self.pids, pid));
+        if self.scan_until(source, &young_of_user, inode, &mut scanned, &mut denied) {
             return self.found(inode);
         }
-        // 3. Processes of the socket's user.
-        let same_user: Vec<u32> = now
-            .iter()
-            .copied()
-            .filter(|p| self.pids.get(p).is_some_and(|e| e.uid == Some(uid)))
-            .collect();
-        if self.scan_until(source, &same_user, inode, &mut scanned, &mut denied) {
+        // 3. The other processes of the socket's user, then the other young ones.
+        let same_user: Vec<u32> = now.iter().copied().filter(|p| of_user(&self.pids, p)).collect();
+        if self.scan_until(source, &same_user, inode, &mut scanned, &mut denied)
+            || self.scan_until(source, &young_others, inode, &mut scanned, &mut denied)
+        {
             return self.found(inode);
         }
         // 4. Everyone else, rate-limited.
-        if self
-            .last_full_pass
-            .is_some_and(|at| at.elapsed() < FULL_PASS_MIN_INTERVAL)
+        if !full_pass
+            || self
+                .last_full_pass
+                .is_some_and(|at| at.elapsed() < FULL_PASS_MIN_INTERVAL)
         {
             return Holders::NotFound { denied };
         }
@@ -349,6 +387,36 @@ mod tests {
     use super::fake::FakeProcs;
     use super::*;
 
+    /// Makes every indexed process older than `YOUNG`.
+    fn age(index: &mut FdIndex) {
+        for entry in index.pids.values_mut() {
+            entry.first_listed = Instant::now().checked_sub(YOUNG * 2).unwrap();
+        }
+    }
+
+    #[test]
+    fn young_processes_are_rescanned_with_their_uid_read_again() {
+        let mut procs = FakeProcs::default();
+        // Listed while still running as root (in `setpriv`), before it dropped to uid 65534 and opened
+        // its socket.
+        procs.add(30, 0, "/usr/bin/setpriv", &[]);
+        let mut index = FdIndex::default();
+        assert_eq!(
+            index.find(&mut procs, 5, 0, true),
+            Holders::NotFound { denied: false }
+        );
+        let p = procs.procs.get_mut(&30).unwrap();
+        p.uid = 65_534;
+        p.sockets.push((3, 77));
+        procs.socket_reads.clear();
+        assert_eq!(
+            index.find(&mut procs, 77, 65_534, true),
+            Holders::Found(vec![(30, 3)])
+        );
+        assert_eq!(procs.socket_reads, vec![30]);
+        assert_eq!(index.pids.get(&30).and_then(|e| e.uid), Some(65_534));
+    }
+
     #[test]
     fn a_miss_scans_new_processes_first_and_a_hit_scans_nothing() {
         let mut procs = FakeProcs::default();
@@ -357,14 +425,24 @@ mod tests {
         }
         let mut index = FdIndex::default();
         // The first lookup indexes everything it scans.
-        assert_eq!(index.find(&mut procs, 1007, 0), Holders::Found(vec![(7, 3)]));
+        assert_eq!(
+            index.find(&mut procs, 1007, 0, true),
+            Holders::Found(vec![(7, 3)])
+        );
+        age(&mut index);
         procs.socket_reads.clear();
         // A new short-lived client: found among the new processes, without rescanning the 50 others.
         procs.add(900, 1000, "/tmp/client", &[(5, 77)]);
-        assert_eq!(index.find(&mut procs, 77, 1000), Holders::Found(vec![(900, 5)]));
+        assert_eq!(
+            index.find(&mut procs, 77, 1000, true),
+            Holders::Found(vec![(900, 5)])
+        );
         assert_eq!(procs.socket_reads, vec![900]);
         procs.socket_reads.clear();
-        assert_eq!(index.find(&mut procs, 77, 1000), Holders::Found(vec![(900, 5)]));
+        assert_eq!(
+            index.find(&mut procs, 77, 1000, true),
+            Holders::Found(vec![(900, 5)])
+        );
         assert!(procs.socket_reads.is_empty(), "a hit reads nothing");
     }
 
@@ -376,18 +454,26 @@ mod tests {
         }
         procs.add(40, 1000, "/usr/bin/browser", &[(10, 1)]);
         let mut index = FdIndex::default();
-        assert!(matches!(index.find(&mut procs, 1, 1000), Holders::Found(_)));
+        assert!(matches!(index.find(&mut procs, 1, 1000, true), Holders::Found(_)));
+        age(&mut index);
         index.note_owner(40);
         procs.procs.get_mut(&40).unwrap().sockets.push((11, 2));
         procs.socket_reads.clear();
-        assert_eq!(index.find(&mut procs, 2, 1000), Holders::Found(vec![(40, 11)]));
+        assert_eq!(
+            index.find(&mut procs, 2, 1000, true),
+            Holders::Found(vec![(40, 11)])
+        );
         assert_eq!(procs.socket_reads, vec![40], "the recent owner is asked first");
         // Without the hint, the uid narrows the rescan to the one process of that user.
         let mut index = FdIndex::default();
-        index.find(&mut procs, 1, 1000);
+        index.find(&mut procs, 1, 1000, true);
+        age(&mut index);
         procs.procs.get_mut(&40).unwrap().sockets.push((12, 3));
         procs.socket_reads.clear();
-        assert_eq!(index.find(&mut procs, 3, 1000), Holders::Found(vec![(40, 12)]));
+        assert_eq!(
+            index.find(&mut procs, 3, 1000, true),
+            Holders::Found(vec![(40, 12)])
+        );
         assert_eq!(procs.socket_reads, vec![40]);
     }
 
@@ -398,16 +484,18 @@ mod tests {
         procs.procs.get_mut(&5).unwrap().readable = false;
         let mut index = FdIndex::default();
         assert_eq!(
-            index.find(&mut procs, 9, 1001),
+            index.find(&mut procs, 9, 1001, true),
             Holders::NotFound { denied: true }
         );
-        // A socket nobody holds: one full pass, then none again right away.
+        assert_eq!(index.stats.full_passes, 1);
+        age(&mut index);
+        // A socket nobody holds: no second full pass right away.
         assert_eq!(
-            index.find(&mut procs, 404, 0),
+            index.find(&mut procs, 404, 0, true),
             Holders::NotFound { denied: false }
         );
         assert_eq!(index.stats.full_passes, 1);
-        index.find(&mut procs, 405, 0);
+        index.find(&mut procs, 405, 0, true);
         assert_eq!(index.stats.full_passes, 1);
     }
 
@@ -416,10 +504,10 @@ mod tests {
         let mut procs = FakeProcs::default();
         procs.add(5, 0, "/bin/a", &[(3, 9)]);
         let mut index = FdIndex::default();
-        assert!(matches!(index.find(&mut procs, 9, 0), Holders::Found(_)));
+        assert!(matches!(index.find(&mut procs, 9, 0, true), Holders::Found(_)));
         procs.procs.remove(&5);
         procs.add(6, 0, "/bin/b", &[(3, 10)]);
-        assert!(matches!(index.find(&mut procs, 10, 0), Holders::Found(_)));
+        assert!(matches!(index.find(&mut procs, 10, 0, true), Holders::Found(_)));
         assert!(!index.holders.contains_key(&9), "pid 5 left with its socket");
     }
 }

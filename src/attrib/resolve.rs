@@ -87,11 +87,23 @@ impl<S: SocketLookup, P: ProcessSource> Resolver<S, P> {
 
     /// One try at a flow. `last` turns "not found yet" into a final unknown.
     pub fn resolve(&mut self, query: &Query, last: bool) -> Step {
+        match self.socket_of(query, last) {
+            Ok(socket) => self.owner_of(query, socket, last),
+            Err(step) => step,
+        }
+    }
+
+    /// The first half of a try, the cheap one that must come first because sockets vanish: the flow's
+    /// socket. `Err` is the step to take when there is none (final, or a retry).
+    ///
+    /// # Errors
+    /// No socket: `Err(Step::Retry)`, or `Err(Step::Done(..))` when final.
+    pub fn socket_of(&mut self, query: &Query, last: bool) -> Result<SocketMatch, Step> {
         if query.protocol != TCP && query.protocol != UDP {
-            return Step::Done(unknown(UnknownReason::NotTcpUdp, None));
+            return Err(Step::Done(unknown(UnknownReason::NotTcpUdp, None)));
         }
         if query.direction == FlowDirection::Unknown {
-            return Step::Done(unknown(UnknownReason::OtherNamespace, None));
+            return Err(Step::Done(unknown(UnknownReason::OtherNamespace, None)));
         }
         let mut ends = vec![(query.local, query.remote)];
         if query.direction == FlowDirection::Local {
@@ -99,31 +111,32 @@ impl<S: SocketLookup, P: ProcessSource> Resolver<S, P> {
             ends.push((query.remote, query.local));
         }
         let mut closed_socket_uid = None;
-        let mut socket: Option<SocketMatch> = None;
         for (local, remote) in ends {
             match self.sockets.find(query.protocol, local, remote) {
-                Ok(Some(found)) if found.inode != 0 => {
-                    socket = Some(found);
-                    break;
-                }
+                Ok(Some(found)) if found.inode != 0 => return Ok(found),
                 Ok(Some(closed)) => closed_socket_uid = Some(closed.uid),
                 Ok(None) | Err(_) => {}
             }
         }
-        let Some(socket) = socket else {
-            if !last {
-                return Step::Retry;
-            }
-            let user = closed_socket_uid.map(|uid| self.users.user(uid));
-            let reason = if query.direction == FlowDirection::Inbound && user.is_none() {
-                UnknownReason::NoSocket
-            } else {
-                UnknownReason::Exited
-            };
-            return Step::Done(unknown(reason, user));
+        if !last {
+            return Err(Step::Retry);
+        }
+        let user = closed_socket_uid.map(|uid| self.users.user(uid));
+        let reason = if query.direction == FlowDirection::Inbound && user.is_none() {
+            UnknownReason::NoSocket
+        } else {
+            UnknownReason::Exited
         };
+        Err(Step::Done(unknown(reason, user)))
+    }
+
+    /// The second half of a try: the process holding `socket`, verified.
+    pub fn owner_of(&mut self, query: &Query, socket: SocketMatch, last: bool) -> Step {
         let user = self.users.user(socket.uid);
-        let denied = match self.index.find(&mut self.processes, socket.inode, socket.uid) {
+        let denied = match self
+            .index
+            .find(&mut self.processes, socket.inode, socket.uid, last)
+        {
             Holders::Found(holders) => match self.verified_holder(&holders, socket.inode) {
                 Ok(process) => return Step::Done(self.judge(query, socket, process, user)),
                 Err(denied) => denied,

@@ -162,9 +162,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     end.map_err(capture_error)
 }
 
-/// Longest a printed event waits for its flow's program and user (the attribution thread gives up sooner:
-/// its retries end after about 160 ms).
-const ATTRIBUTION_WAIT: Duration = Duration::from_millis(300);
+/// Longest a printed event waits for its flow's program and user (the attribution thread's retries end
+/// after about 160 ms; the rest is headroom for a busy machine).
+const ATTRIBUTION_WAIT: Duration = Duration::from_millis(500);
 
 /// Waits (up to `ATTRIBUTION_WAIT` after `received`) until the event's flow has its program, so the first
 /// packet of a flow prints with it too. Costs nothing for events that are not pending.
