@@ -26,10 +26,11 @@ deps:
 build: deps
 	$(CARGO) build --release --locked
 
-# Grants the binary capture and firewall capabilities once (sudo asks for your password), so the window runs
-# as you and not as root. Falls back to demo mode when capture is still impossible.
+# Grants the binary capture, firewall and attribution capabilities once (sudo asks for your password), so the
+# window runs as you and not as root: CAP_SYS_PTRACE lets it name other users' programs (README: Privileges).
+# Falls back to demo mode when capture is still impossible.
 run: build
-	@if [ "$$(id -u)" != 0 ]; then $(SUDO) setcap cap_net_raw,cap_net_admin+eip $(BIN) || \
+	@if [ "$$(id -u)" != 0 ]; then $(SUDO) setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip $(BIN) || \
 		echo "setcap failed: the app will start in demo mode (see README: Privileges)"; fi
 	$(BIN) gui --rules rules.ron
 
@@ -48,6 +49,7 @@ test: lint unit
 bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay
 	$(CARGO) bench --locked --no-default-features --bench enforce
+	$(CARGO) bench --locked --no-default-features --bench attrib
 	$(CARGO) bench --locked --bench frame
 
 screenshots: build

@@ -200,6 +200,19 @@ impl Attribution {
     }
 }
 
+/// True when this process may read other users' `/proc/PID/fd` and `/proc/PID/exe` (root, or
+/// `CAP_SYS_PTRACE` in its effective set: the kernel checks those links with a ptrace read-access check,
+/// which `CAP_DAC_READ_SEARCH` does not pass). Without it only this user's programs are named; the others
+/// say `unknown (no permission)`, with their user still known from the socket.
+#[must_use]
+pub fn can_read_other_users_processes() -> bool {
+    caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_PTRACE).unwrap_or(false)
+}
+
+/// The sentence a front end shows when [`can_read_other_users_processes`] is false.
+pub const NO_PTRACE_NOTICE: &str = "without CAP_SYS_PTRACE, other users' programs show as \
+     `unknown (no permission)` (their user is still shown); see README: Privileges";
+
 /// The program column of a flow whose lookup has not finished.
 pub const PENDING_LABEL: &str = "unknown (pending)";
 

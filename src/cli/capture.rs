@@ -150,6 +150,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     // Ctrl-C kills the process the default way.
     ctrlc::set_handler(move || stopper.stop()).ok();
     eprintln!("netwarden: capturing on {} (Ctrl-C to stop)", args.iface);
+    if !netwarden::attrib::can_read_other_users_processes() {
+        eprintln!("netwarden: note: {}", netwarden::attrib::NO_PTRACE_NOTICE);
+    }
     let result = print_events(&engine, &args.output);
     let stats = engine.stats.snapshot();
     let end = engine.shutdown();

@@ -73,6 +73,9 @@ pub fn connections(args: &ConnectionsArgs) -> CliResult {
         "netwarden: capturing on {} for {} s (Ctrl-C to stop early)",
         args.iface, args.seconds
     );
+    if !netwarden::attrib::can_read_other_users_processes() {
+        eprintln!("netwarden: note: {}", netwarden::attrib::NO_PTRACE_NOTICE);
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     while Instant::now() < deadline && !engine.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
