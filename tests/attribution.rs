@@ -244,42 +244,18 @@ fn events_by_client_port(
     by_port
 }
 
-/// A TCP server in namespace `ns` on `[::]:port` (IPv4 too) that keeps each connection open until the
-/// client closes it, as a real server would; killed on drop.
-struct Server(Child);
-
-impl Server {
-    fn tcp(ns: &str, port: u16) -> Self {
-        let script = format!(
-            "import socket,threading\n\
-             s=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-             s.bind(('::',{port}))\ns.listen(256)\nprint('ready',flush=True)\n\
-             def serve(c):\n  while c.recv(4096): pass\n  c.close()\n\
-             while True:\n  c,_=s.accept()\n  threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
-        );
-        Self::start(ns, &script)
-    }
-
-    fn start(ns: &str, script: &str) -> Self {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, "python3", "-c", script])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Self(child)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
+/// A TCP server in B on `[::]:port` (IPv4 too) that keeps each connection open until the client closes it,
+/// as a real server would (one that closes at once resets the client's socket out of the kernel's tables
+/// before anyone could look it up).
+fn tcp_server(pair: &NetnsPair, port: u16) -> common::nspair::Listener {
+    let script = format!(
+        "import socket,threading\n\
+         s=socket.socket(socket.AF_INET6)\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('::',{port}))\ns.listen(256)\nprint('ready',flush=True)\n\
+         def serve(c):\n  while c.recv(4096): pass\n  c.close()\n\
+         while True:\n  c,_=s.accept()\n  threading.Thread(target=serve,args=(c,),daemon=True).start()\n"
+    );
+    pair.serve_in_b(&script)
 }
 
 fn rules_file(dir: &Path, text: &str) -> PathBuf {
@@ -300,7 +276,7 @@ fn each_flow_names_its_program_pid_and_user_over_tcp_udp_v4_v6() {
     let bin_dir = build_client();
     let alpha = client_copy(bin_dir.path(), "nw-client-alpha");
     let beta = client_copy(bin_dir.path(), "nw-client-beta");
-    let _tcp = Server::tcp(&pair.b, 7401);
+    let _tcp = tcp_server(&pair, 7401);
     let _udp = pair.udp_echo_in_b("::", 7402);
     let state = tempfile::tempdir().unwrap();
     let rules = rules_file(state.path(), ALLOW_ALL);
@@ -361,7 +337,7 @@ fn short_lived_clients_are_attributed_right_and_never_wrong() {
     let bin_dir = build_client();
     let even = client_copy(bin_dir.path(), "nw-short-even");
     let odd = client_copy(bin_dir.path(), "nw-short-odd");
-    let _tcp = Server::tcp(&pair.b, 7411);
+    let _tcp = tcp_server(&pair, 7411);
     let _udp = pair.udp_echo_in_b("::", 7412);
     let state = tempfile::tempdir().unwrap();
     let rules = rules_file(state.path(), ALLOW_ALL);

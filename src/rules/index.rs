@@ -445,7 +445,7 @@ impl RuleIndex {
                 }
                 if rules
                     .get(id as usize)
-                    .is_some_and(|r| r.matches(meta, iface, owner))
+                    .is_some_and(|r| r.matches_packet_then(meta, iface, &owner))
                 {
                     best = id;
                     return;

@@ -110,6 +110,13 @@ impl Rule {
     /// Checks every field in order; `Err` names the first one that does not match.
     #[inline]
     pub fn check(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> Result<(), Field> {
+        self.check_packet(meta, iface)?;
+        self.check_owner(owner)
+    }
+
+    /// The packet's own fields (everything but user and program), in order.
+    #[inline]
+    fn check_packet(&self, meta: &PacketMeta, iface: &str) -> Result<(), Field> {
         if !self.enabled {
             return Err(Field::Disabled);
         }
@@ -134,6 +141,12 @@ impl Rule {
         if !ports_match(&self.dst_ports, meta.dst_port) {
             return Err(Field::DstPort);
         }
+        Ok(())
+    }
+
+    /// The user and program fields against what is known of the packet's owner.
+    #[inline]
+    fn check_owner(&self, owner: Owner<'_>) -> Result<(), Field> {
         if let Some(user) = &self.user
             && owner.uid != Some(user.uid)
         {
@@ -152,6 +165,15 @@ impl Rule {
     #[must_use]
     pub fn matches(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> bool {
         self.check(meta, iface, owner).is_ok()
+    }
+
+    /// As [`Rule::matches`], with the owner checked only after every packet field matched (the matcher's
+    /// hot path: most candidates fail on a packet field, and most rules name no owner).
+    #[inline]
+    #[must_use]
+    pub(crate) fn matches_packet_then(&self, meta: &PacketMeta, iface: &str, owner: &Owner<'_>) -> bool {
+        self.check_packet(meta, iface).is_ok()
+            && ((self.user.is_none() && self.program.is_none()) || self.check_owner(*owner).is_ok())
     }
 }
 
