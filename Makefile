@@ -35,14 +35,14 @@ deps:
 build: deps
 	$(CARGO) build --release --locked
 
-# Grants the binary capture and firewall capabilities once (sudo asks for your password), so the window runs
-# as you and not as root. The binary is first made mode 0750: with the capabilities it is a firewall
-# administrator, so other users of the machine must not run it. Falls back to demo mode when capture is
-# still impossible.
-# Also creates /var/lib/netwarden (group: yours, setgid) when missing, so the app and `sudo netwarden block`
-# share one block list and lock instead of fighting over the kernel's sets.
+# Grants the binary capture, firewall and attribution capabilities once (sudo asks for your password), so the
+# window runs as you and not as root: CAP_SYS_PTRACE lets it name other users' programs (README: Privileges).
+# The binary is first made mode 0750: with the capabilities it is a firewall administrator, so other users of
+# the machine must not run it. Falls back to demo mode when capture is still impossible. Also creates
+# /var/lib/netwarden (group: yours, setgid) when missing, so the app and `sudo netwarden block` share one
+# block list and lock instead of fighting over the kernel's sets.
 run: build
-	@if [ "$$(id -u)" != 0 ]; then chmod 0750 $(BIN) && $(SUDO) setcap cap_net_raw,cap_net_admin+eip $(BIN) || \
+	@if [ "$$(id -u)" != 0 ]; then chmod 0750 $(BIN) && $(SUDO) setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip $(BIN) || \
 		echo "setcap failed: the app will start in demo mode (see README: Privileges)"; \
 		[ -d /var/lib/netwarden ] || $(SUDO) install -d -m 2770 -g "$$(id -g)" /var/lib/netwarden || true; fi
 	$(BIN) gui --rules rules.ron
@@ -91,6 +91,7 @@ test-deb:
 bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay
 	$(CARGO) bench --locked --no-default-features --bench enforce
+	$(CARGO) bench --locked --no-default-features --bench attrib
 	$(CARGO) bench --locked --bench frame
 
 screenshots: build

@@ -51,6 +51,7 @@ pub type CliResult = Result<(), CliError>;
 
 pub mod capture;
 pub mod check;
+pub mod connections;
 pub mod enforce;
 pub mod generate;
 #[cfg(feature = "gui")]

@@ -1744,6 +1744,7 @@ mod tests {
             dst_ports: port.map(|p| vec![(p, p)]).unwrap_or_default(),
             src_ports: vec![],
             interface: None,
+            uid_owner: None,
         }
     }
 

@@ -29,12 +29,14 @@ pub use stats::{
     rule_hits,
 };
 
+use crate::attrib::{AttribStats, Attributor};
 use crate::audit::{AuditConfig, AuditEntry, AuditLog};
 use crate::capture::{
     Backoff, CaptureError, PacketSource, PcapSource, SourceSpec, interface_exists, interface_is_up,
 };
 use crate::detect::Detector;
-use crate::event::Event;
+use crate::event::{Event, Origin};
+use crate::flows::{FlowConfig, FlowTable, Observed, SharedFlows};
 use crate::names::NameCache;
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules};
@@ -88,6 +90,12 @@ pub struct EngineConfig {
     pub name_capacity: usize,
     /// Detection alerts are also offered here (`try_send`, never blocking), for auto-block.
     pub alert_sink: Option<Sender<crate::detect::Alert>>,
+    /// Keeps a flow table (`Engine::flows`) with these settings (`None`: no flow table; events of a file
+    /// then say `(offline)`, live ones carry no program).
+    pub flows: Option<FlowConfig>,
+    /// Looks up the program and user of each new live flow on the "attrib" thread (needs `flows`; files
+    /// are always `(offline)`).
+    pub attribute: bool,
 }
 
 impl EngineConfig {
@@ -110,6 +118,8 @@ impl EngineConfig {
             kernel_blocked: None,
             name_capacity: 16_384,
             alert_sink: None,
+            flows: None,
+            attribute: false,
         }
     }
 }
@@ -182,6 +192,11 @@ pub struct Engine {
     pub events: Receiver<EngineMessage>,
     commands: Sender<Command>,
     pub stats: Arc<EngineStats>,
+    /// The flow table's latest snapshot (when `EngineConfig::flows` is set): read it every frame, it is one
+    /// atomic load; the flows' counters and attribution inside are live.
+    pub flows: Option<Arc<SharedFlows>>,
+    /// Counters of the attribution thread (when it runs).
+    pub attribution: Option<Arc<AttribStats>>,
     thread: Option<JoinHandle<Result<(), CaptureError>>>,
 }
 
@@ -238,8 +253,21 @@ impl Engine {
         if input.is_live() {
             WakerSlot::start_ticking(&waker, iface)?;
         }
+        let attributor = if config.attribute && config.flows.is_some() && input.is_live() {
+            Some(Attributor::system().map_err(|e| CaptureError::Read {
+                source_name: "attribution thread".into(),
+                detail: e.to_string(),
+            })?)
+        } else {
+            None
+        };
+        let attribution = attributor.as_ref().map(|a| Arc::clone(&a.stats));
         let mut worker = Worker::new(config, input, audit, event_tx, command_rx, Arc::clone(&stats));
         worker.waker = Some(Arc::clone(&waker));
+        let flows = worker.flows.as_mut().map(|tracker| {
+            tracker.attributor = attributor;
+            Arc::clone(&tracker.shared)
+        });
         let thread = std::thread::Builder::new()
             .name(thread_name)
             .spawn(move || worker.run())
@@ -251,6 +279,8 @@ impl Engine {
             events: event_rx,
             commands: command_tx,
             stats,
+            flows,
+            attribution,
             thread: Some(thread),
         })
     }
@@ -415,8 +445,74 @@ struct Worker {
     waker: Option<Arc<WakerSlot>>,
     /// `Notice::LinkTypeUnsupported` was sent (once per capture).
     told_unsupported_link: bool,
+    /// The flow table and the attribution thread (when `EngineConfig::flows` is set).
+    flows: Option<FlowTracker>,
+    /// Events of this run without a flow table: `Offline` for files, else `Untracked`.
+    untracked_origin: Origin,
     stop: bool,
 }
+
+/// The capture thread's part of attribution: the flow table, and the queue to the "attrib" thread.
+///
+/// This is the one hook attribution has on the capture path: [`FlowTracker::origin`] per packet (one
+/// flow-table lookup; a new flow is queued for lookup with `try_send`, never waited for) and
+/// [`FlowTracker::tick`] on the capture thread's ticks. Whoever restructures the capture loop keeps these
+/// two calls; everything else runs on the attribution thread.
+struct FlowTracker {
+    table: FlowTable,
+    shared: Arc<SharedFlows>,
+    /// `None` for files and the demo: their flows are `(offline)`.
+    attributor: Option<Attributor>,
+    last_publish: Instant,
+}
+
+impl FlowTracker {
+    fn new(config: FlowConfig) -> Self {
+        let shared = Arc::new(SharedFlows::default());
+        Self {
+            table: FlowTable::new(config, Arc::clone(&shared)),
+            shared,
+            attributor: None,
+            last_publish: Instant::now(),
+        }
+    }
+
+    /// The packet's flow (created on its first packet and handed to attribution).
+    #[inline]
+    fn origin(&mut self, meta: &crate::packet::PacketMeta, iface: &Arc<str>) -> Origin {
+        let flow = match self.table.observe(meta, iface) {
+            Observed::Known(flow) => return Origin::Flow(Arc::clone(flow)),
+            Observed::New(flow) => Arc::clone(flow),
+            Observed::None => return Origin::Untracked,
+        };
+        match &self.attributor {
+            Some(attributor) => {
+                if !attributor.submit(Arc::clone(&flow)) {
+                    self.table.count_attribution_dropped();
+                }
+            }
+            None => {
+                flow.set_attribution(crate::attrib::Attribution::Offline);
+            }
+        }
+        Origin::Flow(flow)
+    }
+
+    /// Ages flows out (slow ticks) and publishes a snapshot when flows came or went (at most every
+    /// `FLOW_PUBLISH`).
+    fn tick(&mut self, slow: bool) {
+        if slow {
+            self.table.expire();
+        }
+        if self.last_publish.elapsed() >= FLOW_PUBLISH {
+            self.last_publish = Instant::now();
+            self.table.publish();
+        }
+    }
+}
+
+/// How often the flow snapshot is published at most.
+const FLOW_PUBLISH: Duration = Duration::from_millis(200);
 
 /// How often the thread polls the rules file, kernel counters and commands when busy.
 const SLOW_TICK: Duration = Duration::from_millis(500);
@@ -440,6 +536,12 @@ impl Worker {
         let if_names = matches!(&config.source, SourceSpec::Live(o) if o.iface == "any")
             .then(|| IfNames::new(Arc::clone(&iface)));
         let batch_max = config.batch_max.max(1);
+        let flows = config.flows.clone().map(FlowTracker::new);
+        let untracked_origin = if matches!(config.source, SourceSpec::File { .. }) {
+            Origin::Offline
+        } else {
+            Origin::Untracked
+        };
         let audit_batch = if audit.is_some() {
             Vec::with_capacity(AUDIT_BATCH)
         } else {
@@ -470,6 +572,8 @@ impl Worker {
             iface_down: false,
             waker: None,
             told_unsupported_link: false,
+            flows,
+            untracked_origin,
             stop: false,
         }
     }
@@ -479,6 +583,13 @@ impl Worker {
         let result = self.read_loop();
         self.flush_batch();
         self.stats.publish(&mut self.counts);
+        if let Some(flows) = &mut self.flows {
+            flows.table.publish();
+            // Lookups still queued or waiting for a retry finish first (a fraction of a second at most).
+            if let Some(attributor) = flows.attributor.take() {
+                attributor.finish();
+            }
+        }
         if let Some(audit) = self.audit.take() {
             // Every notable packet is on disk before `Stopped` is sent.
             audit.finish();
@@ -662,7 +773,21 @@ impl Worker {
         } else {
             None
         };
-        let verdict = self.rules.evaluate(&meta, &self.iface);
+        // Attribution hook: one flow-table lookup (see `FlowTracker`).
+        let origin = match &mut self.flows {
+            Some(flows) => flows.origin(&meta, &self.iface),
+            None => self.untracked_origin.clone(),
+        };
+        let verdict = match &origin {
+            Origin::Flow(flow) => self.rules.evaluate_with_owner(&meta, &self.iface, flow.owner()),
+            Origin::Untracked | Origin::Offline => self.rules.evaluate(&meta, &self.iface),
+        };
+        if let Origin::Flow(flow) = &origin {
+            let rule = verdict
+                .rule
+                .and_then(|id| self.rules.rule_name(id).map(|name| (id.0, name)));
+            flow.record(&meta, verdict.action, rule);
+        }
         let alert = detection.and_then(|d| d.observe(&meta, &verdict));
         self.seq += 1;
         if let (Some(sink), Some(alert)) = (&self.config.alert_sink, &alert) {
@@ -697,6 +822,18 @@ impl Worker {
                 meta.dst_ip.and_then(|ip| self.names.get(&ip)),
             )
         };
+        if let Origin::Flow(flow) = &origin
+            && flow.remote_name().is_none()
+        {
+            let remote_name = if meta.src_ip == Some(flow.remote.ip) {
+                &src_name
+            } else {
+                &dst_name
+            };
+            if let Some(name) = remote_name {
+                flow.set_remote_name(name);
+            }
+        }
         if notable && self.audit.is_some() {
             if !deliver {
                 self.audit_batch.push(AuditEntry {
@@ -733,6 +870,7 @@ impl Worker {
             src_name,
             dst_name,
             kernel_dropped,
+            origin,
         };
         if deliver {
             if let Some(data) = data {
@@ -773,7 +911,11 @@ impl Worker {
                 Command::Stop => self.stop = true,
             }
         }
-        if now.duration_since(self.last_slow_tick) >= SLOW_TICK {
+        let slow = now.duration_since(self.last_slow_tick) >= SLOW_TICK;
+        if let Some(flows) = &mut self.flows {
+            flows.tick(slow);
+        }
+        if slow {
             self.last_slow_tick = now;
             self.poll_rules_file();
             if let Some(k) = self.input.kernel_stats() {

@@ -5,9 +5,25 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::attrib::{Attribution, OFFLINE};
 use crate::detect::Alert;
+use crate::flows::Flow;
 use crate::packet::PacketMeta;
 use crate::rules::{Action, Verdict};
+
+/// Where an event's program and user come from.
+#[derive(Debug, Clone, Default)]
+pub enum Origin {
+    /// Not known: attribution is off for this run, or the packet belongs to no tracked flow (not IP, a
+    /// fragment without ports, a full flow table).
+    #[default]
+    Untracked,
+    /// Replayed from a file: the sockets are long gone (`(offline)`).
+    Offline,
+    /// A tracked flow; its attribution is filled in when the lookup finishes, so reading it later (when the
+    /// row is shown or printed) usually finds it even for the flow's first packet.
+    Flow(Arc<Flow>),
+}
 
 /// One captured packet with its verdict, and anything detection or passive DNS added to it.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +43,9 @@ pub struct Event {
     pub dst_name: Option<Arc<str>>,
     /// The source is on the kernel block list (enforced), so the kernel drops this packet after capture.
     pub kernel_dropped: bool,
+    /// The flow the packet belongs to, with its program and user once known.
+    #[serde(skip)]
+    pub origin: Origin,
 }
 
 impl Event {
@@ -46,6 +65,31 @@ impl Event {
     #[must_use]
     pub fn rule_label(&self) -> &str {
         self.rule_name.as_deref().unwrap_or("default")
+    }
+
+    /// The flow this packet belongs to, when tracked.
+    #[must_use]
+    pub fn flow(&self) -> Option<&Arc<Flow>> {
+        match &self.origin {
+            Origin::Flow(flow) => Some(flow),
+            Origin::Untracked | Origin::Offline => None,
+        }
+    }
+
+    /// The program and user, as far as known now: `None` when untracked or the lookup is still running.
+    #[must_use]
+    pub fn attribution(&self) -> Option<&Attribution> {
+        match &self.origin {
+            Origin::Untracked => None,
+            Origin::Offline => Some(&OFFLINE),
+            Origin::Flow(flow) => flow.attribution(),
+        }
+    }
+
+    /// True while the packet's flow is still being looked up.
+    #[must_use]
+    pub fn attribution_pending(&self) -> bool {
+        matches!(&self.origin, Origin::Flow(flow) if flow.attribution().is_none())
     }
 }
 
@@ -76,5 +120,6 @@ pub(crate) fn sample_event() -> Event {
         src_name: None,
         dst_name: None,
         kernel_dropped: false,
+        origin: Origin::Untracked,
     }
 }

@@ -1,6 +1,7 @@
 //! Export of events and audit-log records as CSV and JSON lines, and of packets as pcap files. Each function
 //! takes an `io::Write` (or a path for pcap) so the CLI (stdout) and the GUI (a file) share them.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,15 @@ pub struct EventRow<'a> {
     pub malformed: String,
     /// The kernel drops this packet (enforced block list).
     pub kernel_dropped: bool,
+    /// The program: its executable path, `unknown (REASON)`, `(offline)` for a replayed file; absent when
+    /// attribution is off or the packet is in no tracked flow.
+    pub program: Option<Cow<'a, str>>,
+    /// The program's process id, when known.
+    pub pid: Option<u32>,
+    /// The user owning the socket (name, or uid when the system has no name for it), when known.
+    pub user: Option<String>,
+    /// The uid owning the socket, when known.
+    pub uid: Option<u32>,
 }
 
 impl<'a> EventRow<'a> {
@@ -94,7 +104,25 @@ impl<'a> EventRow<'a> {
             dst_name: event.dst_name.as_deref(),
             malformed: m.malformed.map(|x| x.describe()).unwrap_or_default(),
             kernel_dropped: event.kernel_dropped,
+            program: program_label(event),
+            pid: event.attribution().and_then(|a| a.process()).map(|p| p.pid),
+            user: event
+                .attribution()
+                .and_then(|a| a.user())
+                .map(ToString::to_string),
+            uid: event.attribution().and_then(|a| a.user()).map(|u| u.uid),
         }
+    }
+}
+
+/// The program column of an event: the attribution's label, `unknown (pending)` while the lookup runs,
+/// `None` when the packet is not attributed at all.
+#[must_use]
+pub fn program_label(event: &Event) -> Option<Cow<'_, str>> {
+    match event.attribution() {
+        Some(a) => Some(a.program_label()),
+        None if event.attribution_pending() => Some(Cow::Borrowed(crate::attrib::PENDING_LABEL)),
+        None => None,
     }
 }
 
@@ -160,6 +188,17 @@ fn write_summary(event: &Event, w: &mut impl Write) -> io::Result<()> {
     if event.kernel_dropped {
         write!(w, " kernel=dropped")?;
     }
+    if let Some(program) = program_label(event) {
+        write!(w, " program=\"{}\"", escape(&program))?;
+    }
+    if let Some(attribution) = event.attribution() {
+        if let Some(process) = attribution.process() {
+            write!(w, " pid={}", process.pid)?;
+        }
+        if let Some(user) = attribution.user() {
+            write!(w, " user=\"{}\"", escape(&user.to_string()))?;
+        }
+    }
     if let Some(alert) = &event.alert {
         write!(
             w,
@@ -224,6 +263,110 @@ pub fn export_jsonl<'a>(
     w: impl Write,
 ) -> Result<usize, ExportError> {
     write_jsonl_rows(events.into_iter().map(EventRow::from_event), w)
+}
+
+/// One flow as a flat row: the schema of `connections --json` lines and flow exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowRow<'a> {
+    pub protocol: String,
+    /// Who opened it: `out`, `in`, `local` or `unknown`.
+    pub direction: &'static str,
+    pub iface: &'a str,
+    pub local_ip: String,
+    pub local_port: u16,
+    pub remote_ip: String,
+    pub remote_port: u16,
+    /// The remote host's name from passive DNS.
+    pub remote_name: Option<&'a str>,
+    /// The program's executable path, `unknown (REASON)`, `(offline)`, or `unknown (pending)`.
+    pub program: Cow<'a, str>,
+    pub pid: Option<u32>,
+    pub cmdline: Option<String>,
+    /// The systemd unit.
+    pub unit: Option<&'a str>,
+    /// `flatpak:ID` or `snap:NAME`.
+    pub app: Option<String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    /// ISO-8601 UTC times of the first and last packet.
+    pub first_seen: String,
+    pub last_seen: String,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Verdicts its packets got, comma-separated (`allow,block`).
+    pub verdicts: String,
+    /// The rule that decided its last packet (`default` for the default policy).
+    pub rule: String,
+    /// TCP state (`syn-sent`, `established`, `closing`, `closed`; empty for other protocols).
+    pub tcp_state: &'static str,
+}
+
+impl<'a> FlowRow<'a> {
+    /// Flattens a flow as it is now.
+    #[must_use]
+    pub fn from_flow(flow: &'a crate::flows::Flow) -> Self {
+        let attribution = flow.attribution();
+        let process = attribution.and_then(crate::attrib::Attribution::process);
+        let user = attribution.and_then(crate::attrib::Attribution::user);
+        let ((tx_packets, tx_bytes), (rx_packets, rx_bytes)) = (flow.tx(), flow.rx());
+        Self {
+            protocol: crate::packet::IpProto(flow.key.protocol).name().into_owned(),
+            direction: flow.direction.name(),
+            iface: &flow.iface,
+            local_ip: flow.local.ip.to_string(),
+            local_port: flow.local.port,
+            remote_ip: flow.remote.ip.to_string(),
+            remote_port: flow.remote.port,
+            remote_name: flow.remote_name().map(|n| &**n),
+            program: attribution.map_or(Cow::Borrowed(crate::attrib::PENDING_LABEL), |a| a.program_label()),
+            pid: process.map(|p| p.pid),
+            cmdline: process.map(crate::attrib::ProcessInfo::command_line),
+            unit: process.and_then(|p| p.unit.as_deref()),
+            app: process.and_then(|p| p.app.as_ref()).map(ToString::to_string),
+            user: user.map(ToString::to_string),
+            uid: user.map(|u| u.uid),
+            first_seen: iso_time(flow.first_seen_micros),
+            last_seen: iso_time(flow.last_seen_micros()),
+            tx_packets,
+            tx_bytes,
+            rx_packets,
+            rx_bytes,
+            verdicts: flow
+                .verdicts_seen()
+                .into_iter()
+                .map(crate::rules::Action::name)
+                .collect::<Vec<_>>()
+                .join(","),
+            rule: flow
+                .rule()
+                .map_or_else(|| "default".to_owned(), |r| r.to_string()),
+            tcp_state: flow.tcp_state().name(),
+        }
+    }
+}
+
+/// Writes flows as JSON lines (the `connections --json` schema); returns the number of lines.
+///
+/// # Errors
+/// Writing failed.
+pub fn export_flows_jsonl<'a>(
+    flows: impl IntoIterator<Item = &'a crate::flows::Flow>,
+    w: impl Write,
+) -> Result<usize, ExportError> {
+    write_jsonl_rows(flows.into_iter().map(FlowRow::from_flow), w)
+}
+
+/// Writes flows as CSV with a header row; returns the number of rows.
+///
+/// # Errors
+/// Writing failed.
+pub fn export_flows_csv<'a>(
+    flows: impl IntoIterator<Item = &'a crate::flows::Flow>,
+    w: impl Write,
+) -> Result<usize, ExportError> {
+    write_csv_rows(flows.into_iter().map(FlowRow::from_flow), w)
 }
 
 /// Writes audit-log records as CSV with a header row.

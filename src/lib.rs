@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod attrib;
 pub mod audit;
 pub mod blocklist;
 pub mod capture;
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod event;
 pub mod export;
 pub mod filter;
+pub mod flows;
 pub mod forward;
 pub mod metrics;
 pub mod names;

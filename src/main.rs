@@ -38,6 +38,8 @@ enum Command {
     Replay(cli::capture::ReplayArgs),
     /// Validate and lint a rules file.
     Check(cli::check::CheckArgs),
+    /// Capture live for a while, then print every connection with its program and user.
+    Connections(cli::connections::ConnectionsArgs),
     /// List the interfaces you can capture on.
     Interfaces,
     /// Block an address or network in the kernel (ipset + our own iptables chains).
@@ -109,6 +111,7 @@ fn main() -> ExitCode {
         Some(Command::Run(run)) => cli::capture::run(&run),
         Some(Command::Replay(replay)) => cli::capture::replay(&replay),
         Some(Command::Check(check)) => cli::check::check(&check),
+        Some(Command::Connections(args)) => cli::connections::connections(&args),
         Some(Command::Interfaces) => cli::capture::interfaces(),
         Some(Command::Block(args)) => cli::enforce::run_block(&args, &mut std::io::stdout()),
         Some(Command::Unblock(args)) => cli::enforce::run_unblock(&args, &mut std::io::stdout()),

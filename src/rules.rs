@@ -32,10 +32,13 @@ pub mod synthetic;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use compile::{PortRange, Rule, RuleHits, RuleSet, SharedRules, shared, swap_rules};
+pub use compile::{
+    PortRange, ProgramMatch, Rule, RuleHits, RuleSet, SharedRules, UserMatch, shared, swap_rules,
+};
 pub use explain::{ExplainStep, Explanation, StepOutcome};
 pub use lint::{LintKind, LintWarning, lint};
 pub use model::*;
+pub use predicate::Owner;
 pub use reload::RuleWatcher;
 pub use save::save_atomic;
 #[doc(hidden)]

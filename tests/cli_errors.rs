@@ -227,3 +227,72 @@ fn no_capture_privilege_names_the_fix() {
         "{err}"
     );
 }
+
+#[test]
+fn malformed_program_glob_and_unknown_user_name_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("glob.ron"),
+        "(default_policy: Allow, rules: [\n    (name: \"curl\", action: Block, program: \"/usr/bin/cu[rl\"),\n])\n",
+    )
+    .unwrap();
+    let out = netwarden(&["check", "glob.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "glob.ron:2:56: rule \"curl\": malformed program glob \"/usr/bin/cu[rl\": invalid range pattern"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        dir.path().join("user.ron"),
+        "(default_policy: Allow, rules: [\n    (name: \"ghost\", action: Block,\n     user: \"nw-no-such-user\"),\n])\n",
+    )
+    .unwrap();
+    let out = netwarden(&["check", "user.ron"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "user.ron:3:12: rule \"ghost\": unknown user \"nw-no-such-user\" (no such user on this system)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_says_program_rules_are_monitor_only_and_missing_programs_are_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rules.ron"),
+        r#"(default_policy: Allow, rules: [
+    (name: "any curl", action: Block, program: "*/curl"),
+    (name: "gone", action: Block, direction: Out, program: "/usr/bin/nw-not-installed", user: "root", enforce: true),
+    (name: "root in", action: Block, direction: In, user: 0, enforce: true),
+])
+"#,
+    )
+    .unwrap();
+    let out = netwarden(&["check", "rules.ron"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("note: rule \"any curl\" (program */curl) is monitor-only"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning: rule 2 \"gone\": program /usr/bin/nw-not-installed does not exist on this system"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: not enforceable in the kernel: rule `gone`: monitor-only: iptables cannot match a program path"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: not enforceable in the kernel: rule `root in`: a user rule can only be enforced on outbound traffic"),
+        "{text}"
+    );
+}

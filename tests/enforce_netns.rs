@@ -136,6 +136,7 @@ fn port_specific_kernel_rule() {
         dst_ports: vec![(7101, 7101)],
         src_ports: vec![],
         interface: None,
+        uid_owner: None,
     };
     enforcer.set_kernel_rules(std::slice::from_ref(&rule)).unwrap();
     for addr in [&pair.b4, &pair.b6] {
@@ -181,6 +182,7 @@ fn interface_limited_kernel_rules() {
         dst_ports: vec![(7201, 7201)],
         src_ports: vec![],
         interface: veth.clone(),
+        uid_owner: None,
     };
     let elsewhere = KernelRule {
         name: "no 7202 on another interface".to_owned(),
@@ -583,6 +585,7 @@ fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
         dst_ports: vec![(53, 53)],
         src_ports: vec![],
         interface: None,
+        uid_owner: None,
     };
     enforcer.set_kernel_rules(&[rule]).unwrap();
     assert_eq!(foreign_rules(&pair.a, "iptables-save"), before4);

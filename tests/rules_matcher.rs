@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use netwarden::packet::{Direction, Fragment, IpProto, LinkType, NetworkKind, PacketMeta};
 use netwarden::rules::{
-    Action, LintKind, Protocol, RuleDirection, RuleFile, RuleId, RuleSet, RuleSpec, StepOutcome, Verdict,
-    lint, synthetic_rules,
+    Action, LintKind, Owner, Protocol, RuleDirection, RuleFile, RuleId, RuleSet, RuleSpec, StepOutcome,
+    UserSpec, Verdict, lint, synthetic_rules,
 };
 use proptest::prelude::*;
 
@@ -104,7 +104,11 @@ fn seed_policy_gives_exact_verdicts() {
     ];
     for (i, (meta, want)) in cases.iter().enumerate() {
         assert_eq!(set.evaluate(meta, "eth0"), *want, "case {i}");
-        assert_eq!(set.matching_rule_linear(meta, "eth0"), want.rule, "case {i}");
+        assert_eq!(
+            set.matching_rule_linear(meta, "eth0", Owner::UNKNOWN),
+            want.rule,
+            "case {i}"
+        );
     }
     // An ARP frame: no addresses, no protocol.
     let mut arp = PacketMeta::new(5, 42, 42, LinkType::Ethernet);
@@ -351,9 +355,37 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
             Some("eth+"),
             Some("e+"),
         ]),
+        (
+            prop::sample::select(vec![
+                None,
+                None,
+                None,
+                Some("/usr/bin/curl"),
+                Some("*/curl"),
+                Some("/usr/bin/*"),
+                Some("/opt/app/bin/x"),
+            ]),
+            prop::sample::select(vec![
+                None,
+                None,
+                None,
+                Some(UserSpec::Uid(0)),
+                Some(UserSpec::Uid(1000)),
+                Some(UserSpec::Name("root".into())),
+            ]),
+        ),
     )
         .prop_map(
-            |(enabled, action, direction, protocol, (src, dst), (src_ports, dst_ports), iface)| {
+            |(
+                enabled,
+                action,
+                direction,
+                protocol,
+                (src, dst),
+                (src_ports, dst_ports),
+                iface,
+                (program, user),
+            )| {
                 let ports_ok = protocol.can_have_ports();
                 RuleSpec {
                     enabled,
@@ -365,6 +397,8 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
                     src_ports: if ports_ok { src_ports } else { Vec::new() },
                     dst_ports: if ports_ok { dst_ports } else { Vec::new() },
                     interface: iface.map(String::from),
+                    program: program.map(String::from),
+                    user,
                     ..RuleSpec::default()
                 }
             },
@@ -384,6 +418,22 @@ fn rule_file() -> impl Strategy<Value = RuleFile> {
             .collect(),
         ..RuleFile::default()
     })
+}
+
+const PROGRAMS: &[&str] = &[
+    "/usr/bin/curl",
+    "/usr/local/bin/curl",
+    "/opt/app/bin/x",
+    "/usr/bin/wget",
+    "/usr/bin/sub/dir/tool",
+];
+
+fn owner() -> impl Strategy<Value = Owner<'static>> {
+    (
+        prop::option::weighted(0.6, prop::sample::select(PROGRAMS)),
+        prop::option::weighted(0.6, prop::sample::select(vec![0u32, 1000, 1001])),
+    )
+        .prop_map(|(program, uid)| Owner { program, uid })
 }
 
 fn meta() -> impl Strategy<Value = (PacketMeta, &'static str)> {
@@ -424,14 +474,32 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn index_agrees_with_linear_scan(file in rule_file(), packets in prop::collection::vec(meta(), 1..24)) {
+    fn index_agrees_with_linear_scan(
+        file in rule_file(),
+        packets in prop::collection::vec((meta(), owner()), 1..24),
+    ) {
         let set = RuleSet::compile(file, None).unwrap();
-        for (m, iface) in &packets {
-            let linear = set.matching_rule_linear(m, iface);
-            prop_assert_eq!(set.matching_rule(m, iface), linear, "packet {:?} on {}", m, iface);
-            let verdict = set.evaluate(m, iface);
+        for ((m, iface), owner) in &packets {
+            let owner = *owner;
+            let linear = set.matching_rule_linear(m, iface, owner);
+            prop_assert_eq!(
+                set.matching_rule_with_owner(m, iface, owner),
+                linear,
+                "packet {:?} on {} of {:?}",
+                m,
+                iface,
+                owner
+            );
+            let verdict = set.evaluate_with_owner(m, iface, owner);
             prop_assert_eq!(verdict.rule, linear);
-            prop_assert_eq!(set.explain(m, iface).verdict, verdict);
+            prop_assert_eq!(set.explain_with_owner(m, iface, owner).verdict, verdict);
+            // Without an owner, rules by user or program never match.
+            let blind = set.matching_rule_linear(m, iface, Owner::UNKNOWN);
+            prop_assert_eq!(set.matching_rule(m, iface), blind);
+            if let Some(id) = blind {
+                let rule = &set.rules()[id.index()];
+                prop_assert!(rule.user.is_none() && rule.program.is_none());
+            }
         }
     }
 }
@@ -467,7 +535,7 @@ fn large_synthetic_set_agrees_with_linear_scan_and_the_ceiling_rules() {
                         m.direction = dir;
                         assert_eq!(
                             big.matching_rule(&m, "eth0"),
-                            big.matching_rule_linear(&m, "eth0"),
+                            big.matching_rule_linear(&m, "eth0", Owner::UNKNOWN),
                             "{m:?}"
                         );
                         checked += 1;

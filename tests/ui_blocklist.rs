@@ -226,6 +226,7 @@ fn risky_kernel_rules_are_rolled_back_unless_kept() {
         dst_ports: vec![(port, port)],
         src_ports: vec![],
         interface: None,
+        uid_owner: None,
     };
     // A narrow rule goes straight in.
     h.state_mut().set_kernel_rules(vec![rule("no-8080", 8080)]);

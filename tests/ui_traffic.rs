@@ -54,6 +54,7 @@ fn event(seq: u64, src: &str, dport: u16, rules: &RuleSet) -> Event {
         src_name: None,
         dst_name: None,
         kernel_dropped: false,
+        origin: netwarden::event::Origin::Untracked,
     }
 }
 

@@ -3,6 +3,7 @@
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
@@ -12,8 +13,10 @@ use netwarden::capture::{
     CaptureError, LiveOptions, PacketSource, PcapSource, Read, SourceSpec, list_interfaces,
 };
 use netwarden::engine::{Deliver, Engine, EngineConfig, EngineMessage, RunSummary};
+use netwarden::event::Event;
 use netwarden::export::ecs::write_ecs_line;
 use netwarden::export::{write_json_line, write_text_line};
+use netwarden::flows::FlowConfig;
 use netwarden::packet::{self, LocalAddrs, PacketMeta};
 use netwarden::rules::{RuleWatcher, shared};
 use netwarden::text::{escape, iso_time};
@@ -108,7 +111,8 @@ pub struct ReplayArgs {
     pub output: OutputArgs,
 }
 
-fn capture_error(e: CaptureError) -> CliError {
+/// A capture error as a CLI error: the user's mistakes (interface, file, filter) are bad input.
+pub fn capture_error(e: CaptureError) -> CliError {
     match e {
         CaptureError::NoSuchInterface { .. } | CaptureError::File { .. } | CaptureError::Filter { .. } => {
             CliError::BadInput(anyhow!(e))
@@ -157,6 +161,8 @@ pub fn run(args: &RunArgs) -> CliResult {
     config.rules_watcher = Some(watcher);
     config.audit = audit;
     config.local_addrs = LocalAddrs::from_system();
+    config.flows = Some(FlowConfig::default());
+    config.attribute = true;
     config.deliver = if args.output.all {
         Deliver::All
     } else {
@@ -184,6 +190,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     // Ctrl-C kills the process the default way.
     ctrlc::set_handler(move || stopper.stop()).ok();
     eprintln!("netwarden: capturing on {} (Ctrl-C to stop)", args.iface);
+    if !netwarden::attrib::can_read_other_users_processes() {
+        eprintln!("netwarden: note: {}", netwarden::attrib::NO_PTRACE_NOTICE);
+    }
     let result = print_events(&engine, &args.output, &pipelines, true);
     let stats_shared = std::sync::Arc::clone(&engine.stats);
     let end = engine.shutdown();
@@ -198,6 +207,18 @@ pub fn run(args: &RunArgs) -> CliResult {
     end.map_err(capture_error)
 }
 
+/// Longest a printed event waits for its flow's program and user (the attribution thread's retries end
+/// after about 160 ms; the rest is headroom for a busy machine).
+const ATTRIBUTION_WAIT: Duration = Duration::from_millis(500);
+
+/// Waits (up to `ATTRIBUTION_WAIT` after `received`) until the event's flow has its program, so the first
+/// packet of a flow prints with it too. Costs nothing for events that are not pending.
+pub fn await_attribution(event: &Event, received: Instant) {
+    while event.attribution_pending() && received.elapsed() < ATTRIBUTION_WAIT {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Prints events (when `print`) and forwards the notable ones until the engine stops.
 fn print_events(engine: &Engine, args: &OutputArgs, pipelines: &Pipelines, print: bool) -> CliResult {
     let stdout = io::stdout();
@@ -209,11 +230,13 @@ fn print_events(engine: &Engine, args: &OutputArgs, pipelines: &Pipelines, print
         };
         match message {
             EngineMessage::Events(events) => {
+                let received = Instant::now();
                 for event in &events {
                     pipelines.offer(event);
                     if !print {
                         continue;
                     }
+                    await_attribution(event, received);
                     let written = match format {
                         Some(JsonFormat::Ecs) => write_ecs_line(event, &mut out),
                         Some(JsonFormat::Flat) => write_json_line(event, &mut out),

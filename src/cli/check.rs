@@ -35,6 +35,21 @@ pub fn check(args: &CheckArgs) -> CliResult {
             .iter()
             .map(|e| format!("not enforceable in the kernel: {e}")),
     );
+    // Rules by program are judged by the monitor only; say so for those not already refused above.
+    let notes: Vec<String> = rules
+        .rules()
+        .iter()
+        .filter(|r| r.enabled && !r.enforce)
+        .filter_map(|r| {
+            let program = r.program.as_ref()?;
+            Some(format!(
+                "rule {:?} (program {}) is monitor-only: iptables cannot match a program path, so even with \
+                 `enforce: true` the kernel would not drop its traffic",
+                r.name.as_ref(),
+                program.text
+            ))
+        })
+        .collect();
     let stdout = io::stdout();
     let mut out = stdout.lock();
     // Rule names and the path are the user's text: printed escaped.
@@ -42,6 +57,9 @@ pub fn check(args: &CheckArgs) -> CliResult {
     let write = |out: &mut io::StdoutLock<'_>| -> io::Result<()> {
         for warning in &warnings {
             writeln!(out, "{path}: warning: {}", netwarden::text::escape(warning))?;
+        }
+        for note in &notes {
+            writeln!(out, "{path}: note: {}", netwarden::text::escape(note))?;
         }
         writeln!(
             out,

@@ -128,6 +128,7 @@ mod tests {
             dst_ports: vec![],
             src_ports: vec![],
             interface: None,
+            uid_owner: None,
         }
     }
 

@@ -96,6 +96,10 @@ pub struct KernelRule {
     /// Network interface (`-i` inbound, `-o` outbound, either for `Any`); `None` = every interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    /// Only packets of sockets owned by this uid (`-m owner --uid-owner`); outbound rules only, since the
+    /// kernel knows a packet's owner only on its way out (`OUTPUT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid_owner: Option<u32>,
 }
 
 /// Protocols that `-m multiport` accepts, by number and iptables name.
@@ -196,8 +200,20 @@ pub fn validate_rule(rule: &KernelRule) -> Result<(), EnforceError> {
     if let Some(problem) = rule.interface.as_deref().and_then(interface_problem) {
         return Err(bad(problem));
     }
+    if rule.uid_owner.is_some() && rule.direction != RuleDirection::Out {
+        return Err(bad(USER_NEEDS_OUT.to_owned()));
+    }
     Ok(())
 }
+
+/// Why a `user` rule that is not outbound cannot go into the kernel.
+const USER_NEEDS_OUT: &str = "a user rule can only be enforced on outbound traffic (the kernel knows a \
+     packet's owner only as it leaves: iptables' owner match works in OUTPUT); set `direction: Out`, the \
+     monitor still judges the other direction";
+
+/// Why a `program` rule cannot go into the kernel.
+const PROGRAM_MONITOR_ONLY: &str = "monitor-only: iptables cannot match a program path (only a user, \
+     through `-m owner`); the monitor still judges this rule, the kernel does not drop its traffic";
 
 /// The `iptables-restore` lines (`-A CHAIN ...`) for one rule in one family; empty when its addresses are
 /// all of the other family.
@@ -272,6 +288,9 @@ pub fn rule_lines(rule: &KernelRule, family: Family) -> Result<Vec<String>, Enfo
                         }
                         if let Some(dports) = dports {
                             line.push_str(&format!(" -m multiport --dports {dports}"));
+                        }
+                        if let Some(uid) = rule.uid_owner {
+                            line.push_str(&format!(" -m owner --uid-owner {uid}"));
                         }
                         line.push_str(&format!(" -m comment --comment {comment} -j DROP"));
                         lines.push(line);
@@ -542,6 +561,12 @@ pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, En
     if !rule.enforce || !rule.enabled || rule.action != Action::Block {
         return Ok(Vec::new());
     }
+    if rule.program.is_some() {
+        return Err(EnforceError::BadRule {
+            name: rule.name.to_string(),
+            reason: PROGRAM_MONITOR_ONLY.to_owned(),
+        });
+    }
     let direction = match rule.direction {
         crate::rules::RuleDirection::In => RuleDirection::In,
         crate::rules::RuleDirection::Out => RuleDirection::Out,
@@ -569,6 +594,7 @@ pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, En
             dst_ports: dst_ports.clone(),
             src_ports: src_ports.clone(),
             interface: rule.interface.clone(),
+            uid_owner: rule.user.as_ref().map(|u| u.uid),
         })
         .collect::<Vec<_>>();
     rules.iter().try_for_each(validate_rule)?;
@@ -607,6 +633,7 @@ mod tests {
             dst_ports: vec![(22, 22), (8000, 8080)],
             src_ports: vec![],
             interface: None,
+            uid_owner: None,
         }
     }
 
@@ -743,6 +770,38 @@ mod tests {
         assert_eq!(rules[1].dst_ports, vec![(23, 23)]);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].to_string().contains("bad iface"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn user_rules_become_owner_matches_outbound_only_and_program_rules_stay_in_the_monitor() {
+        let text = r#"(default_policy: Allow, rules: [
+            (name: "daemon out", action: Block, direction: Out, user: "daemon", enforce: true),
+            (name: "daemon tcp 80", action: Block, direction: Out, user: 1, protocol: Tcp, dst_ports: ["80"], enforce: true),
+            (name: "daemon in", action: Block, direction: In, user: 1, enforce: true),
+            (name: "daemon any", action: Block, user: 1, enforce: true),
+            (name: "curl", action: Block, direction: Out, program: "*/curl", enforce: true),
+            (name: "curl seen", action: Block, program: "*/curl"),
+        ])"#;
+        let set = crate::rules::RuleSet::from_ron(text).unwrap();
+        let (rules, errors) = kernel_rules_of(&set);
+        let lines: Vec<String> = rules
+            .iter()
+            .flat_map(|r| rule_lines(r, Family::V4).unwrap())
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "-A NETWARDEN-OUT -m owner --uid-owner 1 -m comment --comment netwarden:daemon_out -j DROP"
+                    .to_owned(),
+                "-A NETWARDEN-OUT -p tcp -m multiport --dports 80 -m owner --uid-owner 1 -m comment --comment netwarden:daemon_tcp_80 -j DROP"
+                    .to_owned(),
+            ]
+        );
+        let refused: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused[0].starts_with("rule `daemon in`: a user rule can only be enforced on outbound"));
+        assert!(refused[1].starts_with("rule `daemon any`: a user rule can only be enforced on outbound"));
+        assert!(refused[2].starts_with("rule `curl`: monitor-only: iptables cannot match a program path"));
     }
 
     const SAVED: &str = "# Generated by iptables-save\n*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NETWARDEN\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NETWARDEN - [0:0]\n:OTHER - [0:0]\n-A INPUT -j NETWARDEN\n-A INPUT -j NETWARDEN\n-A INPUT -s 1.2.3.4/32 -j NETWARDEN\n-A INPUT -p tcp -j OTHER\n-A NETWARDEN -m set --match-set netwarden4 src -j DROP\nCOMMIT\n";

@@ -17,6 +17,7 @@ use ipnet::IpNet;
 
 use super::index::RuleIndex;
 use super::locate::{self, FileSpans, Pos};
+use super::predicate::Owner;
 use super::{
     Action, Location, Protocol, RuleDirection, RuleError, RuleFile, RuleId, RuleRef, RuleSpec, Verdict,
 };
@@ -123,6 +124,100 @@ pub struct Rule {
     pub comment: String,
     /// The enforcement module also puts this (Block) rule into the kernel.
     pub enforce: bool,
+    /// The program whose packets the rule looks at; `None` = every program.
+    pub program: Option<ProgramMatch>,
+    /// The user owning the packets' socket; `None` = every user.
+    pub user: Option<UserMatch>,
+}
+
+/// A validated `program`: an exact executable path or a glob over it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramMatch {
+    /// As written in the file.
+    pub text: String,
+    /// The compiled glob, when the text has glob characters (`*`, `?`, `[`).
+    glob: Option<glob::Pattern>,
+}
+
+/// Glob matching for `program`: `*` also crosses `/` (`"*/curl"` is every `curl`), case-sensitive.
+const PROGRAM_GLOB: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: true,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
+
+impl ProgramMatch {
+    /// Validates a `program` value. The error is the user's message and the 0-based character offset of
+    /// the problem in the text.
+    pub fn parse(text: &str) -> Result<Self, (String, usize)> {
+        if text.trim().is_empty() {
+            return Err(("program is empty (leave it out to match every program)".into(), 0));
+        }
+        let glob = text.contains(['*', '?', '[']);
+        if !text.starts_with('/') && !text.starts_with('*') {
+            return Err((
+                format!(
+                    "program {text:?} is neither an absolute path nor a glob starting with `*` (such as \"/usr/bin/curl\" or \"*/curl\")"
+                ),
+                0,
+            ));
+        }
+        let glob = if glob {
+            Some(
+                glob::Pattern::new(text)
+                    .map_err(|e| (format!("malformed program glob {text:?}: {}", e.msg), e.pos))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            text: text.to_owned(),
+            glob,
+        })
+    }
+
+    /// True for a glob, false for an exact path.
+    #[must_use]
+    pub fn is_glob(&self) -> bool {
+        self.glob.is_some()
+    }
+
+    /// True when the executable path `exe` is this program.
+    #[must_use]
+    pub fn matches(&self, exe: &str) -> bool {
+        match &self.glob {
+            Some(pattern) => pattern.matches_with(exe, PROGRAM_GLOB),
+            None => exe == self.text,
+        }
+    }
+}
+
+/// A validated `user`: the uid, and the text it was written as (a name or a number).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserMatch {
+    pub uid: u32,
+    /// As written (`alice`, `1000`).
+    pub text: String,
+}
+
+impl UserMatch {
+    /// Resolves a `user` value: a uid as it is, a name through the system's user database.
+    pub fn resolve(spec: &super::UserSpec) -> Result<Self, String> {
+        let uid = match spec {
+            super::UserSpec::Uid(uid) => *uid,
+            super::UserSpec::Name(name) => match name.trim().parse::<u32>() {
+                Ok(uid) => uid,
+                Err(_) if name.trim().is_empty() => {
+                    return Err("user is empty (leave it out to match every user)".into());
+                }
+                Err(_) => crate::attrib::users::uid_of(name.trim())?,
+            },
+        };
+        Ok(Self {
+            uid,
+            text: spec.to_string(),
+        })
+    }
 }
 
 /// How often a rule matched, and when last (microseconds since the Unix epoch, from the packet).
@@ -292,6 +387,29 @@ fn compile_rule(spec: &RuleSpec, index: usize, pos: &mut Positions<'_>) -> Resul
     };
     let src_ports = ports("src_ports", &spec.src_ports)?;
     let dst_ports = ports("dst_ports", &spec.dst_ports)?;
+    let program = match &spec.program {
+        None => None,
+        Some(text) => match ProgramMatch::parse(text) {
+            Ok(program) => Some(program),
+            Err((message, offset)) => {
+                // Point into the string: one past the opening quote, then the offset of the problem.
+                let at = pos
+                    .rule(index, |r| r.item_pos("program", 0))
+                    .map(|(line, col)| (line, col + 1 + offset));
+                return Err(invalid(at, index, name, message));
+            }
+        },
+    };
+    let user = match &spec.user {
+        None => None,
+        Some(user) => match UserMatch::resolve(user) {
+            Ok(user) => Some(user),
+            Err(message) => {
+                let at = pos.rule(index, |r| r.item_pos("user", 0));
+                return Err(invalid(at, index, name, message));
+            }
+        },
+    };
     Ok(Rule {
         name: Arc::from(name),
         enabled: spec.enabled,
@@ -305,6 +423,8 @@ fn compile_rule(spec: &RuleSpec, index: usize, pos: &mut Positions<'_>) -> Resul
         interface: spec.interface.clone(),
         comment: spec.comment.clone(),
         enforce: spec.enforce,
+        program,
+        user,
     })
 }
 
@@ -397,11 +517,18 @@ impl RuleSet {
         &self.file.log
     }
 
-    /// Decides one packet: the first enabled matching rule, else the default policy. Counts the hit
-    /// (relaxed atomics, no lock, no allocation).
+    /// Decides one packet whose program and user are not known (offline, or attribution off): the first
+    /// enabled matching rule, else the default policy. Rules with `program` or `user` do not match. Counts
+    /// the hit (relaxed atomics, no lock, no allocation).
     #[inline]
     pub fn evaluate(&self, meta: &PacketMeta, iface: &str) -> Verdict {
-        match self.matching_rule(meta, iface) {
+        self.evaluate_with_owner(meta, iface, Owner::UNKNOWN)
+    }
+
+    /// Decides one packet of a known (or partly known) owner, as [`RuleSet::evaluate`].
+    #[inline]
+    pub fn evaluate_with_owner(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> Verdict {
+        match self.matching_rule_with_owner(meta, iface, owner) {
             Some(id) => {
                 if let Some(c) = self.hits.get(id.index()) {
                     c.record(meta.ts_micros);
@@ -429,17 +556,29 @@ impl RuleSet {
     #[inline]
     #[must_use]
     pub fn matching_rule(&self, meta: &PacketMeta, iface: &str) -> Option<RuleId> {
-        self.index.first_match(&self.rules, meta, iface)
+        self.matching_rule_with_owner(meta, iface, Owner::UNKNOWN)
     }
 
-    /// The reference matcher: a linear scan of every rule. Same answer as [`RuleSet::matching_rule`]
-    /// (checked by property tests), slower with many rules.
+    /// The first enabled rule matching the packet of `owner`, through the index. Pure: counts nothing.
+    #[inline]
+    #[must_use]
+    pub fn matching_rule_with_owner(
+        &self,
+        meta: &PacketMeta,
+        iface: &str,
+        owner: Owner<'_>,
+    ) -> Option<RuleId> {
+        self.index.first_match(&self.rules, meta, iface, owner)
+    }
+
+    /// The reference matcher: a linear scan of every rule. Same answer as
+    /// [`RuleSet::matching_rule_with_owner`] (checked by property tests), slower with many rules.
     #[doc(hidden)]
     #[must_use]
-    pub fn matching_rule_linear(&self, meta: &PacketMeta, iface: &str) -> Option<RuleId> {
+    pub fn matching_rule_linear(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> Option<RuleId> {
         self.rules
             .iter()
-            .position(|r| r.matches(meta, iface))
+            .position(|r| r.matches(meta, iface, owner))
             .and_then(|i| u32::try_from(i).ok())
             .map(RuleId)
     }
@@ -597,6 +736,72 @@ mod tests {
         assert_eq!(
             err(text),
             "2:41: rule \"i\": interface is empty (leave it out to match every interface)"
+        );
+    }
+
+    #[test]
+    fn bad_program_globs_and_unknown_users_point_at_the_value() {
+        let text =
+            "(default_policy: Allow, rules: [\n  (name: \"g\", action: Block, program: \"/usr/bin/[ab\")])";
+        assert_eq!(
+            err(text),
+            "2:49: rule \"g\": malformed program glob \"/usr/bin/[ab\": invalid range pattern"
+        );
+        let text = "(default_policy: Allow, rules: [\n  (name: \"r\", action: Block, program: \"curl\")])";
+        assert!(
+            err(text).starts_with("2:40: rule \"r\": program \"curl\" is neither an absolute path"),
+            "{}",
+            err(text)
+        );
+        let text = "(default_policy: Allow, rules: [\n  (name: \"u\", action: Block,\n   user: \"no-such-user-nw\")])";
+        assert_eq!(
+            err(text),
+            "3:10: rule \"u\": unknown user \"no-such-user-nw\" (no such user on this system)"
+        );
+        let text = "(default_policy: Allow, rules: [(name: \"e\", action: Block, user: \"\")])";
+        assert!(err(text).contains("user is empty"), "{}", err(text));
+        let set = RuleSet::from_ron(
+            "(default_policy: Allow, rules: [(name: \"a\", action: Block, user: \"root\", program: \"*/curl\"), (name: \"b\", action: Block, user: \"1000\")])",
+        )
+        .unwrap();
+        assert_eq!(set.rules()[0].user.as_ref().map(|u| u.uid), Some(0));
+        assert_eq!(set.rules()[1].user.as_ref().map(|u| u.uid), Some(1000));
+        let program = set.rules()[0].program.as_ref().unwrap();
+        assert!(program.is_glob());
+        assert!(program.matches("/usr/local/bin/curl"));
+        assert!(!program.matches("/usr/bin/curly"));
+    }
+
+    #[test]
+    fn rules_by_program_and_user_match_only_a_known_owner() {
+        let set = RuleSet::from_ron(
+            "(default_policy: Allow, rules: [(name: \"curl as root\", action: Block, user: 0, program: \"/usr/bin/curl\")])",
+        )
+        .unwrap();
+        let m = PacketMeta::new(1, 60, 60, LinkType::Ethernet);
+        let root_curl = Owner {
+            program: Some("/usr/bin/curl"),
+            uid: Some(0),
+        };
+        assert_eq!(
+            set.evaluate_with_owner(&m, "eth0", root_curl).action,
+            Action::Block
+        );
+        assert_eq!(set.evaluate(&m, "eth0").action, Action::Allow);
+        let other_user = Owner {
+            uid: Some(4_000_000),
+            ..root_curl
+        };
+        assert_eq!(
+            set.evaluate_with_owner(&m, "eth0", other_user).action,
+            Action::Allow
+        );
+        let explained = set.explain_with_owner(&m, "eth0", other_user).to_string();
+        assert!(explained.contains("user 4000000 is not 0"), "{explained}");
+        let explained = set.explain(&m, "eth0").to_string();
+        assert!(
+            explained.contains("user not known (yet), rule wants 0"),
+            "{explained}"
         );
     }
 

@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::compile::{PortRange, Rule};
-use super::predicate::Field;
+use super::predicate::{Field, Owner};
 use super::{RuleId, RuleSet, Verdict};
 use crate::packet::{Direction, PacketMeta};
 
@@ -104,9 +104,9 @@ fn port_reason(which: &str, port: Option<u16>, ranges: &[PortRange]) -> String {
     }
 }
 
-/// Words for a failed field of `rule` against `meta`.
+/// Words for a failed field of `rule` against `meta` sent or received by `owner`.
 #[must_use]
-pub fn reason(rule: &Rule, field: Field, meta: &PacketMeta, iface: &str) -> String {
+pub fn reason(rule: &Rule, field: Field, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> String {
     match field {
         Field::Disabled => "disabled".into(),
         Field::Direction => {
@@ -134,20 +134,49 @@ pub fn reason(rule: &Rule, field: Field, meta: &PacketMeta, iface: &str) -> Stri
         Field::Dst => addr_reason("dst", meta.dst_ip, &rule.dst),
         Field::SrcPort => port_reason("src", meta.src_port, &rule.src_ports),
         Field::DstPort => port_reason("dst", meta.dst_port, &rule.dst_ports),
+        Field::User => {
+            let want = rule.user.as_ref().map_or_else(String::new, |u| u.text.clone());
+            match owner.uid {
+                Some(uid) => format!("user {} is not {want}", user_label(uid)),
+                None => format!("user not known (yet), rule wants {want}"),
+            }
+        }
+        Field::Program => {
+            let want = rule.program.as_ref().map_or("", |p| p.text.as_str());
+            match owner.program {
+                Some(exe) => format!("program {exe} is not {want}"),
+                None => format!("program not known (yet), rule wants {want}"),
+            }
+        }
+    }
+}
+
+/// `alice (1000)` when the system knows the name, else `1000`.
+fn user_label(uid: u32) -> String {
+    match crate::attrib::users::name_of(uid) {
+        Some(name) => format!("{name} ({uid})"),
+        None => uid.to_string(),
     }
 }
 
 impl RuleSet {
-    /// Explains the verdict for one packet: each rule in order until the first match. Pure (counts
-    /// nothing); agrees with [`RuleSet::matching_rule`].
+    /// Explains the verdict for one packet of unknown owner: each rule in order until the first match.
+    /// Pure (counts nothing); agrees with [`RuleSet::matching_rule`].
     #[must_use]
     pub fn explain(&self, meta: &PacketMeta, iface: &str) -> Explanation {
+        self.explain_with_owner(meta, iface, Owner::UNKNOWN)
+    }
+
+    /// Explains the verdict for one packet of `owner` (program and user), as [`RuleSet::explain`]; agrees
+    /// with [`RuleSet::matching_rule_with_owner`].
+    #[must_use]
+    pub fn explain_with_owner(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> Explanation {
         let mut steps = Vec::new();
         for (i, rule) in self.rules().iter().enumerate() {
             let Ok(id) = u32::try_from(i).map(RuleId) else {
                 break;
             };
-            match rule.check(meta, iface) {
+            match rule.check(meta, iface, owner) {
                 Ok(()) => {
                     steps.push(ExplainStep {
                         rule: id,
@@ -165,7 +194,7 @@ impl RuleSet {
                 Err(field) => steps.push(ExplainStep {
                     rule: id,
                     name: rule.name.clone(),
-                    outcome: StepOutcome::Skipped(reason(rule, field, meta, iface)),
+                    outcome: StepOutcome::Skipped(reason(rule, field, meta, iface, owner)),
                 }),
             }
         }

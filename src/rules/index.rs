@@ -5,10 +5,15 @@
 //! 1. it has `src` networks (none of them /0): one entry per network in a per-prefix-length hash map of
 //!    source networks;
 //! 2. else it has `dst` networks (none /0): the same for destinations;
-//! 3. else it has `dst_ports` covering few ports: one entry per port in a map keyed by (protocol, port);
-//! 4. else it has `src_ports` covering few ports: the same for source ports;
-//! 5. else it names a protocol: a list per protocol number;
-//! 6. else: the list of rules that may match anything.
+//! 3. else it names a `user`: a map keyed by uid, consulted only for packets whose user is known;
+//! 4. else it names a `program`: a list consulted only for packets whose program is known;
+//! 5. else it has `dst_ports` covering few ports: one entry per port in a map keyed by (protocol, port);
+//! 6. else it has `src_ports` covering few ports: the same for source ports;
+//! 7. else it names a protocol: a list per protocol number;
+//! 8. else: the list of rules that may match anything.
+//!
+//! So rules by user or program cost nothing for packets of unknown owner (offline replay, a flow whose
+//! lookup has not finished), which they can never match.
 //!
 //! Every bucket holds rule ids in ascending order. A packet consults only the buckets its own fields
 //! select (its source address under each prefix length in use, its destination, its ports, its protocol,
@@ -28,6 +33,7 @@ use ipnet::IpNet;
 
 use super::RuleId;
 use super::compile::Rule;
+use super::predicate::Owner;
 use crate::packet::PacketMeta;
 
 /// A small fast hasher for integer keys (FxHash with a final rotation so the bucket bits depend on every
@@ -328,6 +334,10 @@ pub(crate) struct RuleIndex {
     dst: NetIndex,
     dst_ports: PortIndex,
     src_ports: PortIndex,
+    /// Rules by the uid they name.
+    by_uid: FxMap<u32, Ids>,
+    /// Rules naming a program (and no user).
+    by_program: Ids,
     /// Indexed by protocol number.
     by_proto: Box<[Ids]>,
     any: Ids,
@@ -347,6 +357,8 @@ impl RuleIndex {
         let mut src_ports: FxMap<u32, Vec<u32>> = FxMap::default();
         let (mut dst_any, mut src_any) = (false, false);
         let mut by_proto: Vec<Vec<u32>> = vec![Vec::new(); 256];
+        let mut by_uid: FxMap<u32, Vec<u32>> = FxMap::default();
+        let mut by_program = Vec::new();
         let mut any = Vec::new();
         let mut budget = MAX_PORT_ENTRIES;
         let indexable = |nets: &[IpNet]| !nets.is_empty() && nets.iter().all(|n| n.prefix_len() > 0);
@@ -361,6 +373,14 @@ impl RuleIndex {
             }
             if indexable(&rule.dst) {
                 dst.extend(rule.dst.iter().map(|n| (*n, id)));
+                continue;
+            }
+            if let Some(user) = &rule.user {
+                by_uid.entry(user.uid).or_default().push(id);
+                continue;
+            }
+            if rule.program.is_some() {
+                by_program.push(id);
                 continue;
             }
             let width = |r: &[super::PortRange]| r.iter().map(|p| p.width()).sum::<u32>();
@@ -401,6 +421,8 @@ impl RuleIndex {
             dst: NetIndex::build(dst),
             dst_ports: PortIndex::build(dst_ports, dst_any),
             src_ports: PortIndex::build(src_ports, src_any),
+            by_uid: by_uid.into_iter().map(|(k, v)| (k, freeze(v))).collect(),
+            by_program: freeze(by_program),
             by_proto: by_proto.into_iter().map(freeze).collect(),
             any: freeze(any),
         }
@@ -408,14 +430,23 @@ impl RuleIndex {
 
     /// The lowest-numbered enabled rule that fully matches the packet.
     #[inline]
-    pub(crate) fn first_match(&self, rules: &[Rule], meta: &PacketMeta, iface: &str) -> Option<RuleId> {
+    pub(crate) fn first_match(
+        &self,
+        rules: &[Rule],
+        meta: &PacketMeta,
+        iface: &str,
+        owner: Owner<'_>,
+    ) -> Option<RuleId> {
         let mut best = u32::MAX;
         let mut visit = |ids: &[u32]| {
             for &id in ids {
                 if id >= best {
                     return;
                 }
-                if rules.get(id as usize).is_some_and(|r| r.matches(meta, iface)) {
+                if rules
+                    .get(id as usize)
+                    .is_some_and(|r| r.matches_packet_then(meta, iface, &owner))
+                {
                     best = id;
                     return;
                 }
@@ -430,6 +461,12 @@ impl RuleIndex {
         self.dst.consult(meta.dst_ip, &mut visit);
         self.dst_ports.consult(proto, meta.dst_port, &mut visit);
         self.src_ports.consult(proto, meta.src_port, &mut visit);
+        if let Some(ids) = owner.uid.and_then(|uid| self.by_uid.get(&uid)) {
+            visit(ids);
+        }
+        if owner.program.is_some() {
+            visit(&self.by_program);
+        }
         (best != u32::MAX).then_some(RuleId(best))
     }
 }

@@ -26,6 +26,8 @@ pub enum LintKind {
     /// The rule matches more than it seems to (host bits set, /0, every port, no constraints, enforce
     /// without addresses).
     Broad,
+    /// The rule's `program` is an exact path that does not exist on this system (a typo, or not installed).
+    MissingProgram,
 }
 
 /// One lint finding, with a message that names the rules involved.
@@ -67,6 +69,8 @@ struct MatchKey {
     dst: Vec<IpNet>,
     src_ports: Vec<PortRange>,
     dst_ports: Vec<PortRange>,
+    program: Option<String>,
+    uid: Option<u32>,
 }
 
 impl MatchKey {
@@ -79,6 +83,8 @@ impl MatchKey {
             dst: sorted(&r.dst),
             src_ports: sorted(&r.src_ports),
             dst_ports: sorted(&r.dst_ports),
+            program: r.program.as_ref().map(|p| p.text.clone()),
+            uid: r.user.as_ref().map(|u| u.uid),
         }
     }
 }
@@ -138,6 +144,23 @@ fn covers(earlier: &Cover<'_>, later: &Rule) -> bool {
         && nets_cover(&e.dst, &later.dst)
         && ports_cover(&earlier.src_ports, &later.src_ports)
         && ports_cover(&earlier.dst_ports, &later.dst_ports)
+        && owner_covers(e, later)
+}
+
+/// Every user and program `later` names is also named by `earlier` (a glob covers the exact paths it
+/// matches; two different globs are not compared).
+fn owner_covers(earlier: &Rule, later: &Rule) -> bool {
+    let user = match (&earlier.user, &later.user) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => e.uid == l.uid,
+    };
+    let program = match (&earlier.program, &later.program) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => e.text == l.text || (!l.is_glob() && e.matches(&l.text)),
+    };
+    user && program
 }
 
 fn unconstrained(r: &Rule) -> bool {
@@ -148,6 +171,8 @@ fn unconstrained(r: &Rule) -> bool {
         && r.dst.is_empty()
         && r.src_ports.is_empty()
         && r.dst_ports.is_empty()
+        && r.program.is_none()
+        && r.user.is_none()
 }
 
 fn broad_nets(i: usize, rule: &Rule, field: &str, nets: &[IpNet], out: &mut Vec<LintWarning>) {
@@ -217,7 +242,25 @@ pub fn lint(set: &RuleSet) -> Vec<LintWarning> {
                 });
             }
         }
-        if rule.enforce && rule.action == Action::Block && rule.src.is_empty() && rule.dst.is_empty() {
+        if let Some(program) = rule.program.as_ref().filter(|p| !p.is_glob())
+            && !std::path::Path::new(&program.text).exists()
+        {
+            out.push(LintWarning {
+                rule: rule_id(i),
+                kind: LintKind::MissingProgram,
+                message: format!(
+                    "{}: program {} does not exist on this system",
+                    label(i, rule),
+                    program.text
+                ),
+            });
+        }
+        if rule.enforce
+            && rule.action == Action::Block
+            && rule.src.is_empty()
+            && rule.dst.is_empty()
+            && rule.user.is_none()
+        {
             out.push(LintWarning {
                 rule: rule_id(i),
                 kind: LintKind::Broad,
@@ -313,6 +356,33 @@ mod tests {
             &[net("10.1.0.0/16"), net("11.0.0.0/16")]
         ));
         assert!(!nets_cover(&[net("10.0.0.0/8")], &[net("::/0")]));
+    }
+
+    #[test]
+    fn missing_programs_and_owner_coverage() {
+        let set: RuleSet = r#"(default_policy: Allow, rules: [
+            (name: "no such", action: Block, program: "/usr/bin/netwarden-no-such-program"),
+            (name: "sh", action: Block, program: "/bin/sh"),
+            (name: "any env", action: Block, program: "*/env"),
+            (name: "usr env", action: Block, program: "/usr/bin/env", protocol: Tcp),
+            (name: "root", action: Block, user: 0),
+            (name: "root tcp", action: Block, user: "root", protocol: Tcp),
+            (name: "daemon env", action: Block, user: 1, program: "*/env"),
+        ])"#
+        .parse()
+        .unwrap();
+        let w = lint(&set);
+        let msgs: Vec<&str> = w.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "rule 1 \"no such\": program /usr/bin/netwarden-no-such-program does not exist on this system",
+                "rule 4 \"usr env\" can never match: rule 3 \"any env\" covers it",
+                "rule 6 \"root tcp\" can never match: rule 5 \"root\" covers it",
+                "rule 7 \"daemon env\" can never match: rule 3 \"any env\" covers it",
+            ]
+        );
+        assert_eq!(w[0].kind, LintKind::MissingProgram);
     }
 
     #[test]

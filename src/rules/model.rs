@@ -223,6 +223,35 @@ pub struct RuleSpec {
     /// Opt-in: also have the kernel drop this traffic (Block rules only).
     #[serde(default, skip_serializing_if = "is_false")]
     pub enforce: bool,
+    /// The program whose packets the rule looks at: an absolute executable path (`"/usr/bin/curl"`) or a
+    /// glob (`"*/curl"`, `"/opt/app/*"`; `*` also crosses `/`); absent = every program. Monitor only: the
+    /// kernel cannot match a program path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The user owning the packets' socket: a name (`"alice"`) or a uid (`1000`); absent = every user. In
+    /// the kernel an outbound rule becomes `-m owner --uid-owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserSpec>,
+}
+
+/// A user as written in a rule: a name, resolved through the system's user database when the rules are
+/// compiled, or a uid taken as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum UserSpec {
+    /// A uid (`1000`).
+    Uid(u32),
+    /// A user name (`"alice"`), or a uid written as a string (`"1000"`).
+    Name(String),
+}
+
+impl std::fmt::Display for UserSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uid(uid) => write!(f, "{uid}"),
+            Self::Name(name) => f.write_str(name),
+        }
+    }
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -245,6 +274,8 @@ impl Default for RuleSpec {
             interface: None,
             comment: String::new(),
             enforce: false,
+            program: None,
+            user: None,
         }
     }
 }
@@ -327,6 +358,25 @@ mod tests {
                 Some("eth0")
             );
         }
+    }
+
+    #[test]
+    fn program_and_user_parse_as_name_or_uid() {
+        let f = RuleFile::parse(
+            r#"(default_policy: Allow, rules: [
+                (name: "a", action: Block, program: "/usr/bin/curl", user: "alice"),
+                (name: "b", action: Block, user: 1000),
+            ])"#,
+        )
+        .unwrap();
+        assert_eq!(f.rules[0].program.as_deref(), Some("/usr/bin/curl"));
+        assert_eq!(f.rules[0].user, Some(UserSpec::Name("alice".into())));
+        assert_eq!(f.rules[1].user, Some(UserSpec::Uid(1000)));
+        let text = ron_options().to_string(&f.rules[1]).unwrap();
+        assert!(
+            text.contains("user:Some(1000)") || text.contains("user:1000"),
+            "{text}"
+        );
     }
 
     #[test]

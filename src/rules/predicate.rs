@@ -2,7 +2,9 @@
 //! matcher, the linear reference and `explain`.
 //!
 //! Fields are checked in a fixed order (enabled, direction, interface, protocol, src, dst, src port,
-//! dst port); the first failing one is reported as a [`Field`].
+//! dst port, user, program); the first failing one is reported as a [`Field`]. The last two look at the
+//! packet's [`Owner`], which attribution fills in per flow; while it is unknown, rules with a `user` or
+//! `program` do not match.
 
 use std::net::IpAddr;
 
@@ -30,6 +32,28 @@ pub enum Field {
     SrcPort,
     /// The destination port is not in `dst_ports` (or the packet has no ports).
     DstPort,
+    /// The socket's user is not the rule's (or is not known).
+    User,
+    /// The program is not the rule's (or is not known).
+    Program,
+}
+
+/// What the matcher knows of who sent or receives a packet: the program's executable path and the uid
+/// owning its socket, each `None` while unknown (offline replay, lookup not finished, no permission).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner<'a> {
+    /// Executable path (`/usr/bin/curl`).
+    pub program: Option<&'a str>,
+    /// Socket owner uid.
+    pub uid: Option<u32>,
+}
+
+impl Owner<'_> {
+    /// Nothing known.
+    pub const UNKNOWN: Owner<'static> = Owner {
+        program: None,
+        uid: None,
+    };
 }
 
 /// True when `ip` is in one of `nets`; an empty list matches every packet (even one without an address).
@@ -85,7 +109,14 @@ pub fn interface_covers(earlier: Option<&str>, later: Option<&str>) -> bool {
 impl Rule {
     /// Checks every field in order; `Err` names the first one that does not match.
     #[inline]
-    pub fn check(&self, meta: &PacketMeta, iface: &str) -> Result<(), Field> {
+    pub fn check(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> Result<(), Field> {
+        self.check_packet(meta, iface)?;
+        self.check_owner(owner)
+    }
+
+    /// The packet's own fields (everything but user and program), in order.
+    #[inline]
+    fn check_packet(&self, meta: &PacketMeta, iface: &str) -> Result<(), Field> {
         if !self.enabled {
             return Err(Field::Disabled);
         }
@@ -113,11 +144,36 @@ impl Rule {
         Ok(())
     }
 
+    /// The user and program fields against what is known of the packet's owner.
+    #[inline]
+    fn check_owner(&self, owner: Owner<'_>) -> Result<(), Field> {
+        if let Some(user) = &self.user
+            && owner.uid != Some(user.uid)
+        {
+            return Err(Field::User);
+        }
+        if let Some(program) = &self.program
+            && !owner.program.is_some_and(|exe| program.matches(exe))
+        {
+            return Err(Field::Program);
+        }
+        Ok(())
+    }
+
     /// True when the rule is enabled and every field matches the packet.
     #[inline]
     #[must_use]
-    pub fn matches(&self, meta: &PacketMeta, iface: &str) -> bool {
-        self.check(meta, iface).is_ok()
+    pub fn matches(&self, meta: &PacketMeta, iface: &str, owner: Owner<'_>) -> bool {
+        self.check(meta, iface, owner).is_ok()
+    }
+
+    /// As [`Rule::matches`], with the owner checked only after every packet field matched (the matcher's
+    /// hot path: most candidates fail on a packet field, and most rules name no owner).
+    #[inline]
+    #[must_use]
+    pub(crate) fn matches_packet_then(&self, meta: &PacketMeta, iface: &str, owner: &Owner<'_>) -> bool {
+        self.check_packet(meta, iface).is_ok()
+            && ((self.user.is_none() && self.program.is_none()) || self.check_owner(*owner).is_ok())
     }
 }
 

@@ -154,6 +154,7 @@ impl Row {
             src_name: strings.get(self.src_name).cloned(),
             dst_name: strings.get(self.dst_name).cloned(),
             kernel_dropped: self.kernel_dropped,
+            origin: crate::event::Origin::Untracked,
         }
     }
 }
@@ -366,6 +367,7 @@ mod tests {
             alert: None,
             src_name: None,
             dst_name: Some(Arc::from("example.org")),
+            origin: crate::event::Origin::Untracked,
             kernel_dropped: false,
         }
     }

@@ -291,8 +291,8 @@ impl RulesPanel {
                 FormOutcome::Cancel => self.form = None,
                 FormOutcome::Apply(index, spec) => {
                     self.edit(|draft| match index {
-                        Some(i) if i < draft.rules.len() => draft.rules[i] = spec,
-                        _ => draft.rules.push(spec),
+                        Some(i) if i < draft.rules.len() => draft.rules[i] = *spec,
+                        _ => draft.rules.push(*spec),
                     });
                     self.selected = Some(index.unwrap_or(self.draft.rules.len().saturating_sub(1)));
                     self.form = None;
@@ -774,7 +774,7 @@ struct RuleForm {
 enum FormOutcome {
     None,
     Cancel,
-    Apply(Option<usize>, RuleSpec),
+    Apply(Option<usize>, Box<RuleSpec>),
 }
 
 /// Per-field problems of a form, `None` where the field is fine.
@@ -888,6 +888,15 @@ impl RuleForm {
             interface: (!interface.is_empty()).then(|| interface.to_owned()),
             comment: self.comment.trim().to_owned(),
             enforce: self.enforce,
+            // The form has no program/user fields yet: an edited rule keeps its own.
+            program: self
+                .index
+                .and_then(|i| draft.rules.get(i))
+                .and_then(|r| r.program.clone()),
+            user: self
+                .index
+                .and_then(|i| draft.rules.get(i))
+                .and_then(|r| r.user.clone()),
         };
         if errors == FieldErrors::default() {
             // Whole-rule checks come from the real validator, so the form can never accept what the file
@@ -1029,7 +1038,7 @@ impl RuleForm {
                 "Add to list"
             };
             if ui.add_enabled(valid, egui::Button::new(apply_label)).clicked() {
-                outcome = FormOutcome::Apply(self.index, spec);
+                outcome = FormOutcome::Apply(self.index, Box::new(spec));
             }
             if ui.button("Cancel").clicked() {
                 outcome = FormOutcome::Cancel;

@@ -299,6 +299,7 @@ mod tests {
                 src_name: None,
                 dst_name: None,
                 kernel_dropped: false,
+                origin: crate::event::Origin::Untracked,
             });
         }
         stats.push(&events);

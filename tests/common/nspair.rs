@@ -139,7 +139,7 @@ impl NetnsPair {
     }
 
     /// Runs a Python server in B that prints `ready` once it listens, and waits for that line.
-    fn serve_in_b(&self, script: &str) -> Listener {
+    pub fn serve_in_b(&self, script: &str) -> Listener {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.b, "python3", "-c", script])
             .stdout(Stdio::piped())
