@@ -88,7 +88,7 @@ static_checks() {
     done
     grep -q 'addgroup --quiet --system netwarden' "$work/control.d/postinst" || fail "postinst: group"
     grep -q 'dpkg-statoverride --update --add root netwarden 0750' "$work/control.d/postinst" || fail "postinst: mode"
-    grep -q 'setcap cap_net_raw,cap_net_admin+eip' "$work/control.d/postinst" || fail "postinst: setcap"
+    grep -q 'setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip' "$work/control.d/postinst" || fail "postinst: setcap"
     grep -q 'ipset destroy' "$work/control.d/postrm" && grep -q 'NETWARDEN' "$work/control.d/postrm" \
         || fail "postrm: kernel clean-up on purge"
     ok "maintainer scripts"
@@ -104,11 +104,11 @@ static_checks() {
     stub getent 'exit 2'
     stub dpkg-statoverride '[ "$1" != --list ]'
     stub setcap 'echo "Failed to set capabilities on file: Operation not supported" >&2; exit 1'
-    for cmd in addgroup deb-systemd-helper deb-systemd-invoke systemctl; do stub "$cmd" 'exit 0'; done
+    for cmd in addgroup install deb-systemd-helper deb-systemd-invoke systemctl; do stub "$cmd" 'exit 0'; done
     PATH="$work/stubs:$PATH" sh "$work/control.d/postinst" configure 2> "$work/postinst.err" \
         || fail "postinst failed when setcap failed: $(cat "$work/postinst.err")"
     grep -q 'setcap failed on /usr/lib/netwarden/netwarden-priv' "$work/postinst.err" \
-        && grep -q 'sudo setcap cap_net_raw,cap_net_admin+eip /usr/lib/netwarden/netwarden-priv' "$work/postinst.err" \
+        && grep -q 'sudo setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip /usr/lib/netwarden/netwarden-priv' "$work/postinst.err" \
         || fail "postinst does not explain a failed setcap: $(cat "$work/postinst.err")"
     grep -q '^addgroup --quiet --system netwarden$' "$work/stub.log" \
         && grep -q '^dpkg-statoverride --update --add root netwarden 0750 /usr/lib/netwarden/netwarden-priv$' "$work/stub.log" \
@@ -145,11 +145,14 @@ install_checks() {
     getent group netwarden > /dev/null || fail "no group netwarden"
     [ "$(stat -c '%U:%G %a' /usr/lib/netwarden/netwarden-priv)" = "root:netwarden 750" ] \
         || fail "privileged copy: $(stat -c '%U:%G %a' /usr/lib/netwarden/netwarden-priv)"
-    getcap /usr/lib/netwarden/netwarden-priv | grep -q 'cap_net_admin,cap_net_raw=eip' \
+    getcap /usr/lib/netwarden/netwarden-priv | grep -q 'cap_net_admin,cap_net_raw,cap_sys_ptrace=eip' \
         || fail "getcap: $(getcap /usr/lib/netwarden/netwarden-priv)"
     [ -z "$(getcap /usr/bin/netwarden)" ] || fail "/usr/bin/netwarden has capabilities: $(getcap /usr/bin/netwarden)"
     [ "$(stat -c '%a' /usr/bin/netwarden)" = 755 ] || fail "mode of /usr/bin/netwarden"
-    ok "group netwarden; netwarden-priv root:netwarden 0750 with cap_net_admin,cap_net_raw; /usr/bin/netwarden without"
+    # The host's one block list, shared by the service and the group's members.
+    [ "$(stat -c '%U:%G %a' /var/lib/netwarden)" = "root:netwarden 2770" ] \
+        || fail "state directory: $(stat -c '%U:%G %a' /var/lib/netwarden)"
+    ok "group netwarden; netwarden-priv root:netwarden 0750 with cap_net_admin,cap_net_raw,cap_sys_ptrace; /usr/bin/netwarden without"
 
     [ "$(/usr/bin/netwarden --version)" = "netwarden $version" ] || fail "--version: $(/usr/bin/netwarden --version)"
     [ "$(man -w netwarden)" = /usr/share/man/man1/netwarden.1.gz ] || fail "man -w netwarden: $(man -w netwarden)"

@@ -357,8 +357,10 @@ pub fn check_privileges() -> Result<()> {
     Err(EnforceError::NotPermitted {
         missing: format!(
             "changing the firewall needs root or the CAP_NET_ADMIN capability; nothing was changed. Run with \
-             sudo, or grant it once with `sudo setcap cap_net_raw,cap_net_admin+eip {binary}`; `--dry-run` \
-             shows the commands without running them"
+             sudo; with the Debian package, join the group netwarden (`sudo usermod -aG netwarden $USER`); \
+             from a source checkout, `make run` grants them to a binary only you may run (`chmod 0750 \
+             {binary}`, then `sudo setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip {binary}`). \
+             `--dry-run` shows the commands without running them"
         ),
     })
 }

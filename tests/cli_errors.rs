@@ -223,7 +223,9 @@ fn no_capture_privilege_names_the_fix() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no permission to capture on lo"), "{err}");
     assert!(
-        err.contains("CAP_NET_RAW") && err.contains("setcap cap_net_raw,cap_net_admin+eip"),
+        err.contains("CAP_NET_RAW")
+            && err.contains("setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip")
+            && err.contains("chmod 0750"),
         "{err}"
     );
 }

@@ -11,8 +11,10 @@ use crate::packet::LinkType;
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     #[error(
-        "no permission to capture on {iface}: run netwarden as root, or grant the binary CAP_NET_RAW and \
-         CAP_NET_ADMIN once with `sudo setcap cap_net_raw,cap_net_admin+eip {binary}` ({detail})"
+        "no permission to capture on {iface}: run netwarden as root; with the Debian package, join the group \
+         netwarden; from a source checkout, grant CAP_NET_RAW and CAP_NET_ADMIN to a binary only you may run \
+         (`chmod 0750 {binary}`, then `sudo setcap cap_net_raw,cap_net_admin,cap_sys_ptrace+eip {binary}`, \
+         as `make run` does) ({detail})"
     )]
     NotPermitted {
         iface: String,
