@@ -360,13 +360,19 @@ pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<()> {
 /// mapped form would report a block that drops nothing, and would slip past the loopback check.
 #[must_use]
 pub fn normalize_net(net: IpNet) -> IpNet {
-    let net = net.trunc();
+    unmap_net(net).trunc()
+}
+
+/// An IPv4-mapped IPv6 network as the IPv4 network it stands for, host bits kept (rules keep what the
+/// user wrote, so lint can point at host bits); anything else unchanged.
+#[must_use]
+pub fn unmap_net(net: IpNet) -> IpNet {
     if let IpNet::V6(v6) = net
         && let Some(v4) = v6.addr().to_ipv4_mapped()
         && v6.prefix_len() >= 96
         && let Ok(mapped) = ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
     {
-        return IpNet::V4(mapped.trunc());
+        return IpNet::V4(mapped);
     }
     net
 }

@@ -84,14 +84,18 @@ impl fmt::Display for PortRange {
     }
 }
 
-/// Parses an IP (`"10.0.0.1"`, a /32 or /128) or a CIDR (`"10.0.0.0/8"`). The error is the user's message.
+/// Parses an IP (`"10.0.0.1"`, a /32 or /128) or a CIDR (`"10.0.0.0/8"`), in the form netwarden compares
+/// and hands to the kernel (`blocklist::unmap_net`: an IPv4-mapped `::ffff:10.0.0.1` is the IPv4 address,
+/// so the rule matches that host's IPv4 traffic and its kernel line is an IPv4 one). The error is the
+/// user's message.
 pub fn parse_net(text: &str) -> Result<IpNet, String> {
     let t = text.trim();
     let parsed = if t.contains('/') {
         t.parse::<IpNet>().ok()
     } else {
         t.parse::<IpAddr>().ok().map(IpNet::from)
-    };
+    }
+    .map(crate::blocklist::unmap_net);
     parsed.ok_or_else(|| {
         format!("invalid address {text:?} (expected an IP or CIDR such as 10.0.0.0/8 or 2001:db8::/32)")
     })
@@ -665,6 +669,11 @@ mod tests {
         assert_eq!(parse_net("10.0.0.1"), Ok("10.0.0.1/32".parse().unwrap()));
         assert_eq!(parse_net("::1"), Ok("::1/128".parse().unwrap()));
         assert_eq!(parse_net("10.0.0.5/8"), Ok("10.0.0.5/8".parse().unwrap()));
+        assert_eq!(parse_net("::ffff:10.0.0.1"), Ok("10.0.0.1/32".parse().unwrap()));
+        assert_eq!(
+            parse_net("::ffff:10.0.0.0/104"),
+            Ok("10.0.0.0/8".parse().unwrap())
+        );
         assert!(parse_net("10.0.0.0/33").is_err());
         assert!(parse_net("").is_err());
         assert_eq!(
