@@ -13,7 +13,7 @@ PACKAGES := build-essential pkg-config libpcap-dev libgtk-3-dev libxkbcommon-x11
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run demo test lint unit bench screenshots clean-kernel
+.PHONY: deps build run demo test lint unit bench bench-gui screenshots clean-kernel
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -49,6 +49,13 @@ bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay
 	$(CARGO) bench --locked --no-default-features --bench enforce
 	$(CARGO) bench --locked --bench frame
+	$(MAKE) bench-gui
+
+# The desktop app under Xvfb (needs root for its network namespaces): CPU idle, in demo mode and at 50,000
+# packets/s, table refreshes and click-to-screen latency. RENDERERS="glow wgpu" compares the renderers.
+bench-gui: deps
+	$(SUDO) env RUNS=$${RUNS:-3} RENDERERS="$${RENDERERS:-glow}" $(CARGO) bench --locked \
+		$$([ "$${RENDERERS:-glow}" = glow ] || echo --features wgpu) --bench gui
 
 screenshots: build
 	scripts/screenshots.sh $(BIN)

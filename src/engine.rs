@@ -85,6 +85,9 @@ pub struct EngineConfig {
     pub name_capacity: usize,
     /// Detection alerts are also offered here (`try_send`, never blocking), for auto-block.
     pub alert_sink: Option<Sender<crate::detect::Alert>>,
+    /// Called after each message sent to the front end (a batch, a notice, the stop), so a window can
+    /// repaint when there is news instead of polling on a timer. Must be cheap and never block.
+    pub notify: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl EngineConfig {
@@ -107,6 +110,7 @@ impl EngineConfig {
             kernel_blocked: None,
             name_capacity: 16_384,
             alert_sink: None,
+            notify: None,
         }
     }
 }
@@ -479,6 +483,7 @@ impl Worker {
         let message = EngineMessage::Stopped(result.as_ref().copied().map_err(ToString::to_string));
         // The front end may be gone already; nothing left to tell then.
         self.events.send_timeout(message, Duration::from_millis(200)).ok();
+        self.notify();
         result
     }
 
@@ -814,11 +819,13 @@ impl Worker {
         if self.config.backpressure {
             if self.events.send(EngineMessage::Events(batch)).is_err() {
                 self.stop = true;
+            } else {
+                self.notify();
             }
             return;
         }
         match self.events.try_send(EngineMessage::Events(batch)) {
-            Ok(()) => {}
+            Ok(()) => self.notify(),
             Err(TrySendError::Full(_)) => self.stats.add_display_dropped(len),
             Err(TrySendError::Disconnected(_)) => self.stop = true,
         }
@@ -827,6 +834,15 @@ impl Worker {
     fn send_notice(&mut self, notice: Notice) {
         if self.events.try_send(EngineMessage::Notice(notice)).is_err() {
             self.stats.add_display_dropped(0);
+        } else {
+            self.notify();
+        }
+    }
+
+    /// Tells the front end a message is waiting (`EngineConfig::notify`).
+    fn notify(&self) {
+        if let Some(notify) = &self.config.notify {
+            notify();
         }
     }
 }

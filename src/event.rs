@@ -48,3 +48,39 @@ impl Event {
         self.rule_name.as_deref().unwrap_or("default")
     }
 }
+
+/// Events for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use super::Event;
+    use crate::packet::{Direction, IpProto, LinkType, PacketMeta};
+    use crate::rules::{Action, Verdict};
+
+    /// An inbound SSH probe from 203.0.113.7 to 192.168.1.50, blocked by "no ssh", at `ts_micros`.
+    #[must_use]
+    pub fn ssh_probe(seq: u64, ts_micros: i64, src_port: u16) -> Event {
+        let mut meta = PacketMeta::new(ts_micros, 60, 60, LinkType::Ethernet);
+        meta.src_ip = "203.0.113.7".parse().ok();
+        meta.dst_ip = "192.168.1.50".parse().ok();
+        meta.protocol = Some(IpProto::TCP);
+        meta.src_port = Some(src_port);
+        meta.dst_port = Some(22);
+        meta.direction = Direction::In;
+        Event {
+            seq,
+            meta,
+            verdict: Verdict {
+                action: Action::Block,
+                rule: None,
+            },
+            rule_name: Some(Arc::from("no ssh")),
+            iface: Arc::from("eth0"),
+            alert: None,
+            src_name: None,
+            dst_name: None,
+            kernel_dropped: false,
+        }
+    }
+}

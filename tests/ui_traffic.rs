@@ -294,5 +294,5 @@ fn kernel_dropped_rows_say_so() {
         .with_size(egui::vec2(1400.0, 900.0))
         .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
     h.run();
-    assert!(h.query_by_label("allow, dropped by kernel").is_some());
+    assert!(h.query_by_label("kernel drop").is_some());
 }

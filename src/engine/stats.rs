@@ -18,6 +18,9 @@ pub struct EngineStats {
     allowed: AtomicU64,
     blocked: AtomicU64,
     logged: AtomicU64,
+    allowed_bytes: AtomicU64,
+    blocked_bytes: AtomicU64,
+    logged_bytes: AtomicU64,
     malformed: AtomicU64,
     alerts: AtomicU64,
     display_dropped: AtomicU64,
@@ -37,6 +40,9 @@ pub(crate) struct LocalCounts {
     allowed: u64,
     blocked: u64,
     logged: u64,
+    allowed_bytes: u64,
+    blocked_bytes: u64,
+    logged_bytes: u64,
     malformed: u64,
     alerts: u64,
     last_ts_micros: i64,
@@ -45,11 +51,21 @@ pub(crate) struct LocalCounts {
 impl LocalCounts {
     pub(crate) fn count(&mut self, meta: &PacketMeta, action: Action, alert: bool) {
         self.packets += 1;
-        self.bytes += u64::from(meta.wire_len);
+        let bytes = u64::from(meta.wire_len);
+        self.bytes += bytes;
         match action {
-            Action::Allow => self.allowed += 1,
-            Action::Block => self.blocked += 1,
-            Action::Log => self.logged += 1,
+            Action::Allow => {
+                self.allowed += 1;
+                self.allowed_bytes += bytes;
+            }
+            Action::Block => {
+                self.blocked += 1;
+                self.blocked_bytes += bytes;
+            }
+            Action::Log => {
+                self.logged += 1;
+                self.logged_bytes += bytes;
+            }
         }
         self.malformed += u64::from(meta.malformed.is_some());
         self.alerts += u64::from(alert);
@@ -65,13 +81,18 @@ pub struct StatsSnapshot {
     pub allowed: u64,
     pub blocked: u64,
     pub logged: u64,
+    /// Bytes on the wire of the allowed, blocked and logged packets (the stats plots split bytes by verdict).
+    pub allowed_bytes: u64,
+    pub blocked_bytes: u64,
+    pub logged_bytes: u64,
     pub malformed: u64,
     pub alerts: u64,
     /// Events the front end was too slow to take (still counted, logged and fed to detection).
     pub display_dropped: u64,
     pub audit_errors: u64,
     pub kernel_received: u64,
-    /// Packets the kernel dropped because the capture buffer was full.
+    /// Packets the kernel dropped because the capture buffer was full (libpcap's `ps_drop`): lost to capture,
+    /// not dropped by a firewall.
     pub kernel_dropped: u64,
     pub kernel_if_dropped: u64,
 }
@@ -91,6 +112,9 @@ impl EngineStats {
         add(&self.allowed, &mut local.allowed);
         add(&self.blocked, &mut local.blocked);
         add(&self.logged, &mut local.logged);
+        add(&self.allowed_bytes, &mut local.allowed_bytes);
+        add(&self.blocked_bytes, &mut local.blocked_bytes);
+        add(&self.logged_bytes, &mut local.logged_bytes);
         add(&self.malformed, &mut local.malformed);
         add(&self.alerts, &mut local.alerts);
         if local.last_ts_micros != 0 {
@@ -146,6 +170,9 @@ impl EngineStats {
             allowed: self.allowed.load(Relaxed),
             blocked: self.blocked.load(Relaxed),
             logged: self.logged.load(Relaxed),
+            allowed_bytes: self.allowed_bytes.load(Relaxed),
+            blocked_bytes: self.blocked_bytes.load(Relaxed),
+            logged_bytes: self.logged_bytes.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
             alerts: self.alerts.load(Relaxed),
             display_dropped: self.display_dropped.load(Relaxed),

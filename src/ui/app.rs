@@ -2,15 +2,16 @@
 //! what the panels ask for. The toolbar and status bar live here too.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
 use super::blocklist::{BlocklistPanel, BlocklistPrefs};
+use super::framelog::FrameLog;
 use super::log::LogPanel;
-use super::rules::{KernelRulesState, RecentPackets, RulesPanel};
+use super::rules::{KernelRulesState, RulesPanel};
 use super::stats::StatsPanel;
 use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
@@ -101,6 +102,15 @@ enum Mode {
 
 /// Frame budget for draining engine batches, so a flood never stalls the UI.
 const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// While packets arrive the window is redrawn at most this often (about 12 frames a second): new rows show
+/// within this delay, and a flood costs 12 frames a second, not one per batch. Input is never delayed: a
+/// click or a key is drawn at once.
+const TRAFFIC_FRAME_INTERVAL: Duration = Duration::from_millis(80);
+/// A view that shows the time (the stats plots, countdowns, "last minutes") is redrawn this often when
+/// nothing else happens.
+const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
+/// With kernel enforcement, the block list's expiry and drift checks run this often on an idle window.
+const DRIFT_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Recent packets offered to the rule editor's what-if preview.
 const PREVIEW_PACKETS: usize = 100_000;
 
@@ -146,6 +156,11 @@ pub struct App {
     applied_rules: Option<(Arc<RuleSet>, Vec<crate::enforce::KernelRule>)>,
     /// `enforce: true` rules the kernel cannot take: name and reason.
     refused_rules: std::collections::BTreeMap<String, String>,
+    /// The window's context, known from the first frame: the engine asks it for a repaint when a batch
+    /// arrives (`EngineConfig::notify`), so an idle window draws nothing.
+    repaint: Arc<OnceLock<egui::Context>>,
+    /// The bench's per-frame log (`NETWARDEN_FRAME_LOG`), off by default.
+    frame_log: FrameLog,
 }
 
 impl App {
@@ -200,6 +215,8 @@ impl App {
             notice,
             interfaces: Vec::new(),
             last_stats: StatsSnapshot::default(),
+            repaint: Arc::new(OnceLock::new()),
+            frame_log: FrameLog::from_env(),
         };
         app.blocklist.apply_prefs(&app.state.blocklist);
         // `--remove-on-exit` is for this run: it is saved only if the user had ticked the box before.
@@ -228,6 +245,12 @@ impl App {
         config.raw_store = Some(Arc::clone(&self.raw));
         config.audit = Some(self.rules.load().log().clone());
         config.kernel_blocked = Some(self.blocklist.kernel_blocked());
+        let repaint = Arc::clone(&self.repaint);
+        config.notify = Some(Arc::new(move || {
+            if let Some(ctx) = repaint.get() {
+                ctx.request_repaint_after(TRAFFIC_FRAME_INTERVAL);
+            }
+        }));
         config
     }
 
@@ -251,6 +274,8 @@ impl App {
             Ok(engine) => {
                 self.engine = Some(engine);
                 self.mode = Mode::Live(self.state.iface.clone());
+                // This session's denied packets go to the audit log the viewer reads.
+                self.log.set_session_logged(true);
             }
             Err(e @ (CaptureError::NotPermitted { .. } | CaptureError::NoSuchInterface { .. })) => {
                 self.start_demo(e.to_string(), self.watcher());
@@ -284,6 +309,7 @@ impl App {
             Ok(engine) => {
                 self.engine = Some(engine);
                 self.mode = Mode::Demo { why };
+                self.log.set_session_logged(false);
             }
             Err(e) => {
                 self.notice = Some(format!("{why}; the demo capture could not start either: {e}"));
@@ -297,15 +323,25 @@ impl App {
             // The stop reason of a capture the user ended is not news.
             engine.shutdown().ok();
         }
+        // The next engine counts from zero.
+        self.stats.new_run();
         self.mode = Mode::Stopped;
     }
 
-    /// Moves engine batches into the panels, within a time budget.
-    fn drain(&mut self) {
-        let Some(engine) = &self.engine else { return };
+    /// Moves engine batches into the panels, within a time budget. Returns true when batches are left for
+    /// the next frame.
+    fn drain(&mut self) -> bool {
+        let Some(engine) = &self.engine else {
+            return false;
+        };
         let start = Instant::now();
         let mut stopped = None;
-        while start.elapsed() < DRAIN_BUDGET {
+        let mut left = false;
+        loop {
+            if start.elapsed() >= DRAIN_BUDGET {
+                left = !engine.events.is_empty();
+                break;
+            }
             match engine.events.try_recv() {
                 Ok(EngineMessage::Events(batch)) => {
                     self.stats.push(&batch);
@@ -321,6 +357,10 @@ impl App {
             }
         }
         self.last_stats = engine.stats.snapshot();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.stats.sample(&self.last_stats, now);
         if let Some(result) = stopped {
             if let Err(e) = result {
                 self.notice = Some(format!("capture stopped: {e}"));
@@ -328,10 +368,7 @@ impl App {
             self.engine = None;
             self.mode = Mode::Stopped;
         }
-    }
-
-    fn recent_packets(&self) -> RecentPackets {
-        self.traffic.recent_packets(PREVIEW_PACKETS)
+        left
     }
 
     fn keyboard(&mut self, ctx: &egui::Context) {
@@ -383,10 +420,10 @@ impl App {
                 let watcher = self.watcher();
                 self.start_live(watcher);
             }
-            if ui
-                .add_enabled(running, egui::Button::new("Stop capture"))
-                .clicked()
-            {
+            let stop = ui.add_enabled(running, egui::Button::new("Stop capture"));
+            self.frame_log
+                .rect("Stop capture", stop.rect, ui.ctx().pixels_per_point());
+            if stop.clicked() {
                 self.stop();
             }
             if ui.button("Demo").clicked() {
@@ -411,12 +448,11 @@ impl App {
             Mode::Live(_) => {}
         }
         ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.state.tab, Tab::Traffic, Tab::Traffic.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Rules, Tab::Rules.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Blocklist, Tab::Blocklist.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Log, Tab::Log.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Stats, Tab::Stats.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Threats, Tab::Threats.title());
+            for tab in Tab::ALL {
+                let response = ui.selectable_value(&mut self.state.tab, tab, tab.title());
+                self.frame_log
+                    .rect(tab.title(), response.rect, ui.ctx().pixels_per_point());
+            }
         });
     }
 
@@ -435,9 +471,24 @@ impl App {
             ui.separator();
             ui.label(format!(
                 "captured {} | denied {} | alerts {} | stored {stored} | shown {shown} | evicted {evicted} | \
-                 dropped for display {} | kernel dropped {} (+{} by the interface)",
-                s.packets, s.blocked, s.alerts, s.display_dropped, s.kernel_dropped, s.kernel_if_dropped
+                 not shown (too many to draw) {}",
+                s.packets, s.blocked, s.alerts, s.display_dropped
             ));
+            // Packets libpcap lost because its buffer was full: lost to capture, not dropped by a firewall.
+            let lost = s.kernel_dropped + s.kernel_if_dropped;
+            let text = format!(
+                "capture dropped {} (+{} by the interface)",
+                s.kernel_dropped, s.kernel_if_dropped
+            );
+            if lost > 0 {
+                ui.label(RichText::new(text).color(ui.visuals().warn_fg_color))
+            } else {
+                ui.label(text)
+            }
+            .on_hover_text(
+                "Packets the capture buffer had no room for: netwarden never saw them. \
+                 Firewall drops are the \"denied\" count and the kernel-dropped rows.",
+            );
         });
         if let Some(notice) = &self.notice {
             ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
@@ -446,7 +497,11 @@ impl App {
 
     /// One frame of the whole window (also driven headless by tests and the frame bench).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
-        self.drain();
+        if self.repaint.get().is_none() {
+            // Only the first frame sets it; a second `set` cannot happen.
+            self.repaint.set(ui.ctx().clone()).ok();
+        }
+        let batches_left = self.drain();
         self.keyboard(ui.ctx());
         egui::Panel::top("toolbar").show(ui, |ui| {
             self.toolbar_ui(ui);
@@ -455,15 +510,17 @@ impl App {
             }
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
-        egui::CentralPanel::default().show(ui, |ui| match self.state.tab {
+        let central = egui::CentralPanel::default().show(ui, |ui| match self.state.tab {
             Tab::Traffic => {
                 let rules = self.rules.load_full();
                 self.traffic.ui(ui, &rules, &self.raw);
             }
             Tab::Rules => {
-                let recent = self.recent_packets();
                 self.rules_panel.set_kernel_state(self.kernel_rules_state());
-                self.rules_panel.ui(ui, &self.rules, &move || recent.clone());
+                // The recent packets are copied only when the editor computes a preview, not per frame.
+                let traffic = &self.traffic;
+                self.rules_panel
+                    .ui(ui, &self.rules, &|| traffic.recent_packets(PREVIEW_PACKETS));
             }
             Tab::Log => self.log.ui(ui, &self.raw),
             Tab::Stats => self.stats.stats_ui(ui),
@@ -493,8 +550,30 @@ impl App {
             self.rules_panel.start_new_rule(spec);
             self.state.tab = Tab::Rules;
         }
-        if self.engine.is_some() {
-            ui.ctx().request_repaint_after(Duration::from_millis(33));
+        self.frame_log
+            .rect("central", central.response.rect, ui.ctx().pixels_per_point());
+        self.schedule_repaint(ui.ctx(), batches_left);
+        self.frame_log.frame(self.state.tab.title());
+    }
+
+    /// Asks for the next frame only when something will have changed: batches left undrained (soon), or a
+    /// view that shows the time (once a second). New batches ask for themselves (`EngineConfig::notify`), and
+    /// input always repaints, so an idle window draws nothing.
+    fn schedule_repaint(&self, ctx: &egui::Context, batches_left: bool) {
+        if batches_left {
+            ctx.request_repaint_after(TRAFFIC_FRAME_INTERVAL);
+        }
+        let clock = match self.state.tab {
+            Tab::Stats => self.engine.is_some(),
+            Tab::Log => self.log.shows_time_window(),
+            _ => false,
+        };
+        // Finished kernel work, countdowns and drift checks are picked up by `poll`, which runs once per
+        // frame.
+        if clock || self.blocklist.busy() || self.blocklist.pending().is_some() {
+            ctx.request_repaint_after(CLOCK_INTERVAL);
+        } else if self.blocklist.unavailable().is_none() {
+            ctx.request_repaint_after(DRIFT_POLL_INTERVAL);
         }
     }
 

@@ -347,27 +347,10 @@ mod tests {
     use super::*;
 
     fn event(seq: u64, rule: Option<&str>) -> Event {
-        let mut meta = PacketMeta::new(1_000 * i64::try_from(seq).unwrap(), 60, 60, LinkType::Ethernet);
-        meta.src_ip = Some("203.0.113.7".parse().unwrap());
-        meta.dst_ip = Some("192.168.1.50".parse().unwrap());
-        meta.protocol = Some(IpProto::TCP);
-        meta.src_port = Some(40_000);
-        meta.dst_port = Some(22);
-        meta.direction = Direction::In;
-        Event {
-            seq,
-            meta,
-            verdict: Verdict {
-                action: Action::Block,
-                rule: None,
-            },
-            rule_name: rule.map(Arc::from),
-            iface: Arc::from("eth0"),
-            alert: None,
-            src_name: None,
-            dst_name: Some(Arc::from("example.org")),
-            kernel_dropped: false,
-        }
+        let mut event = crate::event::testing::ssh_probe(seq, 1_000 * i64::try_from(seq).unwrap(), 40_000);
+        event.rule_name = rule.map(Arc::from);
+        event.dst_name = Some(Arc::from("example.org"));
+        event
     }
 
     #[test]
