@@ -53,6 +53,7 @@ fn event(seq: u64, rules: &RuleSet, iface: &Arc<str>) -> Event {
         src_name: None,
         dst_name: None,
         kernel_dropped: false,
+        rules_version: 0,
     }
 }
 

@@ -1155,6 +1155,7 @@ mod tests {
             src_name: None,
             dst_name: None,
             kernel_dropped: false,
+            rules_version: 0,
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Event {
     pub dst_name: Option<Arc<str>>,
     /// The source is on the kernel block list (enforced), so the kernel drops this packet after capture.
     pub kernel_dropped: bool,
+    /// The rule set that judged it, in the engine's `RulesHistory` (0: not recorded).
+    pub rules_version: u32,
 }
 
 impl Event {
@@ -81,6 +83,7 @@ pub(crate) mod testing {
             src_name: None,
             dst_name: None,
             kernel_dropped: false,
+            rules_version: 0,
         }
     }
 }

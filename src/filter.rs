@@ -358,6 +358,7 @@ mod tests {
             src_name: Some(Arc::from("scanner.example.org")),
             dst_name: None,
             kernel_dropped: false,
+            rules_version: 0,
         }
     }
 

@@ -54,6 +54,7 @@ fn event(seq: u64, src: &str, dport: u16, rules: &RuleSet) -> Event {
         src_name: None,
         dst_name: None,
         kernel_dropped: false,
+        rules_version: 0,
     }
 }
 
@@ -295,4 +296,43 @@ fn kernel_dropped_rows_say_so() {
         .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
     h.run();
     assert!(h.query_by_label("kernel drop").is_some());
+}
+
+#[test]
+fn why_this_verdict_uses_the_rules_that_judged_the_packet() {
+    let history = Arc::new(netwarden::engine::RulesHistory::default());
+    let before = Arc::new(RuleSet::from_ron(RULES).unwrap());
+    let version = history.record(&before);
+    let mut probe = event(1, "203.0.113.7", 22, &before);
+    probe.rules_version = version;
+    assert_eq!(probe.verdict.action, netwarden::rules::Action::Block);
+    // Since then "no ssh" was deleted: the current rules would allow the probe.
+    const NOW: &str =
+        r#"(default_policy: Allow, rules: [(name: "router", action: Allow, src: ["192.168.1.1"])])"#;
+    history.record(&Arc::new(RuleSet::from_ron(NOW).unwrap()));
+    let mut panel = TrafficPanel::new(10);
+    panel.set_rules_history(Arc::clone(&history));
+    panel.push([probe]);
+    let state = Panel {
+        panel,
+        rules: RuleSet::from_ron(NOW).unwrap(),
+        raw: RawStore::new(1 << 20),
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
+    h.run();
+    h.get_by_label("203.0.113.7").click();
+    h.run();
+    // Explained with the rules that judged it, as the Verdict column says...
+    assert!(h.query_by_label_contains("rule 2 \"no ssh\": MATCHED").is_some());
+    assert!(h.query_by_label("rule 2 \"no ssh\" matched: block").is_some());
+    // ...and what the rules in force now would do.
+    assert!(
+        h.query_by_label_contains(
+            "The rules have changed since this packet was judged. With the current rules: no rule matched: \
+             default policy allow (a different verdict)."
+        )
+        .is_some()
+    );
 }

@@ -15,7 +15,7 @@ use super::rules::{KernelRulesState, RulesPanel};
 use super::stats::StatsPanel;
 use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
-use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
+use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, RulesHistory, StatsSnapshot};
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
 
@@ -161,6 +161,8 @@ pub struct App {
     repaint: Arc<OnceLock<egui::Context>>,
     /// The bench's per-frame log (`NETWARDEN_FRAME_LOG`), off by default.
     frame_log: FrameLog,
+    /// Every engine run numbers its rule sets here (one record across runs).
+    rules_history: Arc<RulesHistory>,
 }
 
 impl App {
@@ -217,7 +219,9 @@ impl App {
             last_stats: StatsSnapshot::default(),
             repaint: Arc::new(OnceLock::new()),
             frame_log: FrameLog::from_env(),
+            rules_history: Arc::new(RulesHistory::default()),
         };
+        app.traffic.set_rules_history(Arc::clone(&app.rules_history));
         app.blocklist.apply_prefs(&app.state.blocklist);
         // `--remove-on-exit` is for this run: it is saved only if the user had ticked the box before.
         app.remove_on_exit_flag = remove_on_exit && !app.blocklist.remove_on_exit;
@@ -245,6 +249,7 @@ impl App {
         config.raw_store = Some(Arc::clone(&self.raw));
         config.audit = Some(self.rules.load().log().clone());
         config.kernel_blocked = Some(self.blocklist.kernel_blocked());
+        config.rules_history = Some(Arc::clone(&self.rules_history));
         let repaint = Arc::clone(&self.repaint);
         config.notify = Some(Arc::new(move || {
             if let Some(ctx) = repaint.get() {

@@ -82,6 +82,8 @@ pub struct Row {
     pub alert: Option<AlertKind>,
     pub malformed: Option<Malformed>,
     pub kernel_dropped: bool,
+    /// The rule set that judged it (`Event::rules_version`).
+    pub rules_version: u32,
 }
 
 impl Row {
@@ -109,6 +111,7 @@ impl Row {
             alert: event.alert.as_ref().map(|a| a.kind),
             malformed: m.malformed,
             kernel_dropped: event.kernel_dropped,
+            rules_version: event.rules_version,
         }
     }
 
@@ -154,6 +157,7 @@ impl Row {
             src_name: strings.get(self.src_name).cloned(),
             dst_name: strings.get(self.dst_name).cloned(),
             kernel_dropped: self.kernel_dropped,
+            rules_version: self.rules_version,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::dialog::{DialogKind, PathField};
 use crate::packet::PacketMeta;
 use crate::rules::{
     Action, LintWarning, PortRange, Protocol, RuleDirection, RuleError, RuleFile, RuleSet, RuleSpec,
-    SharedRules, lint, save_atomic, swap_rules,
+    SharedRules, lint, save_atomic, save_edited, swap_rules,
 };
 use crate::whatif::{self, CompareReport};
 
@@ -252,12 +252,13 @@ impl RulesPanel {
         Ok(())
     }
 
-    /// Validates, writes the file atomically and puts the draft in force.
+    /// Validates, writes the file atomically and puts the draft in force. Only what the draft changed is
+    /// rewritten: comments and untouched rules keep their text (`rules::save_edited`).
     ///
     /// # Errors
     /// The draft is invalid or the file cannot be written; nothing changes then.
     pub fn save(&mut self, shared: &SharedRules) -> Result<(), RuleError> {
-        save_atomic(&self.draft, &self.path)?;
+        save_edited(&self.draft, &self.saved, &self.path)?;
         let set = RuleSet::compile(self.draft.clone(), None)?;
         swap_rules(shared, set);
         self.seen = Some(shared.load_full());

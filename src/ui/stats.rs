@@ -548,6 +548,7 @@ mod tests {
                     src_name: None,
                     dst_name: None,
                     kernel_dropped: false,
+                    rules_version: 0,
                 }
             })
             .collect();
@@ -586,6 +587,7 @@ mod tests {
                 src_name: None,
                 dst_name: None,
                 kernel_dropped: false,
+                rules_version: 0,
             });
         }
         stats.push(&events);

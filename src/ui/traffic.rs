@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 
-use super::details::details_ui;
+use super::details::{details_ui, judged_by};
 use super::model::{Row, RowStore, RowSubject};
 use super::widgets::{flags_text, names_text, time_text, verdict_rich_text};
 use crate::engine::RawStore;
@@ -61,6 +61,8 @@ pub struct TrafficPanel {
     /// Scroll the table to this shown row on the next frame.
     scroll_to: Option<usize>,
     focus_filter: bool,
+    /// The rule sets rows were judged with, for "Why this verdict".
+    rules_history: Option<std::sync::Arc<crate::engine::RulesHistory>>,
     /// Requests for the app, drained each frame.
     pub actions: Vec<TrafficAction>,
 }
@@ -86,8 +88,14 @@ impl TrafficPanel {
             selected: None,
             scroll_to: None,
             focus_filter: false,
+            rules_history: None,
             actions: Vec::new(),
         }
+    }
+
+    /// The engine's record of rule sets, so a row is explained with the rules that judged it.
+    pub fn set_rules_history(&mut self, history: std::sync::Arc<crate::engine::RulesHistory>) {
+        self.rules_history = Some(history);
     }
 
     /// Stores new events (O(batch)); evicts the oldest past the cap.
@@ -318,7 +326,15 @@ impl TrafficPanel {
                 .id_salt("details")
                 .auto_shrink([false; 2])
                 .show(ui, |ui| {
-                    details_ui(ui, &event, rules, raw, self.store.alert_reason(event.seq));
+                    let mut kept = None;
+                    let judged = judged_by(&event, rules, self.rules_history.as_deref(), &mut kept);
+                    details_ui(
+                        ui,
+                        &event,
+                        (rules, judged),
+                        raw,
+                        self.store.alert_reason(event.seq),
+                    );
                 });
         }
     }
@@ -707,6 +723,7 @@ mod tests {
             src_name: None,
             dst_name: None,
             kernel_dropped: false,
+            rules_version: 0,
         }
     }
 
