@@ -107,7 +107,7 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
     let options = eframe::NativeOptions {
         renderer,
         viewport: viewport
-            .with_title("netwarden")
+            .with_title(app::WINDOW_TITLE)
             .with_inner_size([1360.0, 860.0])
             .with_min_inner_size([800.0, 500.0]),
         ..Default::default()

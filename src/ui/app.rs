@@ -100,6 +100,9 @@ enum Mode {
     Stopped,
 }
 
+/// The window's title and accessible name.
+pub const WINDOW_TITLE: &str = "netwarden";
+
 /// Frame budget for draining engine batches, so a flood never stalls the UI.
 const DRAIN_BUDGET: Duration = Duration::from_millis(4);
 /// While packets arrive the window is redrawn at most this often (about 12 frames a second): new rows show
@@ -150,7 +153,9 @@ pub struct App {
     /// Remove-on-exit comes from the command line only (not saved).
     remove_on_exit_flag: bool,
     notice: Option<String>,
-    interfaces: Vec<String>,
+    /// Network interfaces (`any` first), then libpcap's other capture sources (D-Bus, Bluetooth, USB,
+    /// nfqueue..), listed apart.
+    interfaces: (Vec<String>, Vec<String>),
     last_stats: StatsSnapshot,
     /// The rule set last looked at for `enforce: true` rules, and the kernel rules it gave.
     applied_rules: Option<(Arc<RuleSet>, Vec<crate::enforce::KernelRule>)>,
@@ -215,7 +220,7 @@ impl App {
             applied_rules: None,
             refused_rules: std::collections::BTreeMap::new(),
             notice,
-            interfaces: Vec::new(),
+            interfaces: (Vec::new(), Vec::new()),
             last_stats: StatsSnapshot::default(),
             repaint: Arc::new(OnceLock::new()),
             frame_log: FrameLog::from_env(),
@@ -236,11 +241,13 @@ impl App {
     }
 
     fn refresh_interfaces(&mut self) {
-        let mut names = vec!["any".to_owned()];
-        if let Ok(list) = list_interfaces() {
-            names.extend(list.into_iter().map(|i| i.name).filter(|n| n != "any"));
-        }
-        self.interfaces = names;
+        let names = list_interfaces()
+            .map(|list| list.into_iter().map(|i| i.name).collect())
+            .unwrap_or_default();
+        // A network interface is a kernel network device; libpcap also lists capture sources that are not.
+        self.interfaces = group_interfaces(names, |name| {
+            std::path::Path::new("/sys/class/net").join(name).exists()
+        });
     }
 
     fn base_config(&self, source: SourceSpec, watcher: Option<RuleWatcher>) -> EngineConfig {
@@ -381,12 +388,6 @@ impl App {
             self.state.tab = Tab::Traffic;
             self.traffic.focus_filter();
         }
-        if !ctx.egui_wants_keyboard_input()
-            && self.state.tab == Tab::Traffic
-            && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Space))
-        {
-            self.traffic.toggle_pause();
-        }
     }
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
@@ -398,8 +399,16 @@ impl App {
             egui::ComboBox::from_id_salt("iface")
                 .selected_text(iface.clone())
                 .show_ui(ui, |ui| {
-                    for name in &self.interfaces {
+                    let (network, other) = &self.interfaces;
+                    for name in network {
                         ui.selectable_value(&mut iface, name.clone(), name);
+                    }
+                    if !other.is_empty() {
+                        ui.separator();
+                        ui.weak("Other capture sources (not network interfaces):");
+                        for name in other {
+                            ui.selectable_value(&mut iface, name.clone(), name);
+                        }
                     }
                 })
                 .response
@@ -507,6 +516,9 @@ impl App {
             self.repaint.set(ui.ctx().clone()).ok();
         }
         let batches_left = self.drain();
+        // The window's accessible name (the root node has none of its own).
+        ui.ctx()
+            .accesskit_node_builder(egui::accesskit_root_id(), |node| node.set_label(WINDOW_TITLE));
         self.keyboard(ui.ctx());
         egui::Panel::top("toolbar").show(ui, |ui| {
             self.toolbar_ui(ui);
@@ -677,6 +689,22 @@ impl Drop for App {
     }
 }
 
+/// Splits libpcap's device list: `any` and the network interfaces (sorted), then the other capture sources
+/// (sorted), each name once.
+#[must_use]
+pub fn group_interfaces(names: Vec<String>, is_network: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
+    let (mut network, mut other): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .filter(|n| n != "any")
+        .partition(|n| is_network(n));
+    for list in [&mut network, &mut other] {
+        list.sort();
+        list.dedup();
+    }
+    network.insert(0, "any".to_owned());
+    (network, other)
+}
+
 /// The eframe wrapper: persistence, the frame callback, and closing on SIGINT/SIGTERM/SIGHUP (so the app
 /// shuts down like a closed window: capture stopped, preferences saved, kernel rules removed when asked).
 pub struct EframeApp(pub App, pub Arc<std::sync::atomic::AtomicBool>);
@@ -710,5 +738,28 @@ impl eframe::App for EframeApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STATE_KEY, &self.0.state());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_interfaces_come_first_and_other_sources_apart() {
+        let names = [
+            "dbus-system",
+            "eth0",
+            "any",
+            "lo",
+            "bluetooth-monitor",
+            "nfqueue",
+            "eth0",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let (network, other) = group_interfaces(names, |n| ["eth0", "lo"].contains(&n));
+        assert_eq!(network, ["any", "eth0", "lo"]);
+        assert_eq!(other, ["bluetooth-monitor", "dbus-system", "nfqueue"]);
     }
 }

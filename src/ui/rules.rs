@@ -542,11 +542,17 @@ impl RulesPanel {
                         for (index, spec) in self.draft.rules.iter().enumerate() {
                             ui.label((index + 1).to_string());
                             let mut enabled = spec.enabled;
-                            if ui
-                                .checkbox(&mut enabled, "")
-                                .on_hover_text("enable / disable")
-                                .changed()
-                            {
+                            let checkbox = ui.checkbox(&mut enabled, "").on_hover_text("enable / disable");
+                            let checked = spec.enabled;
+                            checkbox.widget_info(|| {
+                                egui::WidgetInfo::selected(
+                                    egui::accesskit::Role::CheckBox,
+                                    true,
+                                    checked,
+                                    format!("Enabled: {}", spec.name),
+                                )
+                            });
+                            if checkbox.changed() {
                                 action = Some(RowAction::Toggle(index));
                             }
                             let color = super::widgets::verdict_color(spec.action, ui.visuals().dark_mode);
@@ -558,28 +564,35 @@ impl RulesPanel {
                             }
                             ui.label(hits.get(spec.name.as_str()).copied().unwrap_or(0).to_string());
                             ui.horizontal(|ui| {
-                                if ui
-                                    .add_enabled(index > 0, egui::Button::new("Up").small())
-                                    .on_hover_text("move up")
-                                    .clicked()
-                                {
-                                    action = Some(RowAction::Move(index, index - 1));
-                                }
-                                if ui
-                                    .add_enabled(index + 1 < count, egui::Button::new("Down").small())
-                                    .on_hover_text("move down")
-                                    .clicked()
-                                {
-                                    action = Some(RowAction::Move(index, index + 1));
-                                }
-                                if ui.small_button("Edit").clicked() {
-                                    action = Some(RowAction::Edit(index));
-                                }
-                                if ui.small_button("Duplicate").clicked() {
-                                    action = Some(RowAction::Duplicate(index));
-                                }
-                                if ui.small_button("Delete").clicked() {
-                                    action = Some(RowAction::Delete(index));
+                                // Short visible text; the accessible name says which rule it acts on.
+                                let buttons = [
+                                    (
+                                        "Up",
+                                        "Move up",
+                                        index > 0,
+                                        RowAction::Move(index, index.saturating_sub(1)),
+                                    ),
+                                    (
+                                        "Down",
+                                        "Move down",
+                                        index + 1 < count,
+                                        RowAction::Move(index, index + 1),
+                                    ),
+                                    ("Edit", "Edit", true, RowAction::Edit(index)),
+                                    ("Duplicate", "Duplicate", true, RowAction::Duplicate(index)),
+                                    ("Delete", "Delete", true, RowAction::Delete(index)),
+                                ];
+                                for (text, verb, enabled, row_action) in buttons {
+                                    let button = ui.add_enabled(enabled, egui::Button::new(text).small());
+                                    let name = format!("{verb} rule {}", spec.name);
+                                    super::widgets::name_control(
+                                        &button,
+                                        egui::accesskit::Role::Button,
+                                        &name,
+                                    );
+                                    if button.on_hover_text(&name).clicked() {
+                                        action = Some(row_action);
+                                    }
                                 }
                             });
                             ui.vertical(|ui| {

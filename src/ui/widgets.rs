@@ -17,6 +17,13 @@ pub fn status_message_ui(ui: &mut egui::Ui, message: Option<&(bool, String)>) {
     }
 }
 
+/// Gives a control the accessible name `name` (what a screen reader says, what tests look it up by),
+/// keeping its short visible text: `Delete` reads "Delete rule no ssh".
+pub fn name_control(response: &egui::Response, role: egui::accesskit::Role, name: &str) {
+    let enabled = response.enabled();
+    response.widget_info(|| egui::WidgetInfo::labeled(role, enabled, name));
+}
+
 /// Colour of a verdict: block red, log amber, allow green (readable on both themes).
 #[must_use]
 pub fn verdict_color(action: Action, dark_mode: bool) -> Color32 {
