@@ -15,7 +15,8 @@
 //! measured. The app writes its per-frame log (`NETWARDEN_FRAME_LOG`) so the bench knows where the tabs are
 //! and how many frames were drawn; the latency itself is measured on the screen, not from the log.
 //!
-//! Needs root (network namespaces), Xvfb, xdotool and iproute2. Run: `make bench-gui` (or `make bench`).
+//! Needs root (network namespaces), Xvfb, xdotool and iproute2. Run: `make bench-gui` (or `make bench`);
+//! `NETWARDEN_BIN=path RENDERERS="glow wgpu"` measures another build of the app.
 //! Other processes on the machine change CPU figures: compare medians of several runs.
 
 use std::collections::HashMap;
@@ -125,7 +126,9 @@ fn run() -> Result<()> {
     let rules = dir.path().join("rules.ron");
     std::fs::write(&rules, text).map_err(|e| e.to_string())?;
     let env = Env {
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_netwarden")),
+        // NETWARDEN_BIN measures another build (one with `--features wgpu` has both renderers).
+        bin: std::env::var_os("NETWARDEN_BIN")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_netwarden")), PathBuf::from),
         dir,
         rules,
     };

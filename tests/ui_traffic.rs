@@ -522,3 +522,28 @@ fn keyboard_only_filter_select_block_add_a_rule_and_save() {
         assert!(h.query_by(named).is_some(), "{title}");
     }
 }
+
+#[test]
+fn a_row_takes_a_press_and_release_in_separate_frames() {
+    let mut h = harness();
+    h.run();
+    let at = h.get_by_label("203.0.113.7").rect().center();
+    h.hover_at(at);
+    h.step();
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    h.run();
+    assert_eq!(h.state().panel.selected().map(|r| r.seq), Some(31));
+}

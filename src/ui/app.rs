@@ -105,10 +105,16 @@ pub const WINDOW_TITLE: &str = "netwarden";
 
 /// Frame budget for draining engine batches, so a flood never stalls the UI.
 const DRAIN_BUDGET: Duration = Duration::from_millis(4);
-/// While packets arrive the window is redrawn at most this often (about 12 frames a second): new rows show
-/// within this delay, and a flood costs 12 frames a second, not one per batch. Input is never delayed: a
-/// click or a key is drawn at once.
+/// While many packets arrive the window is redrawn at most this often (about 12 frames a second): new rows
+/// show within this delay, and a flood costs 12 frames a second, not one per batch. Input is never delayed:
+/// a click or a key is drawn at once.
 const TRAFFIC_FRAME_INTERVAL: Duration = Duration::from_millis(80);
+/// With a trickle of packets (fewer than `BUSY_EVENTS` in the last frame) new rows wait up to this long:
+/// a frame costs about 30 ms of CPU with software rendering, so 4 frames a second keep a quiet link (or the
+/// demo's 45 packets/s) light (docs/PERFORMANCE.md, "Desktop app").
+const QUIET_FRAME_INTERVAL: Duration = Duration::from_millis(250);
+/// Events drained in one frame from which packets count as flowing fast.
+const BUSY_EVENTS: usize = 100;
 /// A view that shows the time (the stats plots, countdowns, "last minutes") is redrawn this often when
 /// nothing else happens.
 const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
@@ -168,6 +174,8 @@ pub struct App {
     frame_log: FrameLog,
     /// Every engine run numbers its rule sets here (one record across runs).
     rules_history: Arc<RulesHistory>,
+    /// The last frame drained `BUSY_EVENTS` or more: the engine's wake-ups ask for the short interval.
+    busy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl App {
@@ -225,6 +233,7 @@ impl App {
             repaint: Arc::new(OnceLock::new()),
             frame_log: FrameLog::from_env(),
             rules_history: Arc::new(RulesHistory::default()),
+            busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         app.traffic.set_rules_history(Arc::clone(&app.rules_history));
         app.blocklist.apply_prefs(&app.state.blocklist);
@@ -257,10 +266,14 @@ impl App {
         config.audit = Some(self.rules.load().log().clone());
         config.kernel_blocked = Some(self.blocklist.kernel_blocked());
         config.rules_history = Some(Arc::clone(&self.rules_history));
-        let repaint = Arc::clone(&self.repaint);
+        let (repaint, busy) = (Arc::clone(&self.repaint), Arc::clone(&self.busy));
         config.notify = Some(Arc::new(move || {
             if let Some(ctx) = repaint.get() {
-                ctx.request_repaint_after(TRAFFIC_FRAME_INTERVAL);
+                ctx.request_repaint_after(if busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    TRAFFIC_FRAME_INTERVAL
+                } else {
+                    QUIET_FRAME_INTERVAL
+                });
             }
         }));
         config
@@ -349,6 +362,7 @@ impl App {
         let start = Instant::now();
         let mut stopped = None;
         let mut left = false;
+        let mut drained = 0;
         loop {
             if start.elapsed() >= DRAIN_BUDGET {
                 left = !engine.events.is_empty();
@@ -356,6 +370,7 @@ impl App {
             }
             match engine.events.try_recv() {
                 Ok(EngineMessage::Events(batch)) => {
+                    drained += batch.len();
                     self.stats.push(&batch);
                     self.log.push(&batch);
                     self.traffic.push(batch);
@@ -368,6 +383,10 @@ impl App {
                 Err(_) => break,
             }
         }
+        self.busy.store(
+            drained >= BUSY_EVENTS || left,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.last_stats = engine.stats.snapshot();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
