@@ -22,7 +22,7 @@ DEB_PROFILE ?= release
 DEB_BIN := target/$(if $(filter dev,$(DEB_PROFILE)),debug,$(DEB_PROFILE))/netwarden
 CARGO_DEB_VERSION := 3.8.0
 
-.PHONY: deps build run demo test lint unit root-tests bench screenshots clean-kernel deb cargo-deb test-deb
+.PHONY: deps build run demo test lint unit root-tests bench bench-gui screenshots clean-kernel deb cargo-deb test-deb
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -93,6 +93,13 @@ bench: deps
 	$(CARGO) bench --locked --no-default-features --bench enforce
 	$(CARGO) bench --locked --no-default-features --bench attrib
 	$(CARGO) bench --locked --bench frame
+	$(MAKE) bench-gui
+
+# The desktop app under Xvfb (needs root for its network namespaces): CPU idle, in demo mode and at 50,000
+# packets/s, table refreshes and click-to-screen latency. RENDERERS="glow wgpu" compares the renderers.
+bench-gui: deps
+	$(SUDO) env RUNS=$${RUNS:-3} RENDERERS="$${RENDERERS:-glow}" $(CARGO) bench --locked \
+		$$([ "$${RENDERERS:-glow}" = glow ] || echo --features wgpu) --bench gui
 
 screenshots: build
 	scripts/screenshots.sh $(BIN)

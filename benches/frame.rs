@@ -54,6 +54,7 @@ fn event(seq: u64, rules: &RuleSet, iface: &Arc<str>) -> Event {
         dst_name: None,
         kernel_dropped: false,
         origin: netwarden::event::Origin::Untracked,
+        rules_version: 0,
     }
 }
 

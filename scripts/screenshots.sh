@@ -53,7 +53,9 @@ shoot() { # TAB WAIT [CLICK_Y]
         app=$!
         sleep "$2"
         if [ -n "${3:-}" ]; then
-            # Pause first (Space): rows that move every frame do not take clicks (a known issue).
+            # Pause first (Space): rows that move every frame do not take clicks (a known issue). Without a
+            # window manager nothing has the keyboard focus until it is given.
+            xdotool search --name "^netwarden$" windowfocus --sync >/dev/null 2>&1 || true
             xdotool key space
             sleep 0.5
             xdotool mousemove 400 "$3"

@@ -96,6 +96,52 @@ pub struct EngineConfig {
     /// Looks up the program and user of each new live flow on the "attrib" thread (needs `flows`; files
     /// are always `(offline)`).
     pub attribute: bool,
+    /// Called after each message sent to the front end (a batch, a notice, the stop), so a window can
+    /// repaint when there is news instead of polling on a timer. Must be cheap and never block.
+    pub notify: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Numbers the rule sets packets are judged with (`Event::rules_version`), so a front end can explain
+    /// a packet with the rules that judged it after they changed.
+    pub rules_history: Option<Arc<RulesHistory>>,
+}
+
+/// The rule sets an engine judged packets with, numbered from 1 (`Event::rules_version`; 0 = not
+/// recorded). A front end keeps one across engine runs; the newest `RULES_HISTORY_LEN` sets are kept, so
+/// an old enough version is answered with `None`. Recorded only when the rules change, never per packet.
+#[derive(Debug, Default)]
+pub struct RulesHistory {
+    sets: std::sync::Mutex<std::collections::VecDeque<(u32, Arc<RuleSet>)>>,
+}
+
+/// Rule sets a `RulesHistory` keeps.
+pub const RULES_HISTORY_LEN: usize = 64;
+
+impl RulesHistory {
+    /// The version of `set`: the newest one if it is the same set, else a new number.
+    pub fn record(&self, set: &Arc<RuleSet>) -> u32 {
+        let Ok(mut sets) = self.sets.lock() else {
+            return 0;
+        };
+        match sets.back() {
+            Some((version, last)) if Arc::ptr_eq(last, set) => *version,
+            last => {
+                let version = last.map_or(1, |(v, _)| v.wrapping_add(1).max(1));
+                sets.push_back((version, Arc::clone(set)));
+                while sets.len() > RULES_HISTORY_LEN {
+                    sets.pop_front();
+                }
+                version
+            }
+        }
+    }
+
+    /// The rule set of `version`, if still kept.
+    #[must_use]
+    pub fn get(&self, version: u32) -> Option<Arc<RuleSet>> {
+        let sets = self.sets.lock().ok()?;
+        sets.iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, set)| Arc::clone(set))
+    }
 }
 
 impl EngineConfig {
@@ -120,6 +166,8 @@ impl EngineConfig {
             alert_sink: None,
             flows: None,
             attribute: false,
+            notify: None,
+            rules_history: None,
         }
     }
 }
@@ -449,6 +497,8 @@ struct Worker {
     flows: Option<FlowTracker>,
     /// Events of this run without a flow table: `Offline` for files, else `Untracked`.
     untracked_origin: Origin,
+    /// `EngineConfig::rules_history`'s number for `rules` (0 without a history).
+    rules_version: u32,
     stop: bool,
 }
 
@@ -527,6 +577,7 @@ impl Worker {
         stats: Arc<EngineStats>,
     ) -> Self {
         let rules = config.rules.load_full();
+        let rules_version = config.rules_history.as_ref().map_or(0, |h| h.record(&rules));
         let rules_cache = arc_swap::Cache::new(Arc::clone(&config.rules));
         let mut config = config;
         let watcher = config.rules_watcher.take();
@@ -574,6 +625,7 @@ impl Worker {
             told_unsupported_link: false,
             flows,
             untracked_origin,
+            rules_version,
             stop: false,
         }
     }
@@ -602,6 +654,7 @@ impl Worker {
         let message = EngineMessage::Stopped(result.as_ref().copied().map_err(ToString::to_string));
         // The front end may be gone already; nothing left to tell then.
         self.events.send_timeout(message, Duration::from_millis(200)).ok();
+        self.notify();
         result
     }
 
@@ -871,6 +924,7 @@ impl Worker {
             dst_name,
             kernel_dropped,
             origin,
+            rules_version: self.rules_version,
         };
         if deliver {
             if let Some(data) = data {
@@ -933,6 +987,9 @@ impl Worker {
             // Queued audit entries name their rules from the set they were evaluated with.
             self.flush_audit();
             self.rules = current;
+            if let Some(history) = &self.config.rules_history {
+                self.rules_version = history.record(&self.rules);
+            }
             self.detector.set_config(self.rules.detection().clone());
         }
     }
@@ -982,11 +1039,13 @@ impl Worker {
         if self.config.backpressure {
             if self.events.send(EngineMessage::Events(batch)).is_err() {
                 self.stop = true;
+            } else {
+                self.notify();
             }
             return;
         }
         match self.events.try_send(EngineMessage::Events(batch)) {
-            Ok(()) => {}
+            Ok(()) => self.notify(),
             Err(TrySendError::Full(_)) => self.stats.add_display_dropped(len),
             Err(TrySendError::Disconnected(_)) => self.stop = true,
         }
@@ -995,6 +1054,15 @@ impl Worker {
     fn send_notice(&mut self, notice: Notice) {
         if self.events.try_send(EngineMessage::Notice(notice)).is_err() {
             self.stats.add_display_dropped(0);
+        } else {
+            self.notify();
+        }
+    }
+
+    /// Tells the front end a message is waiting (`EngineConfig::notify`).
+    fn notify(&self) {
+        if let Some(notify) = &self.config.notify {
+            notify();
         }
     }
 }
@@ -1206,6 +1274,30 @@ mod tests {
                 Err(_) => return (events, None),
             }
         }
+    }
+
+    #[test]
+    fn events_carry_the_version_of_the_rules_that_judged_them() {
+        let mut config = config("Block");
+        let history = Arc::new(RulesHistory::default());
+        config.rules_history = Some(Arc::clone(&history));
+        config.notify = Some(Arc::new(|| {}));
+        let first = config.rules.load_full();
+        let engine = Engine::spawn_with_source(config, Box::new(FakeSource::new(50, false))).unwrap();
+        let (events, stopped) = collect(&engine);
+        assert_eq!(stopped, Some(Ok(())));
+        assert_eq!(events.len(), 50);
+        assert!(events.iter().all(|e| e.rules_version == 1));
+        assert!(Arc::ptr_eq(&history.get(1).unwrap(), &first));
+        // The same set again keeps its number; a new one gets the next; only the newest are kept.
+        assert_eq!(history.record(&first), 1);
+        let second = Arc::new(rules("Allow"));
+        assert_eq!(history.record(&second), 2);
+        for _ in 0..RULES_HISTORY_LEN {
+            history.record(&Arc::new(rules("Allow")));
+        }
+        assert!(history.get(1).is_none());
+        assert!(history.get(2 + RULES_HISTORY_LEN as u32).is_some());
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Event {
     /// The flow the packet belongs to, with its program and user once known.
     #[serde(skip)]
     pub origin: Origin,
+    /// The rule set that judged it, in the engine's `RulesHistory` (0: not recorded).
+    pub rules_version: u32,
 }
 
 impl Event {
@@ -121,5 +123,44 @@ pub(crate) fn sample_event() -> Event {
         dst_name: None,
         kernel_dropped: false,
         origin: Origin::Untracked,
+        rules_version: 0,
+    }
+}
+
+/// Events for unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use super::Event;
+    use crate::packet::{Direction, IpProto, LinkType, PacketMeta};
+    use crate::rules::{Action, Verdict};
+
+    /// An inbound SSH probe from 203.0.113.7 to 192.168.1.50, blocked by "no ssh", at `ts_micros`.
+    #[must_use]
+    pub fn ssh_probe(seq: u64, ts_micros: i64, src_port: u16) -> Event {
+        let mut meta = PacketMeta::new(ts_micros, 60, 60, LinkType::Ethernet);
+        meta.src_ip = "203.0.113.7".parse().ok();
+        meta.dst_ip = "192.168.1.50".parse().ok();
+        meta.protocol = Some(IpProto::TCP);
+        meta.src_port = Some(src_port);
+        meta.dst_port = Some(22);
+        meta.direction = Direction::In;
+        Event {
+            seq,
+            meta,
+            verdict: Verdict {
+                action: Action::Block,
+                rule: None,
+            },
+            rule_name: Some(Arc::from("no ssh")),
+            iface: Arc::from("eth0"),
+            alert: None,
+            src_name: None,
+            dst_name: None,
+            kernel_dropped: false,
+            origin: super::Origin::Untracked,
+            rules_version: 0,
+        }
     }
 }

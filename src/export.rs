@@ -243,6 +243,23 @@ fn write_jsonl_rows<T: serde::Serialize>(
     Ok(n)
 }
 
+/// Writes serializable rows as one JSON array (one object per line inside it); returns the number of rows.
+fn write_json_array_rows<T: serde::Serialize>(
+    rows: impl IntoIterator<Item = T>,
+    mut w: impl Write,
+) -> Result<usize, ExportError> {
+    let mut n = 0;
+    w.write_all(b"[")?;
+    for row in rows {
+        w.write_all(if n == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut w, &row)?;
+        n += 1;
+    }
+    w.write_all(b"\n]\n")?;
+    w.flush()?;
+    Ok(n)
+}
+
 /// Writes events as CSV with a header row; returns the number of rows.
 ///
 /// # Errors
@@ -380,6 +397,17 @@ pub fn export_log_csv<'a>(
     write_csv_rows(records, w)
 }
 
+/// Writes audit-log records as one JSON array (a `.json` file any JSON parser reads whole).
+///
+/// # Errors
+/// Writing failed.
+pub fn export_log_json<'a>(
+    records: impl IntoIterator<Item = &'a LogRecord>,
+    w: impl Write,
+) -> Result<usize, ExportError> {
+    write_json_array_rows(records, w)
+}
+
 /// Writes audit-log records as JSON lines.
 ///
 /// # Errors
@@ -442,5 +470,48 @@ fn libc_timeval(ts_micros: i64) -> libc::timeval {
     libc::timeval {
         tv_sec: ts_micros.div_euclid(1_000_000),
         tv_usec: ts_micros.rem_euclid(1_000_000),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(rule: &str) -> LogRecord {
+        let mut event = crate::event::testing::ssh_probe(1, 1_764_000_000_000_000, 40_000);
+        event.rule_name = Some(std::sync::Arc::from(rule));
+        crate::audit::record_of(&event).unwrap()
+    }
+
+    #[test]
+    fn json_is_one_array_and_jsonl_one_object_per_line() {
+        let records = [record("no ssh"), record("no \"http\"")];
+        let mut json = Vec::new();
+        assert_eq!(export_log_json(&records, &mut json).unwrap(), 2);
+        let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let array = parsed.as_array().unwrap();
+        assert_eq!(array.len(), 2);
+        assert_eq!(array[1]["rule"], "no \"http\"");
+        let mut empty = Vec::new();
+        export_log_json(&[], &mut empty).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Vec<serde_json::Value>>(&empty)
+                .unwrap()
+                .len(),
+            0
+        );
+        let mut lines = Vec::new();
+        assert_eq!(export_log_jsonl(&records, &mut lines).unwrap(), 2);
+        let text = String::from_utf8(lines).unwrap();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_err(),
+            "lines are not one document"
+        );
+        for line in text.lines() {
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["dst_port"],
+                22
+            );
+        }
     }
 }

@@ -359,6 +359,7 @@ mod tests {
             dst_name: None,
             kernel_dropped: false,
             origin: crate::event::Origin::Untracked,
+            rules_version: 0,
         }
     }
 

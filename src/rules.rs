@@ -40,7 +40,7 @@ pub use lint::{LintKind, LintWarning, lint};
 pub use model::*;
 pub use predicate::Owner;
 pub use reload::RuleWatcher;
-pub use save::save_atomic;
+pub use save::{rewrite_changed, save_atomic, save_edited};
 #[doc(hidden)]
 pub use synthetic::synthetic_rules;
 

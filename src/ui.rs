@@ -5,6 +5,7 @@ pub mod app;
 pub mod blocklist;
 pub mod details;
 pub mod dialog;
+pub mod framelog;
 pub mod log;
 pub mod model;
 pub mod rules;
@@ -119,9 +120,15 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
     if let Ok(icon) = eframe::icon_data::from_png_bytes(include_bytes!("../assets/netwarden.png")) {
         viewport = viewport.with_icon(icon);
     }
+    // glow unless NETWARDEN_RENDERER asks for another one this build has (the `wgpu` feature).
+    let renderer = match std::env::var("NETWARDEN_RENDERER") {
+        Ok(name) => name.parse::<eframe::Renderer>().map_err(GuiError::BadInput)?,
+        Err(_) => eframe::Renderer::Glow,
+    };
     let options = eframe::NativeOptions {
+        renderer,
         viewport: viewport
-            .with_title("netwarden")
+            .with_title(app::WINDOW_TITLE)
             .with_inner_size([1360.0, 860.0])
             .with_min_inner_size([800.0, 500.0]),
         ..Default::default()

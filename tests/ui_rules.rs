@@ -144,9 +144,9 @@ fn reorder_and_toggle_change_verdicts_of_replayed_packets() {
     let (mut harness, _path) = setup(dir.path());
     assert_eq!(verdict(&harness.state().rules, "10.0.0.5"), Action::Allow);
     // Move "no ssh" above "allow admin": the admin's ssh is now denied.
-    let downs = harness.get_all_by_label("Down").count();
+    let downs = harness.get_all_by_label_contains("Move down rule").count();
     assert_eq!(downs, 2);
-    harness.get_all_by_label("Down").next().unwrap().click();
+    harness.get_by_label("Move down rule allow admin").click();
     harness.run();
     harness.get_by_label("Save and apply").click();
     harness.run();
@@ -154,11 +154,7 @@ fn reorder_and_toggle_change_verdicts_of_replayed_packets() {
     harness.run();
     assert_eq!(verdict(&harness.state().rules, "10.0.0.5"), Action::Block);
     // Disable "no ssh" (now first): ssh from anyone is allowed by the default policy.
-    harness
-        .get_all_by_label("enable / disable")
-        .next()
-        .unwrap()
-        .click();
+    harness.get_by_label("Enabled: no ssh").click();
     harness.run();
     harness.get_by_label("Save and apply").click();
     harness.run();
@@ -172,7 +168,7 @@ fn reorder_and_toggle_change_verdicts_of_replayed_packets() {
 fn delete_has_undo() {
     let dir = tempfile::tempdir().unwrap();
     let (mut harness, _path) = setup(dir.path());
-    harness.get_all_by_label("Delete").next().unwrap().click();
+    harness.get_by_label("Delete rule allow admin").click();
     harness.run();
     assert_eq!(harness.state().panel.draft().rules.len(), 1);
     harness.get_by_label("Undo").click();

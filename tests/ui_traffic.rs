@@ -55,6 +55,7 @@ fn event(seq: u64, src: &str, dport: u16, rules: &RuleSet) -> Event {
         dst_name: None,
         kernel_dropped: false,
         origin: netwarden::event::Origin::Untracked,
+        rules_version: 0,
     }
 }
 
@@ -295,5 +296,255 @@ fn kernel_dropped_rows_say_so() {
         .with_size(egui::vec2(1400.0, 900.0))
         .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
     h.run();
-    assert!(h.query_by_label("allow, dropped by kernel").is_some());
+    assert!(h.query_by_label("kernel drop").is_some());
+}
+
+#[test]
+fn why_this_verdict_uses_the_rules_that_judged_the_packet() {
+    let history = Arc::new(netwarden::engine::RulesHistory::default());
+    let before = Arc::new(RuleSet::from_ron(RULES).unwrap());
+    let version = history.record(&before);
+    let mut probe = event(1, "203.0.113.7", 22, &before);
+    probe.rules_version = version;
+    assert_eq!(probe.verdict.action, netwarden::rules::Action::Block);
+    // Since then "no ssh" was deleted: the current rules would allow the probe.
+    const NOW: &str =
+        r#"(default_policy: Allow, rules: [(name: "router", action: Allow, src: ["192.168.1.1"])])"#;
+    history.record(&Arc::new(RuleSet::from_ron(NOW).unwrap()));
+    let mut panel = TrafficPanel::new(10);
+    panel.set_rules_history(Arc::clone(&history));
+    panel.push([probe]);
+    let state = Panel {
+        panel,
+        rules: RuleSet::from_ron(NOW).unwrap(),
+        raw: RawStore::new(1 << 20),
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(|ui, s: &mut Panel| s.panel.ui(ui, &s.rules, &s.raw), state);
+    h.run();
+    h.get_by_label("203.0.113.7").click();
+    h.run();
+    // Explained with the rules that judged it, as the Verdict column says...
+    assert!(h.query_by_label_contains("rule 2 \"no ssh\": MATCHED").is_some());
+    assert!(h.query_by_label("rule 2 \"no ssh\" matched: block").is_some());
+    // ...and what the rules in force now would do.
+    assert!(
+        h.query_by_label_contains(
+            "The rules have changed since this packet was judged. With the current rules: no rule matched: \
+             default policy allow (a different verdict)."
+        )
+        .is_some()
+    );
+}
+
+/// The sentence a screen reader hears for the SSH probe row.
+const PROBE_ROW: &str = "in tcp 203.0.113.7 port 40000 to 192.168.1.50 port 22, block, rule no ssh";
+
+#[test]
+fn rows_are_table_rows_named_by_a_sentence_and_the_keys_move_the_selection() {
+    use egui::accesskit::Role;
+    use egui::{Key, Modifiers};
+    let mut h = harness();
+    h.run();
+    assert!(
+        h.query_by_role_and_label(Role::Table, "Traffic: 31 packets shown")
+            .is_some()
+    );
+    assert!(h.query_by_role_and_label(Role::Row, PROBE_ROW).is_some());
+    // End selects the newest row, gives it the focus and pauses following so it stays put.
+    h.key_press(Key::End);
+    h.run();
+    assert_eq!(h.state().panel.selected().unwrap().seq, 31);
+    assert!(h.state().panel.is_paused());
+    assert!(h.query_by_label("Paused").is_some());
+    assert!(h.get_by_role_and_label(Role::Row, PROBE_ROW).is_focused());
+    h.key_press(Key::ArrowUp);
+    h.run();
+    assert_eq!(h.state().panel.selected().unwrap().seq, 30);
+    h.key_press(Key::Home);
+    h.run();
+    assert_eq!(h.state().panel.selected().unwrap().seq, 1);
+    h.key_press(Key::ArrowDown);
+    h.run();
+    assert_eq!(h.state().panel.selected().unwrap().seq, 2);
+    h.key_press(Key::PageDown);
+    h.run();
+    assert!(
+        h.state().panel.selected().unwrap().seq > 10,
+        "a page is more than 8 rows here"
+    );
+    h.key_press(Key::End);
+    h.run();
+    // Enter hides and shows the details of the selected row.
+    assert!(h.state().panel.details_open());
+    h.key_press(Key::Enter);
+    h.run();
+    assert!(!h.state().panel.details_open());
+    h.key_press(Key::Enter);
+    h.run();
+    assert!(h.query_by_label_contains("Why this verdict").is_some());
+    // The Menu key opens the row menu with the focus on its first item; Enter picks it.
+    h.key_press(Key::Menu);
+    h.run();
+    assert!(h.get_by_label("Block source").is_focused());
+    h.key_press(Key::Enter);
+    h.run();
+    let actions = &h.state().panel.actions;
+    assert!(
+        matches!(&actions[..], [TrafficAction::Block { addr, secs: None, .. }] if addr.to_string() == "203.0.113.7"),
+        "{actions:?}"
+    );
+    assert!(h.query_by_label("Block source").is_none(), "the menu closed");
+    // Shift+F10 opens it too; Escape closes it.
+    h.key_press_modifiers(Modifiers::SHIFT, Key::F10);
+    h.run();
+    assert!(h.query_by_label("Block source for 1 hour").is_some());
+    // Jump to live lands on the newest row again.
+    h.state_mut().panel.jump_to_live();
+    h.run();
+    assert!(!h.state().panel.is_paused());
+    assert!(h.query_by_label("Following live").is_some());
+}
+
+#[test]
+fn keyboard_only_filter_select_block_add_a_rule_and_save() {
+    use egui::{Key, Modifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let rules_path = dir.path().join("rules.ron");
+    let text = "(\n    // My rules: this comment must survive a save.\n    default_policy: Allow,\n    rules: [\n        \
+                // SSH is for admins only.\n        (name: \"no ssh\", action: Block, protocol: Tcp, dst_ports: [\"22\"]),\n    ],\n)\n";
+    std::fs::write(&rules_path, text).unwrap();
+    let options = AppOptions {
+        rules_path: rules_path.clone(),
+        demo_file: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo.pcap"),
+        iface: None,
+        demo: true,
+        state_dir: dir.path().join("state"),
+        enforcer: Err("disabled in this test".into()),
+        protected: netwarden::enforce::Protected::default(),
+        remove_on_exit: false,
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .build_ui_state(
+            |ui, app: &mut App| app.frame_ui(ui),
+            App::new(State::default(), options),
+        );
+    // The demo's SSH probes arrive after a few seconds of its capture.
+    let start = Instant::now();
+    let ssh_rows = |h: &Harness<'_, App>| {
+        h.state()
+            .traffic()
+            .store()
+            .iter()
+            .filter(|(_, r)| r.dst_port == Some(22))
+            .count()
+    };
+    while ssh_rows(&h) < 2 && start.elapsed() < Duration::from_secs(30) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ssh_rows(&h) >= 2, "the demo's ssh probes reach the table");
+    // Ctrl+F, type a filter, Escape leaves the field.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::F);
+    h.run_steps(2);
+    assert!(h.get_by_label("Filter:").is_focused());
+    h.event(egui::Event::Text("port:22 src:203.0.113.7".into()));
+    h.run_steps(2);
+    h.key_press(Key::Escape);
+    h.run_steps(2);
+    // Select the newest matching row and block its source through the row menu.
+    h.key_press(Key::End);
+    h.run_steps(2);
+    let selected = h.state().traffic().selected().unwrap().clone();
+    assert_eq!(selected.dst_port, Some(22));
+    assert_eq!(selected.src_ip.unwrap().to_string(), "203.0.113.7");
+    h.key_press(Key::Menu);
+    h.run_steps(2);
+    h.key_press(Key::Enter);
+    h.run_steps(2);
+    let entries: Vec<_> = h.state().blocklist().list().iter().cloned().collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].net.to_string(), "203.0.113.7/32");
+    // To the Rules tab, add a rule, save: focus as a screen reader moves it, then keys.
+    let press = |h: &mut Harness<'_, App>, label: &str, key: Key| {
+        h.get_by_label(label).focus();
+        h.run_steps(2);
+        h.key_press(key);
+        h.run_steps(2);
+    };
+    press(&mut h, "Rules", Key::Enter);
+    assert_eq!(h.state().tab(), Tab::Rules);
+    press(&mut h, "Add rule", Key::Space);
+    h.get_by_label("Name").focus();
+    h.run_steps(2);
+    h.event(egui::Event::Text("no telnet".into()));
+    h.get_by_label("Destination ports").focus();
+    h.run_steps(2);
+    h.event(egui::Event::Text("23".into()));
+    h.run_steps(2);
+    press(&mut h, "Add to list", Key::Enter);
+    // The first press shows the what-if preview, the second saves.
+    press(&mut h, "Save and apply", Key::Enter);
+    press(&mut h, "Save and apply", Key::Enter);
+    let saved = std::fs::read_to_string(&rules_path).unwrap();
+    assert!(
+        saved.contains("(name: \"no telnet\", action: Block, dst_ports: [\"23\"])"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("// My rules: this comment must survive a save."),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("        // SSH is for admins only.\n        (name: \"no ssh\""),
+        "{saved}"
+    );
+    // Names a screen reader reads: the window, each Browse button, each plot (a sentence).
+    use egui::accesskit::Role;
+    let root = format!("{:?}", h.root());
+    // The root node is the window: `Node { id: .., role: Window, label: "netwarden", .. }`.
+    let head = root.split(", focused").next().unwrap_or_default();
+    assert!(head.ends_with("role: Window, label: \"netwarden\""), "{head}");
+    press(&mut h, "Log", Key::Enter);
+    assert!(
+        h.query_by_role_and_label(
+            Role::Button,
+            "Browse: Export to (CSV, JSON, JSON lines or pcap file)"
+        )
+        .is_some()
+    );
+    press(&mut h, "Stats", Key::Enter);
+    for title in ["Packets per second: ", "Bytes per second: "] {
+        let named = |n: &egui_kittest::kittest::AccessKitNode<'_>| {
+            n.role() == Role::Image && n.label().is_some_and(|l| l.starts_with(title))
+        };
+        assert!(h.query_by(named).is_some(), "{title}");
+    }
+}
+
+#[test]
+fn a_row_takes_a_press_and_release_in_separate_frames() {
+    let mut h = harness();
+    h.run();
+    let at = h.get_by_label("203.0.113.7").rect().center();
+    h.hover_at(at);
+    h.step();
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    h.event(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    h.run();
+    assert_eq!(h.state().panel.selected().map(|r| r.seq), Some(31));
 }

@@ -487,7 +487,7 @@ impl Worker {
                 .confirm()
                 .map(|kept| kept.map(|what| format!("{what}: kept")))
                 .map_err(|e| e.to_string()),
-            Job::CheckNow => self.check_drift().map(|()| None),
+            Job::CheckNow => self.check_drift().map(|_| None),
             Job::AutoBlock(config) => {
                 let on = config.is_some();
                 self.set_auto_block(config);
@@ -521,12 +521,13 @@ impl Worker {
         }
     }
 
-    fn check_drift(&self) -> Result<(), String> {
+    /// Repairs drift; true when something was wrong (and said).
+    fn check_drift(&self) -> Result<bool, String> {
         let Some(enforcer) = &self.enforcer else {
-            return Ok(());
+            return Ok(false);
         };
         if !self.kernel_ok() {
-            return Ok(());
+            return Ok(false);
         }
         match enforcer.check_drift() {
             Ok(report) => {
@@ -548,7 +549,7 @@ impl Worker {
                     let joined: Vec<&str> = others.iter().map(|p| p.as_str()).collect();
                     self.say(true, format!("drift repaired: {}", escape(&joined.join("; "))));
                 }
-                Ok(())
+                Ok(!report.problems.is_empty() || !report.foreign.is_empty())
             }
             Err(err) => Err(format!("drift check failed: {err}")),
         }
@@ -622,10 +623,17 @@ impl Worker {
         }
         changed |= self.follow_rules(false);
         if drift_due && self.kernel_ok() {
-            if let Err(err) = self.check_drift() {
-                self.say(true, err);
+            let before = self.enforcer.as_ref().map(Enforcer::health);
+            match self.check_drift() {
+                // Publish (and wake the window) only when the kernel's state changed.
+                Ok(repaired) => {
+                    changed |= repaired || self.enforcer.as_ref().map(Enforcer::health) != before;
+                }
+                Err(err) => {
+                    self.say(true, err);
+                    changed = true;
+                }
             }
-            changed = true;
         }
         changed
     }

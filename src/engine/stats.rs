@@ -118,6 +118,10 @@ pub struct StatsSnapshot {
     pub allowed: u64,
     pub blocked: u64,
     pub logged: u64,
+    /// Bytes on the wire of the allowed, blocked and logged packets (the stats plots split bytes by verdict).
+    pub allowed_bytes: u64,
+    pub blocked_bytes: u64,
+    pub logged_bytes: u64,
     pub malformed: u64,
     /// Packets of a link type netwarden cannot parse (`Notice::LinkTypeUnsupported`): counted, judged by
     /// the rules without addresses.
@@ -128,7 +132,8 @@ pub struct StatsSnapshot {
     /// Audit-log writes (and flushes) that failed.
     pub audit_errors: u64,
     pub kernel_received: u64,
-    /// Packets the kernel dropped because the capture buffer was full.
+    /// Packets the kernel dropped because the capture buffer was full (libpcap's `ps_drop`): lost to capture,
+    /// not dropped by a firewall.
     pub kernel_dropped: u64,
     pub kernel_if_dropped: u64,
 }
@@ -222,12 +227,16 @@ impl EngineStats {
     pub fn snapshot(&self) -> StatsSnapshot {
         let cells = self.by_verdict_direction();
         let verdict = |i: usize| cells[i].iter().map(|cell| cell.0).sum::<u64>();
+        let verdict_bytes = |i: usize| cells[i].iter().map(|cell| cell.1).sum::<u64>();
         StatsSnapshot {
             packets: cells.iter().flatten().map(|cell| cell.0).sum(),
             bytes: cells.iter().flatten().map(|cell| cell.1).sum(),
             allowed: verdict(action_index(Action::Allow)),
             blocked: verdict(action_index(Action::Block)),
             logged: verdict(action_index(Action::Log)),
+            allowed_bytes: verdict_bytes(action_index(Action::Allow)),
+            blocked_bytes: verdict_bytes(action_index(Action::Block)),
+            logged_bytes: verdict_bytes(action_index(Action::Log)),
             malformed: self.malformed.load(Relaxed),
             unparsed: self.unparsed.load(Relaxed),
             alerts: self.alerts_by_kind().iter().sum(),

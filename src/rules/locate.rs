@@ -4,7 +4,8 @@
 //! the same text (skipping comments and strings properly) and records, for each rule of the `rules` list,
 //! where the rule starts, where each field name and value starts and where each string literal of a list
 //! value starts. Anything it does not understand makes it return `None`; callers then fall back to a
-//! coarser position (the rule) or none.
+//! coarser position (the rule) or none. `layout` gives the same walk in bytes (each rule's text, the
+//! commas, the top-level values), so the editor can rewrite only the rules the user changed.
 
 /// A 1-based line and column (columns count characters, as ron does).
 pub(crate) type Pos = (usize, usize);
@@ -21,7 +22,22 @@ enum Tok {
 }
 
 fn tokenize(text: &str) -> Vec<(Tok, Pos)> {
+    tokenize_spans(text)
+        .into_iter()
+        .map(|(tok, pos, _)| (tok, pos))
+        .collect()
+}
+
+/// The tokens with their position and their byte range in `text`.
+fn tokenize_spans(text: &str) -> Vec<(Tok, Pos, std::ops::Range<usize>)> {
     let chars: Vec<char> = text.chars().collect();
+    // Byte offset of each character, and of the end.
+    let bytes: Vec<usize> = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let byte = |k: usize| bytes.get(k).copied().unwrap_or(text.len());
     let mut out = Vec::new();
     let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
     // Advances over `n` characters, keeping line and column right.
@@ -41,6 +57,7 @@ fn tokenize(text: &str) -> Vec<(Tok, Pos)> {
     let at = |k: usize| chars.get(k).copied();
     while let Some(c) = at(i) {
         let pos = (line, col);
+        let start = i;
         if c.is_whitespace() {
             advance(&mut i, &mut line, &mut col, 1);
         } else if c == '/' && at(i + 1) == Some('/') {
@@ -78,7 +95,7 @@ fn tokenize(text: &str) -> Vec<(Tok, Pos)> {
                     }
                 }
             }
-            out.push((Tok::Str, pos));
+            out.push((Tok::Str, pos, byte(start)..byte(i)));
         } else if (c == 'r' || (c == 'b' && at(i + 1) == Some('r')))
             && matches!(at(i + usize::from(c == 'b') + 1), Some('"' | '#'))
             && raw_string_hashes(&chars, i + usize::from(c == 'b') + 1).is_some()
@@ -97,7 +114,7 @@ fn tokenize(text: &str) -> Vec<(Tok, Pos)> {
                     Some(_) => advance(&mut i, &mut line, &mut col, 1),
                 }
             }
-            out.push((Tok::Str, pos));
+            out.push((Tok::Str, pos, byte(start)..byte(i)));
         } else if c == '\'' {
             advance(&mut i, &mut line, &mut col, 1);
             while let Some(c) = at(i) {
@@ -110,14 +127,14 @@ fn tokenize(text: &str) -> Vec<(Tok, Pos)> {
                     }
                 }
             }
-            out.push((Tok::Other, pos));
+            out.push((Tok::Other, pos, byte(start)..byte(i)));
         } else if c.is_alphabetic() || c == '_' {
             let mut ident = String::new();
             while let Some(c) = at(i).filter(|c| c.is_alphanumeric() || *c == '_') {
                 ident.push(c);
                 advance(&mut i, &mut line, &mut col, 1);
             }
-            out.push((Tok::Ident(ident), pos));
+            out.push((Tok::Ident(ident), pos, byte(start)..byte(i)));
         } else {
             let tok = match c {
                 '(' | '[' | '{' => Tok::Open(c),
@@ -127,7 +144,7 @@ fn tokenize(text: &str) -> Vec<(Tok, Pos)> {
                 _ => Tok::Other,
             };
             advance(&mut i, &mut line, &mut col, 1);
-            out.push((tok, pos));
+            out.push((tok, pos, byte(start)..byte(i)));
         }
     }
     out
@@ -302,6 +319,113 @@ fn set_value(current: &mut Option<FieldSpan>, pos: Pos, expect_value: &mut bool)
         f.value_pos = Some(pos);
     }
     *expect_value = false;
+}
+
+/// Where the parts of a rules file are, in bytes, for rewriting only what changed (`rules::save`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FileLayout {
+    /// The value of each top-level field (`default_policy`, `rules`, `detection`, `log`), by name.
+    pub fields: Vec<(String, std::ops::Range<usize>)>,
+    /// Just after the `[` of the rules list.
+    pub list_open: usize,
+    /// At the `]` of the rules list.
+    pub list_close: usize,
+    /// Each rule, from its first token (a struct name or `(`) to just after its `)`.
+    pub rules: Vec<std::ops::Range<usize>>,
+    /// Where the comma after each rule is, if it has one.
+    pub commas: Vec<Option<usize>>,
+}
+
+/// The byte layout of a rules file: `None` when the text is not the shape the writer knows (one top-level
+/// struct with a `rules: [ .. ]` list of structs); callers then rewrite the whole file.
+pub(crate) fn layout(text: &str) -> Option<FileLayout> {
+    let toks = tokenize_spans(text);
+    let mut out = FileLayout::default();
+    // The top-level struct: an optional name, then `(`.
+    let mut k = match toks.first()? {
+        (Tok::Open('('), ..) => 1,
+        (Tok::Ident(_), ..) if matches!(toks.get(1), Some((Tok::Open('('), ..))) => 2,
+        _ => return None,
+    };
+    let mut found_list = false;
+    loop {
+        match toks.get(k)? {
+            (Tok::Close(')'), ..) => break,
+            (Tok::Comma, ..) => k += 1,
+            (Tok::Ident(name), ..) if matches!(toks.get(k + 1), Some((Tok::Colon, ..))) => {
+                let value_start = toks.get(k + 2)?.2.start;
+                // The value ends before the comma or `)` at this depth.
+                let mut depth = 0usize;
+                let mut end = k + 2;
+                loop {
+                    match toks.get(end)? {
+                        (Tok::Open(_), ..) => depth += 1,
+                        (Tok::Close(_), ..) if depth == 0 => break,
+                        (Tok::Close(_), ..) => depth -= 1,
+                        (Tok::Comma, ..) if depth == 0 => break,
+                        _ => {}
+                    }
+                    end += 1;
+                }
+                let value_end = toks.get(end - 1)?.2.end;
+                if name == "rules" {
+                    found_list = true;
+                    rules_layout(&toks[k + 2..end], &mut out)?;
+                }
+                out.fields.push((name.clone(), value_start..value_end));
+                k = end;
+            }
+            _ => return None,
+        }
+    }
+    found_list.then_some(out)
+}
+
+/// The rules list `[ (..), Name(..), .. ]`: each rule's bytes and the commas between them.
+fn rules_layout(toks: &[(Tok, Pos, std::ops::Range<usize>)], out: &mut FileLayout) -> Option<()> {
+    let (Tok::Open('['), _, open) = toks.first()? else {
+        return None;
+    };
+    let (Tok::Close(']'), _, close) = toks.last()? else {
+        return None;
+    };
+    out.list_open = open.end;
+    out.list_close = close.start;
+    let mut k = 1;
+    while k + 1 < toks.len() {
+        let start = toks.get(k)?.2.start;
+        if matches!(toks.get(k)?.0, Tok::Ident(_)) {
+            k += 1;
+        }
+        if !matches!(toks.get(k)?.0, Tok::Open('(')) {
+            return None;
+        }
+        let mut depth = 0usize;
+        loop {
+            match toks.get(k)?.0 {
+                Tok::Open(_) => depth += 1,
+                Tok::Close(_) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        out.rules.push(start..toks.get(k)?.2.end);
+        k += 1;
+        match toks.get(k)? {
+            (Tok::Comma, _, comma) => {
+                out.commas.push(Some(comma.start));
+                k += 1;
+            }
+            (Tok::Close(']'), ..) => out.commas.push(None),
+            _ => return None,
+        }
+    }
+    Some(())
 }
 
 #[cfg(test)]

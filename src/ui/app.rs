@@ -2,19 +2,20 @@
 //! what the panels ask for. The toolbar and status bar live here too.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use egui::RichText;
 use serde::{Deserialize, Serialize};
 
 use super::blocklist::{BlocklistPanel, BlocklistPrefs, KernelAccess};
+use super::framelog::FrameLog;
 use super::log::LogPanel;
-use super::rules::{KernelRulesState, RecentPackets, RulesPanel};
+use super::rules::{KernelRulesState, RulesPanel};
 use super::stats::StatsPanel;
 use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
-use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, StatsSnapshot};
+use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, RulesHistory, StatsSnapshot};
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
 
@@ -110,8 +111,24 @@ fn demo_reason(access: &KernelAccess) -> String {
     }
 }
 
+/// The window's title and accessible name.
+pub const WINDOW_TITLE: &str = "netwarden";
+
 /// Frame budget for draining engine batches, so a flood never stalls the UI.
 const DRAIN_BUDGET: Duration = Duration::from_millis(4);
+/// While many packets arrive the window is redrawn at most this often (about 12 frames a second): new rows
+/// show within this delay, and a flood costs 12 frames a second, not one per batch. Input is never delayed:
+/// a click or a key is drawn at once.
+const TRAFFIC_FRAME_INTERVAL: Duration = Duration::from_millis(80);
+/// With a trickle of packets (fewer than `BUSY_EVENTS` in the last frame) new rows wait up to this long:
+/// a frame costs about 30 ms of CPU with software rendering, so 4 frames a second keep a quiet link (or the
+/// demo's 45 packets/s) light (docs/PERFORMANCE.md, "Desktop app").
+const QUIET_FRAME_INTERVAL: Duration = Duration::from_millis(250);
+/// Events drained in one frame from which packets count as flowing fast.
+const BUSY_EVENTS: usize = 100;
+/// A view that shows the time (the stats plots, countdowns, "last minutes") is redrawn this often when
+/// nothing else happens.
+const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
 /// Recent packets offered to the rule editor's what-if preview.
 const PREVIEW_PACKETS: usize = 100_000;
 
@@ -151,10 +168,21 @@ pub struct App {
     /// Remove-on-exit comes from the command line only (not saved).
     remove_on_exit_flag: bool,
     notice: Option<String>,
-    interfaces: Vec<String>,
+    /// Network interfaces (`any` first), then libpcap's other capture sources (D-Bus, Bluetooth, USB,
+    /// nfqueue..), listed apart.
+    interfaces: (Vec<String>, Vec<String>),
     last_stats: StatsSnapshot,
     /// How the block list reaches the kernel while capturing live (demo mode never touches it).
     kernel_access: KernelAccess,
+    /// The window's context, known from the first frame: the engine asks it for a repaint when a batch
+    /// arrives (`EngineConfig::notify`), so an idle window draws nothing.
+    repaint: Arc<OnceLock<egui::Context>>,
+    /// The bench's per-frame log (`NETWARDEN_FRAME_LOG`), off by default.
+    frame_log: FrameLog,
+    /// Every engine run numbers its rule sets here (one record across runs).
+    rules_history: Arc<RulesHistory>,
+    /// The last frame drained `BUSY_EVENTS` or more: the engine's wake-ups ask for the short interval.
+    busy: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl App {
@@ -218,9 +246,14 @@ impl App {
             kernel_access: enforcer,
             remove_on_exit_flag: false,
             notice,
-            interfaces: Vec::new(),
+            interfaces: (Vec::new(), Vec::new()),
             last_stats: StatsSnapshot::default(),
+            repaint: Arc::new(OnceLock::new()),
+            frame_log: FrameLog::from_env(),
+            rules_history: Arc::new(RulesHistory::default()),
+            busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
+        app.traffic.set_rules_history(Arc::clone(&app.rules_history));
         app.blocklist.apply_prefs(&app.state.blocklist);
         // `--remove-on-exit` is for this run: it is saved only if the user had ticked the box before.
         app.remove_on_exit_flag = remove_on_exit && !app.blocklist.remove_on_exit;
@@ -237,11 +270,13 @@ impl App {
     }
 
     fn refresh_interfaces(&mut self) {
-        let mut names = vec!["any".to_owned()];
-        if let Ok(list) = list_interfaces() {
-            names.extend(list.into_iter().map(|i| i.name).filter(|n| n != "any"));
-        }
-        self.interfaces = names;
+        let names = list_interfaces()
+            .map(|list| list.into_iter().map(|i| i.name).collect())
+            .unwrap_or_default();
+        // A network interface is a kernel network device; libpcap also lists capture sources that are not.
+        self.interfaces = group_interfaces(names, |name| {
+            std::path::Path::new("/sys/class/net").join(name).exists()
+        });
     }
 
     fn base_config(&self, source: SourceSpec, watcher: Option<RuleWatcher>) -> EngineConfig {
@@ -250,6 +285,17 @@ impl App {
         config.raw_store = Some(Arc::clone(&self.raw));
         config.audit = Some(self.rules.load().log().clone());
         config.kernel_blocked = Some(self.blocklist.kernel_blocked());
+        config.rules_history = Some(Arc::clone(&self.rules_history));
+        let (repaint, busy) = (Arc::clone(&self.repaint), Arc::clone(&self.busy));
+        config.notify = Some(Arc::new(move || {
+            if let Some(ctx) = repaint.get() {
+                ctx.request_repaint_after(if busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    TRAFFIC_FRAME_INTERVAL
+                } else {
+                    QUIET_FRAME_INTERVAL
+                });
+            }
+        }));
         config
     }
 
@@ -274,6 +320,8 @@ impl App {
             Ok(engine) => {
                 self.engine = Some(engine);
                 self.mode = Mode::Live(self.state.iface.clone());
+                // This session's denied packets go to the audit log the viewer reads.
+                self.log.set_session_logged(true);
             }
             Err(e @ (CaptureError::NotPermitted { .. } | CaptureError::NoSuchInterface { .. })) => {
                 self.start_demo(e.to_string(), self.watcher());
@@ -309,6 +357,7 @@ impl App {
             Ok(engine) => {
                 self.engine = Some(engine);
                 self.mode = Mode::Demo { why };
+                self.log.set_session_logged(false);
             }
             Err(e) => {
                 self.notice = Some(format!("{why}; the demo capture could not start either: {e}"));
@@ -322,17 +371,29 @@ impl App {
             // The stop reason of a capture the user ended is not news.
             engine.shutdown().ok();
         }
+        // The next engine counts from zero.
+        self.stats.new_run();
         self.mode = Mode::Stopped;
     }
 
-    /// Moves engine batches into the panels, within a time budget.
-    fn drain(&mut self) {
-        let Some(engine) = &self.engine else { return };
+    /// Moves engine batches into the panels, within a time budget. Returns true when batches are left for
+    /// the next frame.
+    fn drain(&mut self) -> bool {
+        let Some(engine) = &self.engine else {
+            return false;
+        };
         let start = Instant::now();
         let mut stopped = None;
-        while start.elapsed() < DRAIN_BUDGET {
+        let mut left = false;
+        let mut drained = 0;
+        loop {
+            if start.elapsed() >= DRAIN_BUDGET {
+                left = !engine.events.is_empty();
+                break;
+            }
             match engine.events.try_recv() {
                 Ok(EngineMessage::Events(batch)) => {
+                    drained += batch.len();
                     self.stats.push(&batch);
                     self.log.push(&batch);
                     self.traffic.push(batch);
@@ -345,7 +406,15 @@ impl App {
                 Err(_) => break,
             }
         }
+        self.busy.store(
+            drained >= BUSY_EVENTS || left,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         self.last_stats = engine.stats.snapshot();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        self.stats.sample(&self.last_stats, now);
         if let Some(result) = stopped {
             if let Err(e) = result {
                 self.notice = Some(format!("capture stopped: {e}"));
@@ -353,22 +422,13 @@ impl App {
             self.engine = None;
             self.mode = Mode::Stopped;
         }
-    }
-
-    fn recent_packets(&self) -> RecentPackets {
-        self.traffic.recent_packets(PREVIEW_PACKETS)
+        left
     }
 
     fn keyboard(&mut self, ctx: &egui::Context) {
         if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
             self.state.tab = Tab::Traffic;
             self.traffic.focus_filter();
-        }
-        if !ctx.egui_wants_keyboard_input()
-            && self.state.tab == Tab::Traffic
-            && ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Space))
-        {
-            self.traffic.toggle_pause();
         }
     }
 
@@ -381,8 +441,16 @@ impl App {
             egui::ComboBox::from_id_salt("iface")
                 .selected_text(iface.clone())
                 .show_ui(ui, |ui| {
-                    for name in &self.interfaces {
+                    let (network, other) = &self.interfaces;
+                    for name in network {
                         ui.selectable_value(&mut iface, name.clone(), name);
+                    }
+                    if !other.is_empty() {
+                        ui.separator();
+                        ui.weak("Other capture sources (not network interfaces):");
+                        for name in other {
+                            ui.selectable_value(&mut iface, name.clone(), name);
+                        }
                     }
                 })
                 .response
@@ -408,10 +476,10 @@ impl App {
                 let watcher = self.watcher();
                 self.start_live(watcher);
             }
-            if ui
-                .add_enabled(running, egui::Button::new("Stop capture"))
-                .clicked()
-            {
+            let stop = ui.add_enabled(running, egui::Button::new("Stop capture"));
+            self.frame_log
+                .rect("Stop capture", stop.rect, ui.ctx().pixels_per_point());
+            if stop.clicked() {
                 self.stop();
             }
             if ui.button("Demo").clicked() {
@@ -436,12 +504,11 @@ impl App {
             Mode::Live(_) => {}
         }
         ui.horizontal(|ui| {
-            ui.selectable_value(&mut self.state.tab, Tab::Traffic, Tab::Traffic.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Rules, Tab::Rules.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Blocklist, Tab::Blocklist.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Log, Tab::Log.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Stats, Tab::Stats.title());
-            ui.selectable_value(&mut self.state.tab, Tab::Threats, Tab::Threats.title());
+            for tab in Tab::ALL {
+                let response = ui.selectable_value(&mut self.state.tab, tab, tab.title());
+                self.frame_log
+                    .rect(tab.title(), response.rect, ui.ctx().pixels_per_point());
+            }
         });
     }
 
@@ -460,9 +527,24 @@ impl App {
             ui.separator();
             ui.label(format!(
                 "captured {} | denied {} | alerts {} | stored {stored} | shown {shown} | evicted {evicted} | \
-                 dropped for display {} | kernel dropped {} (+{} by the interface)",
-                s.packets, s.blocked, s.alerts, s.display_dropped, s.kernel_dropped, s.kernel_if_dropped
+                 not shown (too many to draw) {}",
+                s.packets, s.blocked, s.alerts, s.display_dropped
             ));
+            // Packets libpcap lost because its buffer was full: lost to capture, not dropped by a firewall.
+            let lost = s.kernel_dropped + s.kernel_if_dropped;
+            let text = format!(
+                "capture dropped {} (+{} by the interface)",
+                s.kernel_dropped, s.kernel_if_dropped
+            );
+            if lost > 0 {
+                ui.label(RichText::new(text).color(ui.visuals().warn_fg_color))
+            } else {
+                ui.label(text)
+            }
+            .on_hover_text(
+                "Packets the capture buffer had no room for: netwarden never saw them. \
+                 Firewall drops are the \"denied\" count and the kernel-dropped rows.",
+            );
         });
         if let Some(notice) = &self.notice {
             ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
@@ -471,7 +553,14 @@ impl App {
 
     /// One frame of the whole window (also driven headless by tests and the frame bench).
     pub fn frame_ui(&mut self, ui: &mut egui::Ui) {
-        self.drain();
+        if self.repaint.get().is_none() {
+            // Only the first frame sets it; a second `set` cannot happen.
+            self.repaint.set(ui.ctx().clone()).ok();
+        }
+        let batches_left = self.drain();
+        // The window's accessible name (the root node has none of its own).
+        ui.ctx()
+            .accesskit_node_builder(egui::accesskit_root_id(), |node| node.set_label(WINDOW_TITLE));
         self.keyboard(ui.ctx());
         egui::Panel::top("toolbar").show(ui, |ui| {
             self.toolbar_ui(ui);
@@ -480,15 +569,17 @@ impl App {
             }
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
-        egui::CentralPanel::default().show(ui, |ui| match self.state.tab {
+        let central = egui::CentralPanel::default().show(ui, |ui| match self.state.tab {
             Tab::Traffic => {
                 let rules = self.rules.load_full();
                 self.traffic.ui(ui, &rules, &self.raw);
             }
             Tab::Rules => {
-                let recent = self.recent_packets();
                 self.rules_panel.set_kernel_state(self.kernel_rules_state());
-                self.rules_panel.ui(ui, &self.rules, &move || recent.clone());
+                // The recent packets are copied only when the editor computes a preview, not per frame.
+                let traffic = &self.traffic;
+                self.rules_panel
+                    .ui(ui, &self.rules, &|| traffic.recent_packets(PREVIEW_PACKETS));
             }
             Tab::Log => self.log.ui(ui, &self.raw),
             Tab::Stats => self.stats.stats_ui(ui),
@@ -517,8 +608,28 @@ impl App {
             self.rules_panel.start_new_rule(spec);
             self.state.tab = Tab::Rules;
         }
-        if self.engine.is_some() {
-            ui.ctx().request_repaint_after(Duration::from_millis(33));
+        self.frame_log
+            .rect("central", central.response.rect, ui.ctx().pixels_per_point());
+        self.schedule_repaint(ui.ctx(), batches_left);
+        self.frame_log.frame(self.state.tab.title());
+    }
+
+    /// Asks for the next frame only when something will have changed: batches left undrained (soon), or a
+    /// view that shows the time (once a second). New batches ask for themselves (`EngineConfig::notify`), and
+    /// input always repaints, so an idle window draws nothing.
+    fn schedule_repaint(&self, ctx: &egui::Context, batches_left: bool) {
+        if batches_left {
+            ctx.request_repaint_after(TRAFFIC_FRAME_INTERVAL);
+        }
+        let clock = match self.state.tab {
+            Tab::Stats => self.engine.is_some(),
+            Tab::Log => self.log.shows_time_window(),
+            _ => false,
+        };
+        // The kernel guard wakes the window itself when it has news (a job done, drift repaired, another
+        // process's change); only the confirmation countdown is a clock.
+        if clock || self.blocklist.pending().is_some() {
+            ctx.request_repaint_after(CLOCK_INTERVAL);
         }
     }
 
@@ -596,6 +707,22 @@ impl Drop for App {
     }
 }
 
+/// Splits libpcap's device list: `any` and the network interfaces (sorted), then the other capture sources
+/// (sorted), each name once.
+#[must_use]
+pub fn group_interfaces(names: Vec<String>, is_network: impl Fn(&str) -> bool) -> (Vec<String>, Vec<String>) {
+    let (mut network, mut other): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .filter(|n| n != "any")
+        .partition(|n| is_network(n));
+    for list in [&mut network, &mut other] {
+        list.sort();
+        list.dedup();
+    }
+    network.insert(0, "any".to_owned());
+    (network, other)
+}
+
 /// The eframe wrapper: persistence, the frame callback, and closing on SIGINT/SIGTERM/SIGHUP (so the app
 /// shuts down like a closed window: capture stopped, preferences saved, kernel rules removed when asked).
 pub struct EframeApp(pub App, pub Arc<std::sync::atomic::AtomicBool>);
@@ -630,5 +757,28 @@ impl eframe::App for EframeApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STATE_KEY, &self.0.state());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_interfaces_come_first_and_other_sources_apart() {
+        let names = [
+            "dbus-system",
+            "eth0",
+            "any",
+            "lo",
+            "bluetooth-monitor",
+            "nfqueue",
+            "eth0",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let (network, other) = group_interfaces(names, |n| ["eth0", "lo"].contains(&n));
+        assert_eq!(network, ["any", "eth0", "lo"]);
+        assert_eq!(other, ["bluetooth-monitor", "dbus-system", "nfqueue"]);
     }
 }

@@ -1,20 +1,51 @@
-//! The details pane under the traffic table: the row as text, WHY it got its verdict (each rule tried with
-//! the current rules, from `RuleSet::explain`), every parsed layer (`packet::describe` on the raw bytes
-//! from the `RawStore`) and a hex dump.
+//! The details pane under the traffic table: the row as text, WHY it got its verdict (each rule tried, from
+//! `RuleSet::explain`, with the rules that judged the packet; when they have changed since, also what the
+//! current rules would do), every parsed layer (`packet::describe` on the raw bytes from the `RawStore`)
+//! and a hex dump.
 
 use egui::RichText;
 
 use super::traffic::row_text;
-use crate::engine::RawStore;
+use crate::engine::{RawStore, RulesHistory};
 use crate::event::Event;
 use crate::packet;
 use crate::rules::RuleSet;
+
+/// Which rules explain a packet: the set that judged it, and whether the rules in force differ.
+#[derive(Debug, Clone, Copy)]
+pub enum Judged<'a> {
+    /// The rules in force judged it.
+    Current,
+    /// An earlier rule set judged it.
+    Earlier(&'a RuleSet),
+    /// The set that judged it is no longer kept (`RulesHistory` keeps the newest 64).
+    Forgotten,
+}
+
+/// Finds the rule set that judged `event`, compared with the rules in force.
+#[must_use]
+pub fn judged_by<'a>(
+    event: &Event,
+    current: &RuleSet,
+    history: Option<&RulesHistory>,
+    kept: &'a mut Option<std::sync::Arc<RuleSet>>,
+) -> Judged<'a> {
+    let Some(history) = history.filter(|_| event.rules_version != 0) else {
+        return Judged::Current;
+    };
+    *kept = history.get(event.rules_version);
+    match kept.as_deref() {
+        Some(set) if std::ptr::eq(set, current) => Judged::Current,
+        Some(set) => Judged::Earlier(set),
+        None => Judged::Forgotten,
+    }
+}
 
 /// The details pane: summary, why (each rule tried), every parsed layer and a hex dump.
 pub fn details_ui(
     ui: &mut egui::Ui,
     event: &Event,
-    rules: &RuleSet,
+    (current, judged): (&RuleSet, Judged<'_>),
     raw: &RawStore,
     alert_reason: Option<&str>,
 ) {
@@ -25,6 +56,19 @@ pub fn details_ui(
     ui.columns(2, |columns| {
         let left = &mut columns[0];
         left.heading("Why this verdict");
+        let rules = match judged {
+            Judged::Earlier(set) => set,
+            Judged::Current | Judged::Forgotten => current,
+        };
+        if matches!(judged, Judged::Forgotten) {
+            left.label(
+                RichText::new(
+                    "The rules that judged this packet are no longer kept (many rule changes ago); \
+                     this is what the current rules do:",
+                )
+                .color(left.visuals().warn_fg_color),
+            );
+        }
         let explanation = rules.explain(&event.meta, &event.iface);
         for step in &explanation.steps {
             let text = match &step.outcome {
@@ -35,15 +79,31 @@ pub fn details_ui(
                     format!("rule {} {:?}: skipped, {reason}", step.rule.0 + 1, &*step.name)
                 }
             };
-            left.label(text);
+            left.label(crate::text::escape(&text));
         }
-        left.label(RichText::new(explanation.summary()).strong());
+        left.label(RichText::new(crate::text::escape(&explanation.summary())).strong());
+        if let Judged::Earlier(_) = judged {
+            let now = current.explain(&event.meta, &event.iface);
+            let verdict = if now.verdict.action == explanation.verdict.action {
+                "the same verdict"
+            } else {
+                "a different verdict"
+            };
+            left.label(
+                RichText::new(format!(
+                    "The rules have changed since this packet was judged. With the current rules: {} \
+                     ({verdict}).",
+                    crate::text::escape(&now.summary())
+                ))
+                .color(left.visuals().warn_fg_color),
+            );
+        }
         if let Some(alert) = &event.alert {
             left.label(format!(
                 "Detection: {} from {} ({})",
                 alert.kind.name(),
                 alert.src_ip,
-                alert_reason.unwrap_or(&alert.reason)
+                crate::text::escape(alert_reason.unwrap_or(&alert.reason))
             ));
         }
         let right = &mut columns[1];

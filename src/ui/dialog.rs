@@ -56,10 +56,14 @@ impl PathField {
             }
         }
         ui.horizontal(|ui| {
-            let label = ui.label(label);
+            let label_response = ui.label(label);
             ui.add(egui::TextEdit::singleline(&mut self.text).desired_width(320.0))
-                .labelled_by(label.id);
+                .labelled_by(label_response.id);
             let browse = ui.add_enabled(self.pending.is_none(), egui::Button::new("Browse…"));
+            // Every field has its own Browse button: its name says which file it picks.
+            let name = format!("Browse: {label} ({} file)", filter.0);
+            super::widgets::name_control(&browse, egui::accesskit::Role::Button, &name);
+            let browse = browse.on_hover_text(name);
             if browse.clicked() {
                 self.pending = spawn_dialog(kind, filter, self.path(), ui.ctx().clone());
             }

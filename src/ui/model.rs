@@ -82,6 +82,8 @@ pub struct Row {
     pub alert: Option<AlertKind>,
     pub malformed: Option<Malformed>,
     pub kernel_dropped: bool,
+    /// The rule set that judged it (`Event::rules_version`).
+    pub rules_version: u32,
 }
 
 impl Row {
@@ -109,6 +111,7 @@ impl Row {
             alert: event.alert.as_ref().map(|a| a.kind),
             malformed: m.malformed,
             kernel_dropped: event.kernel_dropped,
+            rules_version: event.rules_version,
         }
     }
 
@@ -155,6 +158,7 @@ impl Row {
             dst_name: strings.get(self.dst_name).cloned(),
             kernel_dropped: self.kernel_dropped,
             origin: crate::event::Origin::Untracked,
+            rules_version: self.rules_version,
         }
     }
 }
@@ -348,28 +352,10 @@ mod tests {
     use super::*;
 
     fn event(seq: u64, rule: Option<&str>) -> Event {
-        let mut meta = PacketMeta::new(1_000 * i64::try_from(seq).unwrap(), 60, 60, LinkType::Ethernet);
-        meta.src_ip = Some("203.0.113.7".parse().unwrap());
-        meta.dst_ip = Some("192.168.1.50".parse().unwrap());
-        meta.protocol = Some(IpProto::TCP);
-        meta.src_port = Some(40_000);
-        meta.dst_port = Some(22);
-        meta.direction = Direction::In;
-        Event {
-            seq,
-            meta,
-            verdict: Verdict {
-                action: Action::Block,
-                rule: None,
-            },
-            rule_name: rule.map(Arc::from),
-            iface: Arc::from("eth0"),
-            alert: None,
-            src_name: None,
-            dst_name: Some(Arc::from("example.org")),
-            origin: crate::event::Origin::Untracked,
-            kernel_dropped: false,
-        }
+        let mut event = crate::event::testing::ssh_probe(seq, 1_000 * i64::try_from(seq).unwrap(), 40_000);
+        event.rule_name = rule.map(Arc::from);
+        event.dst_name = Some(Arc::from("example.org"));
+        event
     }
 
     #[test]

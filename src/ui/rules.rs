@@ -12,7 +12,7 @@ use super::dialog::{DialogKind, PathField};
 use crate::packet::PacketMeta;
 use crate::rules::{
     Action, LintWarning, PortRange, Protocol, RuleDirection, RuleError, RuleFile, RuleSet, RuleSpec,
-    SharedRules, lint, save_atomic, swap_rules,
+    SharedRules, lint, save_atomic, save_edited, swap_rules,
 };
 use crate::whatif::{self, CompareReport};
 
@@ -257,12 +257,13 @@ impl RulesPanel {
         self.path = path;
     }
 
-    /// Validates, writes the file atomically and puts the draft in force.
+    /// Validates, writes the file atomically and puts the draft in force. Only what the draft changed is
+    /// rewritten: comments and untouched rules keep their text (`rules::save_edited`).
     ///
     /// # Errors
     /// The draft is invalid or the file cannot be written; nothing changes then.
     pub fn save(&mut self, shared: &SharedRules) -> Result<(), RuleError> {
-        save_atomic(&self.draft, &self.path)?;
+        save_edited(&self.draft, &self.saved, &self.path)?;
         let set = RuleSet::compile(self.draft.clone(), None)?;
         swap_rules(shared, set);
         self.seen = Some(shared.load_full());
@@ -469,7 +470,7 @@ impl RulesPanel {
                 ("removed", &import.removed),
             ] {
                 if !names.is_empty() {
-                    ui.label(format!("{label}: {}", names.join(", ")));
+                    ui.label(crate::text::escape(&format!("{label}: {}", names.join(", "))));
                 }
             }
             let mut apply: Option<bool> = None;
@@ -546,44 +547,60 @@ impl RulesPanel {
                         for (index, spec) in self.draft.rules.iter().enumerate() {
                             ui.label((index + 1).to_string());
                             let mut enabled = spec.enabled;
-                            if ui
-                                .checkbox(&mut enabled, "")
-                                .on_hover_text("enable / disable")
-                                .changed()
-                            {
+                            let checkbox = ui.checkbox(&mut enabled, "").on_hover_text("enable / disable");
+                            let checked = spec.enabled;
+                            checkbox.widget_info(|| {
+                                egui::WidgetInfo::selected(
+                                    egui::accesskit::Role::CheckBox,
+                                    true,
+                                    checked,
+                                    format!("Enabled: {}", spec.name),
+                                )
+                            });
+                            if checkbox.changed() {
                                 action = Some(RowAction::Toggle(index));
                             }
                             let color = super::widgets::verdict_color(spec.action, ui.visuals().dark_mode);
-                            let title =
-                                RichText::new(format!("{} {}", spec.action.name().to_uppercase(), spec.name))
-                                    .color(color);
+                            let title = RichText::new(format!(
+                                "{} {}",
+                                spec.action.name().to_uppercase(),
+                                crate::text::escape(&spec.name)
+                            ))
+                            .color(color);
                             if ui.selectable_label(self.selected == Some(index), title).clicked() {
                                 self.selected = Some(index);
                             }
                             ui.label(hits.get(spec.name.as_str()).copied().unwrap_or(0).to_string());
                             ui.horizontal(|ui| {
-                                if ui
-                                    .add_enabled(index > 0, egui::Button::new("Up").small())
-                                    .on_hover_text("move up")
-                                    .clicked()
-                                {
-                                    action = Some(RowAction::Move(index, index - 1));
-                                }
-                                if ui
-                                    .add_enabled(index + 1 < count, egui::Button::new("Down").small())
-                                    .on_hover_text("move down")
-                                    .clicked()
-                                {
-                                    action = Some(RowAction::Move(index, index + 1));
-                                }
-                                if ui.small_button("Edit").clicked() {
-                                    action = Some(RowAction::Edit(index));
-                                }
-                                if ui.small_button("Duplicate").clicked() {
-                                    action = Some(RowAction::Duplicate(index));
-                                }
-                                if ui.small_button("Delete").clicked() {
-                                    action = Some(RowAction::Delete(index));
+                                // Short visible text; the accessible name says which rule it acts on.
+                                let buttons = [
+                                    (
+                                        "Up",
+                                        "Move up",
+                                        index > 0,
+                                        RowAction::Move(index, index.saturating_sub(1)),
+                                    ),
+                                    (
+                                        "Down",
+                                        "Move down",
+                                        index + 1 < count,
+                                        RowAction::Move(index, index + 1),
+                                    ),
+                                    ("Edit", "Edit", true, RowAction::Edit(index)),
+                                    ("Duplicate", "Duplicate", true, RowAction::Duplicate(index)),
+                                    ("Delete", "Delete", true, RowAction::Delete(index)),
+                                ];
+                                for (text, verb, enabled, row_action) in buttons {
+                                    let button = ui.add_enabled(enabled, egui::Button::new(text).small());
+                                    let name = format!("{verb} rule {}", spec.name);
+                                    super::widgets::name_control(
+                                        &button,
+                                        egui::accesskit::Role::Button,
+                                        &name,
+                                    );
+                                    if button.on_hover_text(&name).clicked() {
+                                        action = Some(row_action);
+                                    }
                                 }
                             });
                             ui.vertical(|ui| {

@@ -1,5 +1,9 @@
 //! Statistics and threats: packets/s and bytes/s over time split by verdict, top talkers and ports, and
 //! detection alerts plus unsolicited inbound traffic grouped by source.
+//!
+//! The rate plots come from the engine's own counters (`StatsSnapshot`), sampled on the wall clock: every
+//! packet counts, including those the table had no time to show, a quiet second is a zero, and a demo
+//! capture that starts over does not pile into the second its timestamps repeat.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -7,6 +11,7 @@ use std::net::IpAddr;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::widgets::verdict_color;
+use crate::engine::StatsSnapshot;
 use crate::event::Event;
 use crate::packet::Direction;
 use crate::rules::{Action, RuleSpec};
@@ -15,12 +20,33 @@ use crate::rules::{Action, RuleSpec};
 const HISTORY_SECS: usize = 300;
 /// Sources and ports tracked at most (the smallest are dropped past this).
 const MAX_TRACKED: usize = 10_000;
+/// Destination ports remembered per source for the threats view.
+const MAX_PORTS_PER_SOURCE: usize = 65_536;
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Second {
-    second: i64,
-    packets: [u64; 3],
-    bytes: [u64; 3],
+/// The engine's counts in one wall-clock second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Second {
+    /// Unix time of the second.
+    pub second: i64,
+    /// Packets allowed, blocked and logged.
+    pub packets: [f64; 3],
+    /// Bytes of the same.
+    pub bytes: [f64; 3],
+    /// Packets the table had no time to take (counted above all the same).
+    pub shed: f64,
+}
+
+/// The counters the plots use, from a snapshot.
+fn counters(s: &StatsSnapshot) -> [u64; 7] {
+    [
+        s.allowed,
+        s.blocked,
+        s.logged,
+        s.allowed_bytes,
+        s.blocked_bytes,
+        s.logged_bytes,
+        s.display_dropped,
+    ]
 }
 
 /// What one source did that looks hostile.
@@ -34,10 +60,15 @@ pub struct Threat {
     pub denied: u64,
 }
 
-/// Aggregates fed by every event batch.
+/// Aggregates fed by every event batch, and the per-second series sampled from the engine's counters.
 #[derive(Default)]
 pub struct StatsPanel {
     seconds: VecDeque<Second>,
+    /// The last sample: its time (Unix seconds, fractional) and counters.
+    last_sample: Option<(f64, [u64; 7])>,
+    /// Destination ports of the inbound packets of each source, so a threat lists every port it touched,
+    /// also those probed before it raised an alert or was denied.
+    inbound_ports: HashMap<IpAddr, BTreeSet<u16>>,
     talkers: HashMap<IpAddr, u64>,
     ports: HashMap<u16, u64>,
     threats: HashMap<IpAddr, Threat>,
@@ -47,32 +78,120 @@ pub struct StatsPanel {
     pub blocks: Vec<(IpAddr, u64, String)>,
 }
 
-fn slot(action: Action) -> usize {
-    match action {
-        Action::Allow => 0,
-        Action::Block => 1,
-        Action::Log => 2,
+/// Sources listed in the threats view at most (the most active).
+const THREATS_SHOWN: usize = 500;
+
+/// Every port of a set, runs written as ranges, with the count: `1-30, 443 (31 ports)`.
+#[must_use]
+pub fn ports_text(ports: &BTreeSet<u16>) -> String {
+    let mut runs: Vec<(u16, u16)> = Vec::new();
+    for &port in ports {
+        match runs.last_mut() {
+            Some((_, end)) if u32::from(*end) + 1 == u32::from(port) => *end = port,
+            _ => runs.push((port, port)),
+        }
+    }
+    let list: Vec<String> = runs
+        .iter()
+        .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .collect();
+    match ports.len() {
+        0 => String::new(),
+        1 => list.join(", "),
+        n => format!("{} ({n} ports)", list.join(", ")),
     }
 }
 
+/// A number for an axis or a sentence: `950`, `12.5k`, `3.2M` (no trailing `.0`).
+#[must_use]
+pub fn si_number(value: f64) -> String {
+    let (scaled, suffix) = match value.abs() {
+        v if v >= 1e9 => (value / 1e9, "G"),
+        v if v >= 1e6 => (value / 1e6, "M"),
+        v if v >= 1e3 => (value / 1e3, "k"),
+        _ => (value, ""),
+    };
+    let text = if scaled.abs() >= 100.0 || scaled.fract().abs() < 0.05 {
+        format!("{scaled:.0}")
+    } else {
+        format!("{scaled:.1}")
+    };
+    format!("{text}{suffix}")
+}
+
 impl StatsPanel {
-    /// Counts a batch.
-    pub fn push<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
-        for e in events {
-            let m = &e.meta;
-            let second = m.ts_micros.div_euclid(1_000_000);
+    /// Adds what the engine counted since the last sample to the seconds it was counted in. `now` is the
+    /// wall clock in Unix seconds. The difference is spread over the time since the last sample at an even
+    /// rate (frames come many times a second while packets flow, so this only matters when the window was
+    /// not drawn for a while); seconds without traffic get zeros. A counter going down means a new engine
+    /// run: it counts from zero.
+    pub fn sample(&mut self, snapshot: &StatsSnapshot, now: f64) {
+        let current = counters(snapshot);
+        let Some((last_time, last)) = self.last_sample.replace((now, current)) else {
+            return;
+        };
+        let restarted = current.iter().zip(&last).any(|(c, l)| c < l);
+        #[expect(clippy::cast_precision_loss, reason = "rates for a plot")]
+        let delta: [f64; 7] =
+            std::array::from_fn(|k| if restarted { current[k] } else { current[k] - last[k] } as f64);
+        let now = now.max(last_time);
+        #[expect(clippy::cast_possible_truncation, reason = "Unix seconds")]
+        let (from, to) = (last_time.floor() as i64, now.floor() as i64);
+        // Never more seconds than the history, whatever the clock did.
+        let first = from.max(to - HISTORY_SECS as i64);
+        let span = now - last_time;
+        for second in first..=to {
+            #[expect(clippy::cast_precision_loss, reason = "Unix seconds")]
+            let (start, end) = (second as f64, (second + 1) as f64);
+            // The share of the interval that fell in this second (all of it for an instant sample).
+            let share = if span > 0.0 {
+                (end.min(now) - start.max(last_time)).max(0.0) / span
+            } else if second == to {
+                1.0
+            } else {
+                0.0
+            };
             if self.seconds.back().is_none_or(|s| s.second < second) {
                 self.seconds.push_back(Second {
                     second,
                     ..Second::default()
                 });
-                while self.seconds.len() > HISTORY_SECS {
-                    self.seconds.pop_front();
-                }
             }
-            if let Some(s) = self.seconds.back_mut() {
-                s.packets[slot(e.verdict.action)] += 1;
-                s.bytes[slot(e.verdict.action)] += u64::from(m.wire_len);
+            if let Some(s) = self.seconds.iter_mut().rev().find(|s| s.second == second) {
+                for k in 0..3 {
+                    s.packets[k] += delta[k] * share;
+                    s.bytes[k] += delta[k + 3] * share;
+                }
+                s.shed += delta[6] * share;
+            }
+        }
+        while self.seconds.len() > HISTORY_SECS {
+            self.seconds.pop_front();
+        }
+    }
+
+    /// Forgets the previous engine run's last sample (the next engine counts from zero).
+    pub fn new_run(&mut self) {
+        self.last_sample = None;
+    }
+
+    /// The per-second series, oldest first (tests and the plots).
+    #[must_use]
+    pub fn seconds(&self) -> &VecDeque<Second> {
+        &self.seconds
+    }
+
+    /// Counts a batch for the top lists and the threats view.
+    pub fn push<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        for e in events {
+            let m = &e.meta;
+            if m.direction != Direction::Out
+                && let (Some(src), Some(port)) = (m.src_ip, m.dst_port)
+            {
+                let ports = self.inbound_ports.entry(src).or_default();
+                if ports.len() < MAX_PORTS_PER_SOURCE {
+                    ports.insert(port);
+                }
             }
             if let Some(src) = m.src_ip {
                 *self.talkers.entry(src).or_default() += u64::from(m.wire_len);
@@ -96,15 +215,14 @@ impl StatsPanel {
                 if let Some(alert) = &e.alert {
                     t.alerts.insert(alert.kind.name());
                 }
-                if let Some(port) = m.dst_port
-                    && t.ports.len() < 1_000
-                {
-                    t.ports.insert(port);
-                }
             }
         }
         trim(&mut self.talkers);
         trim(&mut self.ports);
+        if self.inbound_ports.len() > MAX_TRACKED {
+            let threats = &self.threats;
+            self.inbound_ports.retain(|ip, _| threats.contains_key(ip));
+        }
         if self.threats.len() > MAX_TRACKED {
             let mut by_last: Vec<(IpAddr, i64)> =
                 self.threats.iter().map(|(k, t)| (*k, t.last_micros)).collect();
@@ -115,43 +233,78 @@ impl StatsPanel {
         }
     }
 
-    /// Sources grouped as threats, most packets first.
+    /// The `limit` sources with most packets grouped as threats, most first, each with every inbound port
+    /// it touched (also the ones it probed before it raised an alert or was denied).
     #[must_use]
-    pub fn threats(&self) -> Vec<(IpAddr, &Threat)> {
+    pub fn threats(&self, limit: usize) -> Vec<(IpAddr, Threat)> {
         let mut v: Vec<(IpAddr, &Threat)> = self.threats.iter().map(|(k, t)| (*k, t)).collect();
         v.sort_by(|a, b| b.1.packets.cmp(&a.1.packets).then(a.0.cmp(&b.0)));
-        v
+        v.into_iter()
+            .take(limit)
+            .map(|(ip, t)| {
+                let mut t = t.clone();
+                if let Some(ports) = self.inbound_ports.get(&ip) {
+                    t.ports.clone_from(ports);
+                }
+                (ip, t)
+            })
+            .collect()
     }
 
-    /// The statistics view.
+    /// The statistics view: the rate plots (each with a text summary, also its accessible name) and the top
+    /// lists.
     pub fn stats_ui(&mut self, ui: &mut egui::Ui) {
         let dark = ui.visuals().dark_mode;
-        let origin = self.seconds.front().map_or(0, |s| s.second);
-        let series = |index: usize, bytes: bool| -> Vec<[f64; 2]> {
-            self.seconds
-                .iter()
-                .map(|s| {
-                    let v = if bytes { s.bytes[index] } else { s.packets[index] };
-                    #[expect(clippy::cast_precision_loss, reason = "plot coordinates")]
-                    let point = [(s.second - origin) as f64, v as f64];
-                    point
-                })
-                .collect()
-        };
-        for (title, bytes) in [("Packets per second", false), ("Bytes per second", true)] {
+        let now = self.seconds.back().map_or(0, |s| s.second);
+        let any_shed = self.seconds.iter().any(|s| s.shed > 0.0);
+        for (title, unit, bytes) in [
+            ("Packets per second", "packets/s", false),
+            ("Bytes per second", "bytes/s", true),
+        ] {
+            let summary = self.rate_summary(title, bytes);
             ui.strong(title);
-            Plot::new(title)
-                .height(160.0)
+            let values = |s: &Second| if bytes { s.bytes } else { s.packets };
+            let peak = self
+                .seconds
+                .iter()
+                .flat_map(|s| values(s).into_iter().chain([if bytes { 0.0 } else { s.shed }]))
+                .fold(0.0_f64, f64::max);
+            #[expect(clippy::cast_precision_loss, reason = "plot coordinates")]
+            let series = |pick: &dyn Fn(&Second) -> f64| -> Vec<[f64; 2]> {
+                self.seconds
+                    .iter()
+                    .map(|s| [(s.second - now) as f64, pick(s)])
+                    .collect()
+            };
+            let response = Plot::new(title)
+                .height(150.0)
                 .legend(Legend::default())
                 .allow_scroll(false)
+                .include_y(0.0)
+                // A flat zero line still gets a readable axis (0 to 1), and the peak some headroom.
+                .include_y((peak * 1.1).max(1.0))
+                .include_x(-60.0)
+                .include_x(0.0)
+                .x_axis_label("seconds ago")
+                .y_axis_label(unit)
+                .y_axis_formatter(|mark, _range| si_number(mark.value))
                 .show(ui, |plot| {
                     for (index, action) in [(0, Action::Allow), (1, Action::Block), (2, Action::Log)] {
                         plot.line(
-                            Line::new(action.name(), PlotPoints::from(series(index, bytes)))
+                            Line::new(action.name(), PlotPoints::from(series(&|s| values(s)[index])))
                                 .color(verdict_color(action, dark)),
                         );
                     }
-                });
+                    if any_shed && !bytes {
+                        plot.line(
+                            Line::new("not shown in the table", PlotPoints::from(series(&|s| s.shed)))
+                                .color(egui::Color32::GRAY),
+                        );
+                    }
+                })
+                .response;
+            response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, summary.clone()));
+            ui.label(summary);
         }
         ui.columns(2, |columns| {
             top_ui(&mut columns[0], "Top talkers (bytes)", &self.talkers, |ip| {
@@ -166,13 +319,45 @@ impl StatsPanel {
         });
     }
 
+    /// One sentence on a rate plot: the last full second, the peak and the average of the last minute.
+    #[must_use]
+    pub fn rate_summary(&self, title: &str, bytes: bool) -> String {
+        let total = |s: &Second| -> f64 {
+            let v = if bytes { s.bytes } else { s.packets };
+            v.iter().sum()
+        };
+        // The newest second is still being counted: describe the one before.
+        let complete: Vec<&Second> = self.seconds.iter().rev().skip(1).take(60).collect();
+        let Some(last) = complete.first() else {
+            return format!("{title}: no data yet.");
+        };
+        let split = if bytes { last.bytes } else { last.packets };
+        let peak = complete.iter().map(|s| total(s)).fold(0.0_f64, f64::max);
+        #[expect(clippy::cast_precision_loss, reason = "an average for display")]
+        let average = complete.iter().map(|s| total(s)).sum::<f64>() / complete.len() as f64;
+        let mut text = format!(
+            "{title}: {} in the last second (allow {}, block {}, log {}); over the last {} s peak {}, average {}.",
+            si_number(total(last)),
+            si_number(split[0]),
+            si_number(split[1]),
+            si_number(split[2]),
+            complete.len(),
+            si_number(peak),
+            si_number(average)
+        );
+        let shed: f64 = complete.iter().map(|s| s.shed).sum();
+        if shed > 0.0 && !bytes {
+            text.push_str(&format!(
+                " {} packets were counted but not shown in the table (too many to draw).",
+                si_number(shed)
+            ));
+        }
+        text
+    }
+
     /// The threats view: alerts and unsolicited inbound traffic by source, with a one-click block rule.
     pub fn threats_ui(&mut self, ui: &mut egui::Ui) {
-        let threats: Vec<(IpAddr, Threat)> = self
-            .threats()
-            .into_iter()
-            .map(|(ip, t)| (ip, t.clone()))
-            .collect();
+        let threats = self.threats(THREATS_SHOWN);
         if threats.is_empty() {
             ui.label("No alerts and no denied inbound traffic yet.");
             return;
@@ -196,19 +381,14 @@ impl StatsPanel {
                             ui.strong(title);
                         }
                         ui.end_row();
-                        for (ip, t) in threats.iter().take(500) {
+                        for (ip, t) in &threats {
                             ui.label(ip.to_string());
                             ui.label(t.packets.to_string());
                             ui.label(t.denied.to_string());
                             ui.label(t.alerts.iter().copied().collect::<Vec<_>>().join(", "));
-                            let ports: Vec<String> =
-                                t.ports.iter().take(12).map(ToString::to_string).collect();
-                            let more = t.ports.len().saturating_sub(12);
-                            ui.label(if more > 0 {
-                                format!("{} (+{more})", ports.join(","))
-                            } else {
-                                ports.join(",")
-                            });
+                            ui.add(
+                                egui::Label::new(ports_text(&t.ports)).wrap_mode(egui::TextWrapMode::Wrap),
+                            );
                             let time =
                                 |us: i64| crate::text::iso_time(us).get(11..19).unwrap_or("").to_owned();
                             ui.label(format!("{} / {}", time(t.first_micros), time(t.last_micros)));
@@ -271,6 +451,115 @@ mod tests {
     use crate::packet::{IpProto, LinkType, PacketMeta};
     use crate::rules::Verdict;
 
+    fn snapshot(allowed: u64, blocked: u64, shed: u64) -> StatsSnapshot {
+        StatsSnapshot {
+            allowed,
+            blocked,
+            allowed_bytes: allowed * 100,
+            blocked_bytes: blocked * 60,
+            display_dropped: shed,
+            ..StatsSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn rates_come_per_wall_clock_second_and_quiet_seconds_are_zero() {
+        let mut stats = StatsPanel::default();
+        stats.sample(&snapshot(0, 0, 0), 1000.25);
+        stats.sample(&snapshot(40, 5, 0), 1000.75);
+        // Half of this interval is in 1000, half in 1001.
+        stats.sample(&snapshot(50, 5, 0), 1001.25);
+        // Five quiet seconds, then a burst of 1,000 of which 600 were not shown in the table.
+        stats.sample(&snapshot(50, 5, 0), 1006.5);
+        stats.sample(&snapshot(1_050, 5, 600), 1006.75);
+        let seconds: Vec<(i64, f64, f64, f64)> = stats
+            .seconds()
+            .iter()
+            .map(|s| (s.second, s.packets[0], s.packets[1], s.shed))
+            .collect();
+        assert_eq!(
+            seconds,
+            [
+                (1000, 45.0, 5.0, 0.0),
+                (1001, 5.0, 0.0, 0.0),
+                (1002, 0.0, 0.0, 0.0),
+                (1003, 0.0, 0.0, 0.0),
+                (1004, 0.0, 0.0, 0.0),
+                (1005, 0.0, 0.0, 0.0),
+                (1006, 1_000.0, 0.0, 600.0),
+            ]
+        );
+        assert_eq!(stats.seconds()[0].bytes[1], 300.0);
+        let summary = stats.rate_summary("Packets per second", false);
+        assert!(summary.contains("0 in the last second"), "{summary}");
+        assert!(summary.contains("peak 50"), "{summary}");
+    }
+
+    #[test]
+    fn a_gap_shares_its_count_and_a_new_run_starts_from_zero() {
+        let mut stats = StatsPanel::default();
+        stats.sample(&snapshot(100, 0, 0), 10.5);
+        // No frame for three seconds (window hidden): 300 packets from 10.5 to 13.5.
+        stats.sample(&snapshot(400, 0, 0), 13.5);
+        let counts: Vec<f64> = stats.seconds().iter().map(|s| s.packets[0]).collect();
+        assert_eq!(counts, [50.0, 100.0, 100.0, 50.0]);
+        // The engine restarted (a demo loop is not a restart: its counters keep growing).
+        stats.sample(&snapshot(7, 0, 0), 13.75);
+        assert_eq!(stats.seconds().back().unwrap().packets[0], 57.0);
+    }
+
+    #[test]
+    fn ports_are_listed_as_ranges_with_their_count() {
+        let scan: BTreeSet<u16> = (1..=30).chain([443, 8080, 8081]).collect();
+        assert_eq!(ports_text(&scan), "1-30, 443, 8080-8081 (33 ports)");
+        assert_eq!(ports_text(&[22].into()), "22");
+        assert_eq!(si_number(45.0), "45");
+        assert_eq!(si_number(12_500.0), "12.5k");
+        assert_eq!(si_number(3_000_000.0), "3M");
+        assert_eq!(si_number(0.25), "0.2");
+    }
+
+    #[test]
+    fn a_scan_lists_every_port_it_touched_not_only_the_denied_ones() {
+        let mut stats = StatsPanel::default();
+        let rules = crate::rules::RuleSet::from_ron(
+            r#"(default_policy: Allow, rules: [(name: "no ssh", action: Block, protocol: Tcp, dst_ports: ["22"])])"#,
+        )
+        .unwrap();
+        let events: Vec<Event> = (1..=30u16)
+            .map(|port| {
+                let mut meta = PacketMeta::new(i64::from(port), 60, 60, LinkType::Ethernet);
+                meta.src_ip = Some("198.51.100.23".parse().unwrap());
+                meta.protocol = Some(IpProto::TCP);
+                meta.dst_port = Some(port);
+                meta.direction = Direction::In;
+                Event {
+                    seq: u64::from(port),
+                    verdict: rules.evaluate(&meta, "eth0"),
+                    meta,
+                    rule_name: None,
+                    iface: Arc::from("eth0"),
+                    alert: (port == 30).then(|| Alert {
+                        kind: AlertKind::PortScan,
+                        src_ip: "198.51.100.23".parse().unwrap(),
+                        ts_micros: 30,
+                        reason: String::new(),
+                    }),
+                    src_name: None,
+                    dst_name: None,
+                    kernel_dropped: false,
+                    origin: crate::event::Origin::Untracked,
+                    rules_version: 0,
+                }
+            })
+            .collect();
+        stats.push(&events);
+        let threats = stats.threats(10);
+        assert_eq!(threats.len(), 1);
+        assert_eq!(threats[0].1.ports.len(), 30);
+        assert_eq!(ports_text(&threats[0].1.ports), "1-30 (30 ports)");
+    }
+
     #[test]
     fn threats_group_alerts_and_denied_inbound_by_source() {
         let mut stats = StatsPanel::default();
@@ -300,12 +589,13 @@ mod tests {
                 dst_name: None,
                 kernel_dropped: false,
                 origin: crate::event::Origin::Untracked,
+                rules_version: 0,
             });
         }
         stats.push(&events);
-        let threats = stats.threats();
+        let threats = stats.threats(10);
         assert_eq!(threats.len(), 1);
-        let (ip, t) = threats[0];
+        let (ip, t) = &threats[0];
         assert_eq!(ip.to_string(), "203.0.113.7");
         assert_eq!((t.packets, t.denied), (3, 3));
         assert_eq!(t.ports.iter().copied().collect::<Vec<_>>(), vec![22, 23, 80]);

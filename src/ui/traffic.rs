@@ -5,20 +5,27 @@
 //! Per frame the table costs O(new rows + visible rows): new rows are tested against the filter once when
 //! they arrive and appended to the index list `view`; the full list is rebuilt only when the filter or the
 //! sort changes.
+//!
+//! Keyboard: Up/Down/PageUp/PageDown/Home/End move the selection (and pause following so it stays in
+//! view), Enter shows or hides the details, the Menu key or Shift+F10 opens the row menu, Space pauses.
+//! For screen readers the table is a `Table` node and each visible row a `Row` named by one sentence
+//! (`in tcp 203.0.113.7 port 30001 to 192.168.1.50 port 22, block, rule no ssh`) that takes the keyboard
+//! focus when selected.
 
 use std::collections::VecDeque;
 
-use egui::RichText;
+use egui::{Key, Modifiers, RichText};
 use egui_extras::{Column, TableBuilder};
 
-use super::details::details_ui;
+use super::details::{details_ui, judged_by};
 use super::model::{Row, RowStore, RowSubject};
-use super::widgets::{flags_text, names_text, time_text, verdict_rich_text};
+use super::widgets::{flags_text, names_text, row_sentence, time_text, verdict_rich_text};
 use crate::engine::RawStore;
 use crate::event::Event;
 use crate::filter::Filter;
 use crate::packet::{IpProto, PacketMeta};
 use crate::rules::{Action, Protocol, RuleDirection, RuleSet, RuleSpec};
+use crate::text::escape;
 
 /// What the table asks the app to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +68,18 @@ pub struct TrafficPanel {
     /// Scroll the table to this shown row on the next frame.
     scroll_to: Option<usize>,
     focus_filter: bool,
+    /// The details pane is shown for the selected row (Enter toggles it).
+    details_open: bool,
+    /// Give the selected row the keyboard focus on the next frame (after a keyboard move).
+    focus_selected: bool,
+    /// Open the selected row's menu on the next frame (Menu key, Shift+F10).
+    open_menu: bool,
+    /// Rows that fit in the table's height last frame (PageUp/PageDown).
+    page_rows: usize,
+    /// Ids of the rows drawn last frame: the table has the keyboard when one of them has focus.
+    row_ids: Vec<egui::Id>,
+    /// The rule sets rows were judged with, for "Why this verdict".
+    rules_history: Option<std::sync::Arc<crate::engine::RulesHistory>>,
     /// Requests for the app, drained each frame.
     pub actions: Vec<TrafficAction>,
 }
@@ -86,8 +105,19 @@ impl TrafficPanel {
             selected: None,
             scroll_to: None,
             focus_filter: false,
+            details_open: true,
+            focus_selected: false,
+            open_menu: false,
+            page_rows: 20,
+            row_ids: Vec::new(),
+            rules_history: None,
             actions: Vec::new(),
         }
+    }
+
+    /// The engine's record of rule sets, so a row is explained with the rules that judged it.
+    pub fn set_rules_history(&mut self, history: std::sync::Arc<crate::engine::RulesHistory>) {
+        self.rules_history = Some(history);
     }
 
     /// Stores new events (O(batch)); evicts the oldest past the cap.
@@ -150,16 +180,24 @@ impl TrafficPanel {
         if self.frozen_len.is_some() {
             self.jump_to_live();
         } else {
+            self.pause();
+        }
+    }
+
+    /// Stops following: the shown rows stay as they are while new ones are buffered.
+    pub fn pause(&mut self) {
+        if self.frozen_len.is_none() {
             self.frozen_len = Some(self.view.len());
         }
     }
 
-    /// Unpauses, clears any sort, and follows the newest rows again.
+    /// Unpauses, clears any sort, and follows the newest rows again, scrolled to the newest.
     pub fn jump_to_live(&mut self) {
         self.frozen_len = None;
         if self.sort.take().is_some() {
             self.rebuild_view();
         }
+        self.scroll_to = self.view.len().checked_sub(1);
     }
 
     /// Sets the filter text; on a syntax error the old filter stays and the error is shown.
@@ -270,6 +308,90 @@ impl TrafficPanel {
         self.selected = self.view.get(n).copied();
     }
 
+    /// Where the selected row is among the shown rows.
+    fn selected_position(&self) -> Option<usize> {
+        let selected = self.selected?;
+        let shown = self.shown_len();
+        if self.sort.is_none() {
+            // Unsorted, the view is in arrival (index) order.
+            self.view.binary_search(&selected).ok().filter(|n| *n < shown)
+        } else {
+            self.view.iter().take(shown).position(|i| *i == selected)
+        }
+    }
+
+    /// Rows shown now (the frozen count while paused).
+    fn shown_len(&self) -> usize {
+        self.frozen_len.unwrap_or(self.view.len()).min(self.view.len())
+    }
+
+    /// Moves the selection by `delta` rows (clamped; `isize::MIN`/`MAX` for the first and last), pauses
+    /// following so it stays put, and gives it the keyboard focus.
+    pub fn move_selection(&mut self, delta: isize) {
+        let shown = self.shown_len();
+        if shown == 0 {
+            return;
+        }
+        let target = match self.selected_position() {
+            Some(at) => at.saturating_add_signed(delta).min(shown - 1),
+            // Nothing selected yet: start from the end a user is looking at.
+            None if delta < 0 || self.frozen_len.is_none() => shown - 1,
+            None => 0,
+        };
+        self.pause();
+        self.selected = self.view.get(target).copied();
+        self.scroll_to = Some(target);
+        self.focus_selected = true;
+    }
+
+    /// True while the details pane is shown for the selected row.
+    #[must_use]
+    pub fn details_open(&self) -> bool {
+        self.details_open && self.selected().is_some()
+    }
+
+    /// The table's keys, when the focus is on a row of the table or on nothing (so never while typing in
+    /// a field or on a focused button).
+    fn keyboard_ui(&mut self, ui: &egui::Ui) {
+        let ctx = ui.ctx();
+        let focused = ctx.memory(egui::Memory::focused);
+        if focused.is_some_and(|id| !self.row_ids.contains(&id)) {
+            return;
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
+            self.toggle_pause();
+        }
+        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(20);
+        let moves = [
+            (Key::ArrowUp, -1),
+            (Key::ArrowDown, 1),
+            (Key::PageUp, -page),
+            (Key::PageDown, page),
+            (Key::Home, isize::MIN),
+            (Key::End, isize::MAX),
+        ];
+        for (key, delta) in moves {
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key)) {
+                self.move_selection(delta);
+            }
+        }
+        if self.selected.is_some() {
+            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter)) {
+                self.details_open = !self.details_open;
+                self.focus_selected = true;
+            }
+            if ctx.input_mut(|i| {
+                i.consume_key(Modifiers::NONE, Key::Menu) || i.consume_key(Modifiers::SHIFT, Key::F10)
+            }) {
+                self.open_menu = true;
+            }
+            if self.focus_selected || self.open_menu {
+                // The details pane changes the table's height: keep the row in view.
+                self.scroll_to = self.selected_position();
+            }
+        }
+    }
+
     /// Rows currently shown (filtered), in display order.
     pub fn shown(&self) -> impl Iterator<Item = &Row> {
         self.view.iter().filter_map(|i| self.store.get(*i))
@@ -301,8 +423,9 @@ impl TrafficPanel {
 
     /// Shows the toolbar, the table and, for a selected row, the details pane.
     pub fn ui(&mut self, ui: &mut egui::Ui, rules: &RuleSet, raw: &RawStore) {
+        self.keyboard_ui(ui);
         self.toolbar_ui(ui);
-        let selected = self.selected_event();
+        let selected = self.selected_event().filter(|_| self.details_open);
         let details_height = if selected.is_some() {
             ui.available_height() * 0.45
         } else {
@@ -318,7 +441,15 @@ impl TrafficPanel {
                 .id_salt("details")
                 .auto_shrink([false; 2])
                 .show(ui, |ui| {
-                    details_ui(ui, &event, rules, raw, self.store.alert_reason(event.seq));
+                    let mut kept = None;
+                    let judged = judged_by(&event, rules, self.rules_history.as_deref(), &mut kept);
+                    details_ui(
+                        ui,
+                        &event,
+                        (rules, judged),
+                        raw,
+                        self.store.alert_reason(event.seq),
+                    );
                 });
         }
     }
@@ -341,14 +472,26 @@ impl TrafficPanel {
             if text != self.filter_text {
                 self.set_filter(&text);
             }
-            let pause_label = if self.is_paused() { "Resume" } else { "Pause" };
-            if ui.button(pause_label).clicked() {
-                self.toggle_pause();
-            }
+            // One state, said once: following (with a Pause button) or paused (with the way back).
             if self.is_paused() {
                 let waiting = self.view.len().saturating_sub(self.frozen_len.unwrap_or(0));
-                if ui.button(format!("Jump to live ({waiting} new)")).clicked() {
+                let why = if self.sort.is_some() { "Sorted" } else { "Paused" };
+                ui.label(RichText::new(why).color(ui.visuals().warn_fg_color).strong());
+                if ui
+                    .button(format!("Jump to live ({waiting} new)"))
+                    .on_hover_text("Follow the newest packets again (Space)")
+                    .clicked()
+                {
                     self.jump_to_live();
+                }
+            } else {
+                ui.label(RichText::new("Following live").strong());
+                if ui
+                    .button("Pause")
+                    .on_hover_text("Stop scrolling; new packets are kept (Space)")
+                    .clicked()
+                {
+                    self.pause();
                 }
             }
             let (stored, shown, evicted) = self.counts();
@@ -370,8 +513,13 @@ impl TrafficPanel {
         reason = "one column per statement, clearer in one place"
     )]
     fn table_ui(&mut self, ui: &mut egui::Ui) {
-        let shown = self.frozen_len.unwrap_or(self.view.len()).min(self.view.len());
+        let shown = self.shown_len();
         let follow = self.frozen_len.is_none();
+        // Both wait for a frame in which the selected row is drawn (it may be scrolled to first).
+        let (focus_selected, open_menu) = (self.focus_selected, self.open_menu);
+        let mut selected_drawn = false;
+        let wheel_up = ui.input(|i| i.smooth_scroll_delta.y > 0.0);
+        let mut row_ids = Vec::with_capacity(64);
         let dark = ui.visuals().dark_mode;
         let mut clicked: Option<(u64, usize)> = None;
         let mut sort_clicked: Option<SortColumn> = None;
@@ -382,11 +530,17 @@ impl TrafficPanel {
         let store = &self.store;
         let view = &self.view;
         let selected = self.selected;
+        self.page_rows = ((ui.available_height() - 20.0) / 18.0).max(1.0) as usize;
         let mut table = TableBuilder::new(ui);
         if let Some(n) = self.scroll_to.take() {
-            table = table.scroll_to_row(n, Some(egui::Align::Center));
+            let align = if follow && n + 1 >= shown {
+                egui::Align::BOTTOM
+            } else {
+                egui::Align::Center
+            };
+            table = table.scroll_to_row(n, Some(align));
         }
-        table
+        let output = table
             .striped(true)
             .stick_to_bottom(follow)
             .sense(egui::Sense::click())
@@ -446,7 +600,14 @@ impl TrafficPanel {
                     });
                 }
             })
-            .body(|body| {
+            .body(|mut body| {
+                let table_id = body.ui_mut().unique_id();
+                body.ui_mut().ctx().accesskit_node_builder(table_id, |node| {
+                    node.set_role(egui::accesskit::Role::Table);
+                    node.set_label(format!("Traffic: {shown} packets shown"));
+                    node.set_row_count(shown);
+                    node.set_column_count(13);
+                });
                 body.rows(18.0, shown, |mut row| {
                     let Some(&index) = view.get(row.index()) else {
                         return;
@@ -461,8 +622,9 @@ impl TrafficPanel {
                     row.col(|ui| {
                         ui.label(r.direction.name());
                     });
+                    // Names come from the network and the rules file: shown escaped (`text::escape`).
                     row.col(|ui| {
-                        ui.label(store.text(r.iface));
+                        ui.label(escape(store.text(r.iface)));
                     });
                     row.col(|ui| {
                         ui.label(r.meta().protocol_name());
@@ -496,25 +658,72 @@ impl TrafficPanel {
                         if let Some(kind) = r.alert {
                             text = format!("{text} [{}]", kind.name());
                         }
-                        ui.label(text);
+                        ui.label(escape(&text));
                     });
                     row.col(|ui| {
-                        ui.label(names_text(store.text(r.src_name), store.text(r.dst_name)));
+                        ui.label(escape(&names_text(
+                            store.text(r.src_name),
+                            store.text(r.dst_name),
+                        )));
                     });
                     let response = row.response();
+                    let is_selected = selected == Some(index);
+                    row_ids.push(response.id);
+                    // For screen readers the row is one sentence, selected or not (built only when asked).
+                    response.widget_info(|| egui::WidgetInfo {
+                        label: Some(row_sentence(r, store.text(r.rule_name))),
+                        selected: Some(is_selected),
+                        ..egui::WidgetInfo::new(egui::accesskit::Role::Row)
+                    });
+                    if is_selected {
+                        selected_drawn = true;
+                        if focus_selected {
+                            response.request_focus();
+                        }
+                        // The table handles the arrows itself while a row has the focus.
+                        response.ctx.memory_mut(|m| {
+                            m.set_focus_lock_filter(
+                                response.id,
+                                egui::EventFilter {
+                                    vertical_arrows: true,
+                                    horizontal_arrows: true,
+                                    ..Default::default()
+                                },
+                            );
+                        });
+                    }
                     // Select on press, not on click: while following, rows move between press and release,
                     // so a click would rarely land on one row.
                     if response.hovered() && response.ctx.input(|i| i.pointer.primary_pressed()) {
                         clicked = Some((index, row.index()));
                     }
                     response.context_menu(|ui| {
-                        if let Some(choice) = menu_ui(ui, r) {
+                        if let Some(choice) = menu_ui(ui, r, false) {
                             menu_action = Some((index, choice));
                             ui.close();
                         }
                     });
+                    // The same menu from the keyboard, under the row, with the focus on its first item.
+                    if is_selected {
+                        let menu = egui::Popup::from_response(&response)
+                            .id(response.id.with("keyboard-menu"))
+                            .kind(egui::PopupKind::Menu)
+                            .layout(egui::Layout::top_down_justified(egui::Align::Min))
+                            .open_memory(open_menu.then_some(egui::SetOpenCommand::Bool(true)));
+                        menu.show(|ui| {
+                            if let Some(choice) = menu_ui(ui, r, open_menu) {
+                                menu_action = Some((index, choice));
+                                ui.close();
+                            }
+                        });
+                    }
                 });
             });
+        self.row_ids = row_ids;
+        if selected_drawn {
+            self.focus_selected = false;
+            self.open_menu = false;
+        }
         if let Some((index, position)) = clicked {
             // The details pane takes part of the height: keep the selected row in view.
             self.scroll_to = Some(position);
@@ -523,10 +732,15 @@ impl TrafficPanel {
             } else {
                 Some(index)
             };
+            self.details_open = true;
+            self.focus_selected = self.selected.is_some();
             // Selecting a row pauses following so it stays in view; "Jump to live" resumes.
-            if self.selected.is_some() && !self.is_paused() {
-                self.toggle_pause();
+            if self.selected.is_some() {
+                self.pause();
             }
+        } else if follow && Self::user_scrolled_away(ui, &output, wheel_up) {
+            // Scrolling up stops following: say so (the toolbar shows "Paused").
+            self.pause();
         }
         if let Some(column) = sort_clicked {
             self.sort_by(column);
@@ -534,6 +748,26 @@ impl TrafficPanel {
         if let Some((index, choice)) = menu_action {
             self.apply_menu(ui, index, choice);
         }
+    }
+
+    /// True when, while following, the user scrolled the table away from its newest row this frame.
+    /// `wheel_up` is the scroll input seen before the table took it.
+    fn user_scrolled_away(
+        ui: &egui::Ui,
+        output: &egui::scroll_area::ScrollAreaOutput<()>,
+        wheel_up: bool,
+    ) -> bool {
+        let bottom_gap = output.content_size.y - output.inner_rect.height() - output.state.clamped_offset().y;
+        let scrolled = wheel_up
+            && output
+                .inner_rect
+                .contains(ui.input(|i| i.pointer.hover_pos()).unwrap_or_default());
+        let dragged_bar = ui.input(|i| i.pointer.is_decidedly_dragging())
+            && output
+                .inner_rect
+                .expand(16.0)
+                .contains(ui.input(|i| i.pointer.press_origin()).unwrap_or_default());
+        bottom_gap > 18.0 && (scrolled || dragged_bar)
     }
 
     fn apply_menu(&mut self, ui: &egui::Ui, index: u64, choice: MenuChoice) {
@@ -584,7 +818,8 @@ enum Side {
     Flow,
 }
 
-fn menu_ui(ui: &mut egui::Ui, row: &Row) -> Option<MenuChoice> {
+/// The row menu; `focus_first` gives its first item the keyboard focus (opened with the Menu key).
+fn menu_ui(ui: &mut egui::Ui, row: &Row, focus_first: bool) -> Option<MenuChoice> {
     let mut choice = None;
     if row.src_ip.is_some() {
         for (label, secs) in [
@@ -593,10 +828,17 @@ fn menu_ui(ui: &mut egui::Ui, row: &Row) -> Option<MenuChoice> {
             ("Block source for 1 hour", Some(3_600)),
             ("Block source for 1 day", Some(86_400)),
         ] {
-            if ui.button(label).clicked() {
+            let button = ui.button(label);
+            if focus_first && secs.is_none() {
+                button.request_focus();
+            }
+            if button.clicked() {
                 choice = Some(MenuChoice::Block(Side::Source, secs));
             }
         }
+    } else if focus_first {
+        // No source address: the first item is further down; focus the rule items' first.
+        ui.memory_mut(|m| m.move_focus(egui::FocusDirection::Next));
     }
     if row.dst_ip.is_some() && ui.button("Block destination").clicked() {
         choice = Some(MenuChoice::Block(Side::Destination, None));
@@ -708,6 +950,7 @@ mod tests {
             dst_name: None,
             kernel_dropped: false,
             origin: crate::event::Origin::Untracked,
+            rules_version: 0,
         }
     }
 

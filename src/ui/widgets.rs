@@ -17,6 +17,13 @@ pub fn status_message_ui(ui: &mut egui::Ui, message: Option<&(bool, String)>) {
     }
 }
 
+/// Gives a control the accessible name `name` (what a screen reader says, what tests look it up by),
+/// keeping its short visible text: `Delete` reads "Delete rule no ssh".
+pub fn name_control(response: &egui::Response, role: egui::accesskit::Role, name: &str) {
+    let enabled = response.enabled();
+    response.widget_info(|| egui::WidgetInfo::labeled(role, enabled, name));
+}
+
 /// Colour of a verdict: block red, log amber, allow green (readable on both themes).
 #[must_use]
 pub fn verdict_color(action: Action, dark_mode: bool) -> Color32 {
@@ -49,20 +56,70 @@ pub fn flags_text(row: &Row) -> String {
     }
 }
 
-/// The verdict cell: the action, coloured, marked when the kernel drops the packet or it is malformed.
+/// The verdict as words: the rules' action, or `kernel drop` when the kernel drops the packet (an
+/// enforced block, whatever the monitor's rules said), then a malformed mark.
 #[must_use]
-pub fn verdict_rich_text(row: &Row, dark_mode: bool) -> RichText {
-    let mut text = row.action.name().to_owned();
-    if row.kernel_dropped {
-        text.push_str(", dropped by kernel");
-    }
+pub fn verdict_text(row: &Row) -> String {
+    let mut text = if row.kernel_dropped {
+        "kernel drop".to_owned()
+    } else {
+        row.action.name().to_owned()
+    };
     if let Some(m) = row.malformed {
         text.push_str(", ");
         text.push_str(&m.describe());
     }
-    RichText::new(text)
-        .color(verdict_color(row.action, dark_mode))
+    text
+}
+
+/// The verdict cell: `verdict_text`, in the block colour for kernel drops, else the action's colour.
+#[must_use]
+pub fn verdict_rich_text(row: &Row, dark_mode: bool) -> RichText {
+    let shown = if row.kernel_dropped {
+        Action::Block
+    } else {
+        row.action
+    };
+    RichText::new(verdict_text(row))
+        .color(verdict_color(shown, dark_mode))
         .strong()
+}
+
+/// The row as one sentence for a screen reader: `in tcp 203.0.113.7 port 30001 to 192.168.1.50 port 22,
+/// block, rule no ssh`.
+#[must_use]
+pub fn row_sentence(row: &Row, rule_name: &str) -> String {
+    let end = |ip: Option<std::net::IpAddr>, port: Option<u16>| match (ip, port) {
+        (Some(ip), Some(port)) => format!("{ip} port {port}"),
+        (Some(ip), None) => ip.to_string(),
+        (None, _) => "unknown".to_owned(),
+    };
+    let verdict = if row.kernel_dropped {
+        format!("dropped by the kernel (rules say {})", row.action.name())
+    } else {
+        row.action.name().to_owned()
+    };
+    let mut text = format!(
+        "{} {} {} to {}, {verdict}, rule {}",
+        row.direction.name(),
+        row.meta().protocol_name(),
+        end(row.src_ip, row.src_port),
+        end(row.dst_ip, row.dst_port),
+        if rule_name.is_empty() {
+            std::borrow::Cow::Borrowed("default")
+        } else {
+            crate::text::escape(rule_name)
+        },
+    );
+    if let Some(m) = row.malformed {
+        text.push_str(", ");
+        text.push_str(&m.describe());
+    }
+    if let Some(kind) = row.alert {
+        text.push_str(", alert ");
+        text.push_str(kind.name());
+    }
+    text
 }
 
 /// Host names of both ends: `a -> b`, `a`, `-> b` or nothing.
