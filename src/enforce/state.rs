@@ -157,16 +157,8 @@ struct RulesFile {
     rules: Vec<KernelRule>,
 }
 
-/// A hash of a file's text (to skip rewriting an unchanged file; not security-relevant).
-fn text_hash(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
-}
-
 /// Everything the state directory holds, as last read or written by this process.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
     /// The block list.
     pub list: BlockList,
@@ -184,9 +176,10 @@ pub struct StateFiles {
     dir: PathBuf,
     history_capacity: usize,
     stamps: [Option<Stamp>; 4],
-    /// Hash of the text this process last wrote to each file, so a save skips the files that did not
-    /// change (a write is a temp file, an fsync and a rename; the list may hold 10,000 entries).
-    written: [Option<u64>; 4],
+    /// What the files hold, as this process last read or wrote them: a save serialises and writes only
+    /// the parts that differ (serialising a 10,000-entry list and history is most of a command's time,
+    /// and a write is a temp file, an fsync and a rename).
+    on_disk: Stored,
 }
 
 impl StateFiles {
@@ -197,7 +190,7 @@ impl StateFiles {
             dir,
             history_capacity,
             stamps: [None; 4],
-            written: [None; 4],
+            on_disk: Stored::default(),
         }
     }
 
@@ -242,25 +235,30 @@ impl StateFiles {
                 continue;
             }
             match index {
-                0 => stored.list = BlockList::load(path)?,
-                1 => stored.history = BanHistory::load(path, self.history_capacity)?,
+                0 => {
+                    stored.list = BlockList::load(path)?;
+                    self.on_disk.list = stored.list.clone();
+                }
+                1 => {
+                    stored.history = BanHistory::load(path, self.history_capacity)?;
+                    self.on_disk.history = stored.history.clone();
+                }
                 2 => {
                     stored.rules = match read_optional(path)? {
                         Some(text) => parse_ron::<RulesFile>(path, &text)?.rules,
                         None => Vec::new(),
-                    }
+                    };
+                    self.on_disk.rules = stored.rules.clone();
                 }
                 _ => {
                     stored.pending = match read_optional(path)? {
                         Some(text) => parse_ron::<Option<PendingChange>>(path, &text)?,
                         None => None,
-                    }
+                    };
+                    self.on_disk.pending = stored.pending.clone();
                 }
             }
             *stamp = *current;
-            if let Some(written) = self.written.get_mut(index) {
-                *written = None;
-            }
             any = true;
         }
         Ok(any)
@@ -273,31 +271,35 @@ impl StateFiles {
     /// A file cannot be written.
     pub fn save(&mut self, stored: &Stored) -> Result<(), BlocklistError> {
         let [list, history, rules, pending] = self.paths();
-        let texts = [
-            stored.list.to_ron_text(&list)?,
-            stored.history.to_ron_text(&history)?,
-            to_ron_text(
-                &rules,
-                &RulesFile {
-                    rules: stored.rules.clone(),
-                },
-            )?,
-            to_ron_text(&pending, &stored.pending)?,
-        ];
-        let paths = [list, history, rules, pending];
-        for (index, (path, text)) in paths.iter().zip(&texts).enumerate() {
-            let hash = text_hash(text);
-            let (Some(written), Some(stamp)) = (self.written.get_mut(index), self.stamps.get_mut(index))
-            else {
-                continue;
+        // A part is written when it differs from what this process knows the file holds, or the file is
+        // missing or was replaced by another process since.
+        let stale = |index: usize, path: &Path, same: bool, stamps: &[Option<Stamp>; 4]| {
+            !same
+                || stamps.get(index).copied().flatten().is_none()
+                || stamps.get(index).copied().flatten() != Stamp::of(path)
+        };
+        if stale(0, &list, stored.list == self.on_disk.list, &self.stamps) {
+            write_atomic(&list, &stored.list.to_ron_text(&list)?)?;
+            self.on_disk.list = stored.list.clone();
+            self.stamps[0] = Stamp::of(&list);
+        }
+        if stale(1, &history, stored.history == self.on_disk.history, &self.stamps) {
+            write_atomic(&history, &stored.history.to_ron_text(&history)?)?;
+            self.on_disk.history = stored.history.clone();
+            self.stamps[1] = Stamp::of(&history);
+        }
+        if stale(2, &rules, stored.rules == self.on_disk.rules, &self.stamps) {
+            let file = RulesFile {
+                rules: stored.rules.clone(),
             };
-            // Unchanged and still the version this process wrote: nothing to do.
-            if *written == Some(hash) && *stamp == Stamp::of(path) && stamp.is_some() {
-                continue;
-            }
-            write_atomic(path, text)?;
-            *written = Some(hash);
-            *stamp = Stamp::of(path);
+            write_atomic(&rules, &to_ron_text(&rules, &file)?)?;
+            self.on_disk.rules = stored.rules.clone();
+            self.stamps[2] = Stamp::of(&rules);
+        }
+        if stale(3, &pending, stored.pending == self.on_disk.pending, &self.stamps) {
+            write_atomic(&pending, &to_ron_text(&pending, &stored.pending)?)?;
+            self.on_disk.pending = stored.pending.clone();
+            self.stamps[3] = Stamp::of(&pending);
         }
         Ok(())
     }
