@@ -7,13 +7,15 @@
 //! thread never touches the frame bytes; it copies a frame only when the engine needs it (raw packets kept
 //! for export, DNS answers for passive names). Packets, order, the end and errors are those of the file.
 //!
-//! Live captures stay on the capture thread: their reads wait for traffic, and a packet must reach the
-//! engine as soon as it arrives.
+//! Live captures have a reader thread of their own too (`live`), which copies frames rather than parsing
+//! them, so it drains the kernel's ring as fast as it can. Paced demos and test sources are read on the
+//! capture thread.
 
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use super::live::LiveReader;
 use crate::capture::{CaptureError, KernelStats, PacketSource, Read};
 use crate::packet::{self, PacketMeta};
 
@@ -42,17 +44,25 @@ pub(crate) enum Next<'a> {
 
 /// Where the capture thread's packets come from.
 pub(crate) enum Input {
-    /// Read and parsed on the capture thread: live devices, paced demos, sources given by tests.
+    /// Read and parsed on the capture thread: paced demos, files given by tests.
     Direct(Box<dyn PacketSource>),
     /// A file read and parsed ahead on its own thread.
     Ahead(ReadAhead),
+    /// A live source drained by its own reader thread; parsed on the capture thread.
+    Live(LiveReader),
 }
 
 impl Input {
-    pub(crate) fn is_live(&self) -> bool {
-        match self {
-            Self::Direct(source) => source.is_live(),
-            Self::Ahead(_) => false,
+    /// The input for `source`: a live source gets its reader thread ("read-IFACE"), anything else is read
+    /// directly.
+    ///
+    /// # Errors
+    /// The reader thread cannot be started.
+    pub(crate) fn for_source(source: Box<dyn PacketSource>, iface: &str) -> Result<Self, CaptureError> {
+        if source.is_live() {
+            Ok(Self::Live(LiveReader::start(source, iface)?))
+        } else {
+            Ok(Self::Direct(source))
         }
     }
 
@@ -60,6 +70,35 @@ impl Input {
         match self {
             Self::Direct(source) => source.kernel_stats(),
             Self::Ahead(_) => None,
+            Self::Live(reader) => reader.kernel_stats(),
+        }
+    }
+
+    /// True when the packet just taken was the last one a live reader has handed over so far (a moment to
+    /// flush what was collected); false for other inputs.
+    pub(crate) fn caught_up(&self) -> bool {
+        match self {
+            Self::Live(reader) => reader.caught_up(),
+            Self::Direct(_) | Self::Ahead(_) => false,
+        }
+    }
+
+    /// Asks a live reader to stop reading, so the packets it already read can be taken to the end. False
+    /// for other inputs: they have nothing read ahead worth finishing.
+    pub(crate) fn stop_reading(&mut self) -> bool {
+        match self {
+            Self::Live(reader) => {
+                reader.stop_reading();
+                true
+            }
+            Self::Direct(_) | Self::Ahead(_) => false,
+        }
+    }
+
+    /// Stops a reader thread and waits for it, so its final counters can be read.
+    pub(crate) fn finish(&mut self) {
+        if let Self::Live(reader) = self {
+            reader.finish();
         }
     }
 
@@ -82,6 +121,7 @@ impl Input {
                 })
             }
             Self::Ahead(ahead) => ahead.next(),
+            Self::Live(reader) => reader.next(),
         }
     }
 }
