@@ -605,6 +605,10 @@ impl Worker {
         }
     }
 
+    /// Judges one parsed packet: direction, interface, rules, detection, counters, the audit entry and the
+    /// event for the front end. This is the one per-packet call of the capture thread, for every input
+    /// (live reader, file read-ahead, paced demo, test sources), in packet order; per-packet work belongs
+    /// here. `data` is the frame when the raw store keeps frames (the GUI), else `None`.
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
         if let crate::packet::LinkType::Other(link) = meta.link {
             self.unsupported_link(link);
@@ -955,6 +959,8 @@ mod tests {
         ts: i64,
         live: bool,
         gate: Option<Receiver<()>>,
+        /// Frames read so far (shared with the test while the engine owns the source).
+        taken: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl FakeSource {
@@ -967,6 +973,7 @@ mod tests {
                 ts: 1_700_000_000_000_000,
                 live,
                 gate: None,
+                taken: Arc::default(),
             }
         }
     }
@@ -982,6 +989,7 @@ mod tests {
             match self.frames.pop_front() {
                 Some(frame) => {
                     self.current = frame;
+                    self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.ts += 1_000;
                     Ok(Read::Packet(RawPacket {
                         ts_micros: self.ts,
@@ -1005,6 +1013,9 @@ mod tests {
                 dropped: 2,
                 if_dropped: 1,
             })
+        }
+        fn is_live(&self) -> bool {
+            self.live
         }
     }
 
@@ -1123,6 +1134,32 @@ mod tests {
             (7, 2, 1)
         );
         engine.shutdown().unwrap();
+    }
+
+    #[test]
+    fn stopping_a_live_capture_judges_what_its_reader_already_took() {
+        let mut config = config("Allow");
+        config.source = SourceSpec::Live(crate::capture::LiveOptions::new("fake0"));
+        // A front end that reads nothing holds the capture thread in its first send, so the reader runs
+        // ahead by every packet there is.
+        config.backpressure = true;
+        config.channel_batches = 1;
+        config.batch_max = 1;
+        let source = FakeSource::new(5000, true);
+        let taken = Arc::clone(&source.taken);
+        let engine = Engine::spawn_with_source(config, Box::new(source)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while taken.load(std::sync::atomic::Ordering::Relaxed) < 5000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stats = Arc::clone(&engine.stats);
+        assert!(stats.snapshot().packets < 5000);
+        engine.shutdown().unwrap();
+        assert_eq!(
+            stats.snapshot().packets,
+            5000,
+            "every packet read from the kernel is judged"
+        );
     }
 
     #[test]

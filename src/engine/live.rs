@@ -289,3 +289,241 @@ fn publish_stats(source: &mut dyn PacketSource, shared: &Shared) {
         *kernel = Some(stats);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use etherparse::PacketBuilder;
+
+    use super::*;
+    use crate::capture::Read;
+
+    /// What a scripted live source does once its frames are read.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum After {
+        /// Idle reads, as a quiet link with a read timeout.
+        Idle,
+        /// A read that blocks until woken, as TPACKET_V3 on a quiet link.
+        BlockUntilWoken,
+        /// A read error.
+        Fail,
+        /// The last frame again, forever (a link busier than the engine).
+        Forever,
+    }
+
+    /// Counts shared with the test while the reader owns the source.
+    #[derive(Default)]
+    struct Seen {
+        reads: AtomicUsize,
+        stats_calls: AtomicUsize,
+        woken: AtomicBool,
+    }
+
+    struct Script {
+        frames: std::collections::VecDeque<Vec<u8>>,
+        current: Vec<u8>,
+        after: After,
+        ts: i64,
+        seen: Arc<Seen>,
+    }
+
+    impl Script {
+        fn new(frames: Vec<Vec<u8>>, after: After) -> Self {
+            Self {
+                frames: frames.into(),
+                current: frame(0),
+                after,
+                ts: 1_700_000_000_000_000,
+                seen: Arc::default(),
+            }
+        }
+    }
+
+    impl PacketSource for Script {
+        fn read(&mut self) -> Result<Read<'_>, CaptureError> {
+            match (self.frames.pop_front(), self.after) {
+                (Some(frame), _) => self.current = frame,
+                (None, After::Forever) => {}
+                (None, After::Idle) => {
+                    std::thread::sleep(Duration::from_millis(2));
+                    return Ok(Read::Idle);
+                }
+                (None, After::BlockUntilWoken) => {
+                    while !self.seen.woken.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    return Ok(Read::Idle);
+                }
+                (None, After::Fail) => {
+                    return Err(CaptureError::Read {
+                        source_name: "vtest0".into(),
+                        detail: "The interface went down".into(),
+                    });
+                }
+            }
+            self.seen.reads.fetch_add(1, Ordering::Relaxed);
+            self.ts += 10;
+            Ok(Read::Packet(RawPacket {
+                ts_micros: self.ts,
+                wire_len: u32::try_from(self.current.len()).unwrap_or(u32::MAX),
+                data: &self.current,
+            }))
+        }
+
+        fn link_type(&self) -> LinkType {
+            LinkType::Ethernet
+        }
+
+        fn kernel_stats(&mut self) -> Option<KernelStats> {
+            let calls = self.seen.stats_calls.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+            Some(KernelStats {
+                received: calls,
+                dropped: 0,
+                if_dropped: 0,
+            })
+        }
+
+        fn waker(&mut self) -> Option<Waker> {
+            let seen = Arc::clone(&self.seen);
+            Some(Box::new(move || seen.woken.store(true, Ordering::Relaxed)))
+        }
+
+        fn is_live(&self) -> bool {
+            true
+        }
+    }
+
+    /// A UDP frame whose destination port numbers it.
+    fn frame(i: usize) -> Vec<u8> {
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(40_000, u16::try_from(i % 65_536).unwrap())
+            .write(&mut frame, &vec![0x5a; i % 700])
+            .unwrap();
+        frame
+    }
+
+    /// Takes packets until `stop` says so; each as its destination port and frame.
+    fn take(
+        reader: &mut LiveReader,
+        mut stop: impl FnMut(&Result<Next<'_>, CaptureError>) -> bool,
+    ) -> Vec<(u16, Vec<u8>)> {
+        let mut packets = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let next = reader.next();
+            if stop(&next) {
+                break;
+            }
+            if let Ok(Next::Packet { meta, data }) = next {
+                packets.push((meta.dst_port.unwrap(), data.unwrap().to_vec()));
+            }
+        }
+        packets
+    }
+
+    #[test]
+    fn every_packet_arrives_parsed_in_order_with_its_frame() {
+        let count = CHUNK_PACKETS * 3 + 17;
+        let frames: Vec<_> = (0..count).map(frame).collect();
+        let mut reader =
+            LiveReader::start(Box::new(Script::new(frames.clone(), After::Idle)), "vtest0").unwrap();
+        let mut seen = 0;
+        let packets = take(&mut reader, |_| {
+            seen += 1;
+            seen > count
+        });
+        assert_eq!(packets.len(), count);
+        for (i, (port, data)) in packets.iter().enumerate() {
+            assert_eq!(usize::from(*port), i, "order");
+            assert_eq!(data, &frames[i], "the frame comes along");
+        }
+        assert!(reader.caught_up(), "the reader had nothing more");
+        assert!(matches!(reader.next(), Ok(Next::Idle)));
+        assert!(reader.kernel_stats().is_some(), "counters are published");
+    }
+
+    #[test]
+    fn a_read_error_comes_after_the_packets_before_it_and_ends_the_reader() {
+        let frames: Vec<_> = (0..READ_PACKETS * 2 + 5).map(frame).collect();
+        let mut reader = LiveReader::start(Box::new(Script::new(frames, After::Fail)), "vtest0").unwrap();
+        let mut error = None;
+        let packets = take(&mut reader, |next| match next {
+            Err(e) => {
+                error = Some(e.to_string());
+                true
+            }
+            _ => false,
+        });
+        assert_eq!(packets.len(), READ_PACKETS * 2 + 5);
+        assert_eq!(
+            error.as_deref(),
+            Some("reading vtest0 failed: The interface went down")
+        );
+        assert!(matches!(reader.next(), Ok(Next::End)));
+    }
+
+    #[test]
+    fn stopping_wakes_a_blocked_read_and_hands_over_what_was_read_then_the_final_counters() {
+        let frames: Vec<_> = (0..300).map(frame).collect();
+        let script = Script::new(frames, After::BlockUntilWoken);
+        let seen = Arc::clone(&script.seen);
+        let mut reader = LiveReader::start(Box::new(script), "vtest0").unwrap();
+        // Nothing taken yet: the reader has read all 300 and now blocks in a read only a wake ends.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while seen.reads.load(Ordering::Relaxed) < 300 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let stats_before = seen.stats_calls.load(Ordering::Relaxed);
+        reader.stop_reading();
+        let packets = take(&mut reader, |next| matches!(next, Ok(Next::End)));
+        assert_eq!(packets.len(), 300, "what was read is judged after the stop");
+        let started = Instant::now();
+        reader.finish();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let stats_after = seen.stats_calls.load(Ordering::Relaxed);
+        assert!(
+            stats_after > stats_before,
+            "the counters are read once more as the reader stops"
+        );
+        assert_eq!(
+            reader.kernel_stats().map(|k| k.received),
+            Some(stats_after as u64)
+        );
+    }
+
+    #[test]
+    fn a_busy_link_keeps_the_reader_a_bounded_distance_ahead_and_dropping_stops_it() {
+        let script = Script::new(vec![frame(100)], After::Forever);
+        let seen = Arc::clone(&script.seen);
+        let mut reader = LiveReader::start(Box::new(script), "vtest0").unwrap();
+        for _ in 0..10 {
+            assert!(matches!(reader.next(), Ok(Next::Packet { .. })));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let read = seen.reads.load(Ordering::Relaxed);
+        // The chunks in the channel, the one being filled and the one being taken.
+        assert!(
+            read <= (CHUNKS + 2) * CHUNK_PACKETS + READ_PACKETS,
+            "{read} packets read ahead: memory would grow without bound"
+        );
+        assert!(
+            read >= CHUNKS * CHUNK_PACKETS,
+            "the queue absorbs a burst: {read}"
+        );
+        let (done_tx, done_rx) = bounded(1);
+        std::thread::Builder::new()
+            .name("drop-live".into())
+            .spawn(move || {
+                drop(reader);
+                done_tx.send(()).ok();
+            })
+            .unwrap();
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "dropping must end the reader"
+        );
+    }
+}
