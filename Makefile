@@ -8,10 +8,11 @@ BIN := target/release/netwarden
 # System packages: libpcap for capture, GTK for file dialogs, X11/Mesa for the window, iptables/ipset/iproute2
 # for kernel enforcement and the namespace tests, Xvfb/xdotool/imagemagick for headless screenshots,
 # lintian/systemd (systemd-analyze)/man-db for checking the Debian package, prometheus for promtool (tests
-# check docs/pipelines.md's scrape job and alert rules with it).
+# check docs/pipelines.md's scrape job and alert rules with it), tcpreplay for the live capture test and bench
+# (a capture sent at a set rate into a veth pair).
 PACKAGES := build-essential pkg-config libpcap-dev libgtk-3-dev libxkbcommon-x11-0 libx11-xcb1 libxcursor1 \
 	libxrandr2 libxi6 libegl1 libgl1-mesa-dri mesa-vulkan-drivers iptables ipset iproute2 iputils-ping \
-	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db prometheus
+	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db prometheus tcpreplay
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
