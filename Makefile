@@ -86,9 +86,12 @@ test-deb:
 	$(MAKE) deb DEB_PROFILE=dev
 	scripts/test-deb.sh target/debian/netwarden_*.deb
 
+# The enforce and live benches need root (network namespaces); as a normal user the live bench says it was
+# skipped. The live bench is built with the app, so it can measure the app capturing under Xvfb too.
 bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay
 	$(CARGO) bench --locked --no-default-features --bench enforce
+	$(CARGO) bench --locked --bench live
 	$(CARGO) bench --locked --bench frame
 
 screenshots: build
