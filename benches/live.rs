@@ -14,7 +14,8 @@
 //! Run: `cargo bench --bench live` (root: it creates two network namespaces and a veth pair; needs
 //! `tcpreplay`, `tcpdump`, `python3`). Environment: `N` packets (default 100,000), `RUNS` (default 5),
 //! `RATES` packets/s, `max` for tcpreplay's top speed (default `30000,60000,max`), `GUI_RATES` (default
-//! `30000,50000`; empty skips the app), `BENCH_OUT` work directory (default `target/bench-data`).
+//! `30000,50000`; empty skips the app), `BENCH_OUT` work directory (default `target/bench-data`),
+//! `NETWARDEN_BIN` another netwarden binary to measure (an older build, for a before/after).
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,7 +24,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_netwarden");
+/// The netwarden binary measured: `NETWARDEN_BIN`, else the one cargo built with this bench.
+fn bin() -> String {
+    std::env::var("NETWARDEN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netwarden").to_owned())
+}
 
 /// The two namespaces and the veth pair (`vA` in `a`, `vB` in `b`); removed on drop.
 struct Link {
@@ -340,8 +344,17 @@ fn capture_once(setup: &Setup, tool: Tool, rate: u64) -> Result<Sample, String> 
         }
         Tool::Netwarden => {
             let out = std::fs::File::create(&events).map_err(|e| e.to_string())?;
+            let bin = bin();
             let cmd = [
-                BIN, "run", "--iface", "vA", "--rules", &rules_s, "--log", &log_s, "--json",
+                bin.as_str(),
+                "run",
+                "--iface",
+                "vA",
+                "--rules",
+                &rules_s,
+                "--log",
+                &log_s,
+                "--json",
             ];
             Running::start(&setup.link.a, &cmd, "capturing on", Stdio::from(out), &[])?
         }
@@ -434,8 +447,9 @@ fn gui_once(setup: &Setup, rate: u64) -> Result<Sample, String> {
         ("XDG_DATA_HOME", data.as_str()),
         ("XDG_RUNTIME_DIR", runtime.as_str()),
     ];
+    let bin = bin();
     let cmd = [
-        BIN,
+        bin.as_str(),
         "gui",
         "--iface",
         "vA",
@@ -548,8 +562,9 @@ fn run() -> Result<(), String> {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "live capture: {n} packets from gen_pcap.py sent by tcpreplay into a veth pair; {runs} interleaved \
-         rounds, medians; load average at start: {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+         rounds, medians; load average at start: {}; netwarden: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        bin()
     );
     let tools = [Tool::Tcpdump, Tool::TcpdumpBig, Tool::Netwarden];
     let gui = !gui_rates.is_empty() && run_ok("sh", &["-c", "command -v Xvfb"]).is_ok();
