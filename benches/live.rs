@@ -19,65 +19,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/common/netns.rs"]
+#[allow(dead_code)]
+mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use netns::Pair;
+
 /// The netwarden binary measured: `NETWARDEN_BIN`, else the one cargo built with this bench.
 fn bin() -> String {
     std::env::var("NETWARDEN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netwarden").to_owned())
-}
-
-/// The two namespaces and the veth pair (`vA` in `a`, `vB` in `b`); removed on drop.
-struct Link {
-    a: String,
-    b: String,
-}
-
-impl Link {
-    fn new() -> Result<Self, String> {
-        let id = std::process::id();
-        let link = Self {
-            a: format!("nwlbA{id}"),
-            b: format!("nwlbB{id}"),
-        };
-        // Drop removes whatever part of this succeeded.
-        for args in [
-            vec!["netns", "add", &link.a],
-            vec!["netns", "add", &link.b],
-            vec![
-                "-n", &link.a, "link", "add", "vA", "type", "veth", "peer", "name", "vB", "netns", &link.b,
-            ],
-        ] {
-            run_ok("ip", &args)?;
-        }
-        for (ns, dev) in [(&link.a, "vA"), (&link.b, "vB")] {
-            // No IPv6: the link carries the replayed packets and nothing else.
-            run_ok(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-                ],
-            )?;
-            run_ok("ip", &["-n", ns, "link", "set", dev, "up"])?;
-            run_ok("ip", &["-n", ns, "link", "set", "lo", "up"])?;
-        }
-        Ok(link)
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            Command::new("ip").args(["netns", "del", ns]).output().ok();
-        }
-    }
 }
 
 fn run_ok(cmd: &str, args: &[&str]) -> Result<String, String> {
@@ -258,7 +213,7 @@ impl Sample {
 }
 
 /// Sends the capture from `vB` at `rate` (0: top speed); returns packets sent and the rate reached.
-fn replay(link: &Link, pcap: &Path, rate: u64) -> Result<(u64, f64), String> {
+fn replay(link: &Pair, pcap: &Path, rate: u64) -> Result<(u64, f64), String> {
     let rate_arg = if rate == 0 {
         "--topspeed".to_owned()
     } else {
@@ -311,7 +266,7 @@ impl Tool {
 }
 
 struct Setup {
-    link: Link,
+    link: Pair,
     pcap: PathBuf,
     rules: PathBuf,
     work: PathBuf,
@@ -553,7 +508,13 @@ fn run() -> Result<(), String> {
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let clk_tck = run_ok("getconf", &["CLK_TCK"])?.trim().parse().unwrap_or(100.0);
     let setup = Setup {
-        link: Link::new()?,
+        link: {
+            // Namespaces and a veth pair (`vA`, `vB`), removed on drop; no IPv6, so the link carries the
+            // replayed packets only.
+            let pair = Pair::new();
+            pair.without_ipv6();
+            pair
+        },
         pcap,
         rules: root.join("benches/rules/ceiling10.ron"),
         work: work.path().to_owned(),

@@ -16,6 +16,8 @@ mod kernel;
 mod live;
 mod raw;
 mod readahead;
+#[cfg(test)]
+mod script;
 mod stats;
 
 use std::sync::Arc;

@@ -292,107 +292,10 @@ fn publish_stats(source: &mut dyn PacketSource, shared: &Shared) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
-
     use etherparse::PacketBuilder;
 
+    use super::super::script::{After, Script};
     use super::*;
-    use crate::capture::Read;
-
-    /// What a scripted live source does once its frames are read.
-    #[derive(Clone, Copy, PartialEq, Eq)]
-    enum After {
-        /// Idle reads, as a quiet link with a read timeout.
-        Idle,
-        /// A read that blocks until woken, as TPACKET_V3 on a quiet link.
-        BlockUntilWoken,
-        /// A read error.
-        Fail,
-        /// The last frame again, forever (a link busier than the engine).
-        Forever,
-    }
-
-    /// Counts shared with the test while the reader owns the source.
-    #[derive(Default)]
-    struct Seen {
-        reads: AtomicUsize,
-        stats_calls: AtomicUsize,
-        woken: AtomicBool,
-    }
-
-    struct Script {
-        frames: std::collections::VecDeque<Vec<u8>>,
-        current: Vec<u8>,
-        after: After,
-        ts: i64,
-        seen: Arc<Seen>,
-    }
-
-    impl Script {
-        fn new(frames: Vec<Vec<u8>>, after: After) -> Self {
-            Self {
-                frames: frames.into(),
-                current: frame(0),
-                after,
-                ts: 1_700_000_000_000_000,
-                seen: Arc::default(),
-            }
-        }
-    }
-
-    impl PacketSource for Script {
-        fn read(&mut self) -> Result<Read<'_>, CaptureError> {
-            match (self.frames.pop_front(), self.after) {
-                (Some(frame), _) => self.current = frame,
-                (None, After::Forever) => {}
-                (None, After::Idle) => {
-                    std::thread::sleep(Duration::from_millis(2));
-                    return Ok(Read::Idle);
-                }
-                (None, After::BlockUntilWoken) => {
-                    while !self.seen.woken.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    return Ok(Read::Idle);
-                }
-                (None, After::Fail) => {
-                    return Err(CaptureError::Read {
-                        source_name: "vtest0".into(),
-                        detail: "The interface went down".into(),
-                    });
-                }
-            }
-            self.seen.reads.fetch_add(1, Ordering::Relaxed);
-            self.ts += 10;
-            Ok(Read::Packet(RawPacket {
-                ts_micros: self.ts,
-                wire_len: u32::try_from(self.current.len()).unwrap_or(u32::MAX),
-                data: &self.current,
-            }))
-        }
-
-        fn link_type(&self) -> LinkType {
-            LinkType::Ethernet
-        }
-
-        fn kernel_stats(&mut self) -> Option<KernelStats> {
-            let calls = self.seen.stats_calls.fetch_add(1, Ordering::Relaxed) as u64 + 1;
-            Some(KernelStats {
-                received: calls,
-                dropped: 0,
-                if_dropped: 0,
-            })
-        }
-
-        fn waker(&mut self) -> Option<Waker> {
-            let seen = Arc::clone(&self.seen);
-            Some(Box::new(move || seen.woken.store(true, Ordering::Relaxed)))
-        }
-
-        fn is_live(&self) -> bool {
-            true
-        }
-    }
 
     /// A UDP frame whose destination port numbers it.
     fn frame(i: usize) -> Vec<u8> {
@@ -429,7 +332,7 @@ mod tests {
         let count = CHUNK_PACKETS * 3 + 17;
         let frames: Vec<_> = (0..count).map(frame).collect();
         let mut reader =
-            LiveReader::start(Box::new(Script::new(frames.clone(), After::Idle)), "vtest0").unwrap();
+            LiveReader::start(Box::new(Script::live(frames.clone(), After::Idle)), "vtest0").unwrap();
         let mut seen = 0;
         let packets = take(&mut reader, |_| {
             seen += 1;
@@ -448,7 +351,7 @@ mod tests {
     #[test]
     fn a_read_error_comes_after_the_packets_before_it_and_ends_the_reader() {
         let frames: Vec<_> = (0..READ_PACKETS * 2 + 5).map(frame).collect();
-        let mut reader = LiveReader::start(Box::new(Script::new(frames, After::Fail)), "vtest0").unwrap();
+        let mut reader = LiveReader::start(Box::new(Script::live(frames, After::Fail)), "vtest0").unwrap();
         let mut error = None;
         let packets = take(&mut reader, |next| match next {
             Err(e) => {
@@ -468,7 +371,7 @@ mod tests {
     #[test]
     fn stopping_wakes_a_blocked_read_and_hands_over_what_was_read_then_the_final_counters() {
         let frames: Vec<_> = (0..300).map(frame).collect();
-        let script = Script::new(frames, After::BlockUntilWoken);
+        let script = Script::live(frames, After::BlockUntilWoken);
         let seen = Arc::clone(&script.seen);
         let mut reader = LiveReader::start(Box::new(script), "vtest0").unwrap();
         // Nothing taken yet: the reader has read all 300 and now blocks in a read only a wake ends.
@@ -496,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_busy_link_keeps_the_reader_a_bounded_distance_ahead_and_dropping_stops_it() {
-        let script = Script::new(vec![frame(100)], After::Forever);
+        let script = Script::live(vec![frame(100)], After::Forever);
         let seen = Arc::clone(&script.seen);
         let mut reader = LiveReader::start(Box::new(script), "vtest0").unwrap();
         for _ in 0..10 {
