@@ -168,7 +168,17 @@ impl LiveReader {
                     self.ended = true;
                     return Err(e);
                 }
-                Ok(Message::End) | Err(RecvTimeoutError::Disconnected) => self.ended = true,
+                Ok(Message::End) => self.ended = true,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.ended = true;
+                    // The reader ends by itself only after a failure, which it sends first (or a panic).
+                    if !self.shared.stop.load(Ordering::Relaxed) {
+                        return Err(CaptureError::Read {
+                            source_name: "reader thread".into(),
+                            detail: "it ended unexpectedly".into(),
+                        });
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => return Ok(Next::Idle),
             }
         }
@@ -366,6 +376,25 @@ mod tests {
             Some("reading vtest0 failed: The interface went down")
         );
         assert!(matches!(reader.next(), Ok(Next::End)));
+    }
+
+    #[test]
+    fn a_reader_that_dies_is_an_error_not_the_end_of_a_quiet_link() {
+        let mut reader =
+            LiveReader::start(Box::new(Script::live(Vec::new(), After::Panic)), "vtest0").unwrap();
+        let mut error = None;
+        let packets = take(&mut reader, |next| match next {
+            Err(e) => {
+                error = Some(e.to_string());
+                true
+            }
+            _ => false,
+        });
+        assert!(packets.is_empty());
+        assert_eq!(
+            error.as_deref(),
+            Some("reading reader thread failed: it ended unexpectedly")
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub(crate) enum After {
     BlockUntilWoken,
     /// A read error.
     Fail,
+    /// A panic in `read` (a bug in a source).
+    Panic,
     /// The last frame again, forever (a file that never ends, a link busier than the engine).
     Forever,
 }
@@ -85,6 +87,7 @@ impl PacketSource for Script {
                 }
                 return Ok(Read::Idle);
             }
+            (None, After::Panic) => panic!("scripted panic in read"),
             (None, After::Fail) => {
                 let (source_name, detail) = if self.live {
                     ("vtest0", "The interface went down")
