@@ -8,10 +8,11 @@ BIN := target/release/netwarden
 # System packages: libpcap for capture, GTK for file dialogs, X11/Mesa for the window, iptables/ipset/iproute2
 # for kernel enforcement and the namespace tests, Xvfb/xdotool/imagemagick for headless screenshots,
 # lintian/systemd (systemd-analyze)/man-db for checking the Debian package, prometheus for promtool (tests
-# check docs/pipelines.md's scrape job and alert rules with it).
+# check docs/pipelines.md's scrape job and alert rules with it), tcpreplay for the live capture test and bench
+# (a capture sent at a set rate into a veth pair).
 PACKAGES := build-essential pkg-config libpcap-dev libgtk-3-dev libxkbcommon-x11-0 libx11-xcb1 libxcursor1 \
 	libxrandr2 libxi6 libegl1 libgl1-mesa-dri mesa-vulkan-drivers iptables ipset iproute2 iputils-ping \
-	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db prometheus
+	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db prometheus tcpreplay
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -88,10 +89,13 @@ test-deb:
 	$(MAKE) deb DEB_PROFILE=dev
 	scripts/test-deb.sh target/debian/netwarden_*.deb
 
+# The enforce and live benches need root (network namespaces); as a normal user the live bench says it was
+# skipped. The live bench is built with the app, so it can measure the app capturing under Xvfb too.
 bench: deps
 	$(CARGO) bench --locked --no-default-features --bench replay
 	$(CARGO) bench --locked --no-default-features --bench enforce
 	$(CARGO) bench --locked --no-default-features --bench attrib
+	$(CARGO) bench --locked --bench live
 	$(CARGO) bench --locked --bench frame
 	$(MAKE) bench-gui
 

@@ -1,6 +1,11 @@
-//! The engine: one named capture thread that reads a `PacketSource`, parses, evaluates rules, runs detection,
-//! learns names from DNS answers, writes the audit log, and sends batches of `Event`s to a front end over a
-//! bounded channel. Front ends talk back through `Command`s.
+//! The engine: one named capture thread that takes packets from an `Input`, parses, evaluates rules, runs
+//! detection, learns names from DNS answers, hands notable packets to the audit thread, and sends batches of
+//! `Event`s to a front end over a bounded channel. Front ends talk back through `Command`s.
+//!
+//! Live capture and files replayed as fast as possible are read on a thread of their own (`live`,
+//! `readahead`), so reading overlaps with judging and the audit log's writing on another core: a live
+//! capture is then three threads joined by bounded channels (reader, capture, audit), plus the front end.
+//! `Worker::process` is the one call per packet, whatever the input.
 //!
 //! The capture thread never waits on a live front end: when the channel is full the batch is counted as
 //! dropped for display (statistics and the audit log still saw every packet). For offline files the CLI may
@@ -8,8 +13,11 @@
 
 mod ifnames;
 mod kernel;
+mod live;
 mod raw;
 mod readahead;
+#[cfg(test)]
+mod script;
 mod stats;
 
 use std::sync::Arc;
@@ -256,25 +264,28 @@ impl Engine {
     /// The source cannot be opened, or the thread cannot be started.
     pub fn spawn(config: EngineConfig) -> Result<Self, CaptureError> {
         let source = Box::new(PcapSource::open(&config.source)?);
-        // A file replayed as fast as possible is read on a thread of its own, overlapping with the engine.
+        // A file replayed as fast as possible is read on a thread of its own, overlapping with the engine;
+        // so is a live device (`Input::for_source`).
         let input = if matches!(config.source, SourceSpec::File { .. }) && config.pace == Pace::AsFast {
             let keep_data = config.raw_store.is_some();
             Input::Ahead(ReadAhead::start(source, keep_data)?)
         } else {
-            Input::Direct(source)
+            Input::for_source(source, config.source.iface_name())?
         };
         Self::spawn_input(config, input)
     }
 
-    /// Starts the capture thread over an already opened source (tests and demo mode use this).
+    /// Starts the capture thread over an already opened source (tests and demo mode use this). A live
+    /// source gets its reader thread, as in `spawn`.
     ///
     /// # Errors
-    /// The audit log cannot be opened, or the thread cannot be started.
+    /// The audit log cannot be opened, or a thread cannot be started.
     pub fn spawn_with_source(
         config: EngineConfig,
         source: Box<dyn PacketSource>,
     ) -> Result<Self, CaptureError> {
-        Self::spawn_input(config, Input::Direct(source))
+        let input = Input::for_source(source, config.source.iface_name())?;
+        Self::spawn_input(config, input)
     }
 
     fn spawn_input(config: EngineConfig, input: Input) -> Result<Self, CaptureError> {
@@ -293,14 +304,6 @@ impl Engine {
         };
         let iface = config.source.iface_name();
         let thread_name: String = format!("capture-{iface}").chars().take(15).collect();
-        let mut input = input;
-        let waker = Arc::new(WakerSlot::default());
-        if let Input::Direct(source) = &mut input {
-            waker.set(source.waker());
-        }
-        if input.is_live() {
-            WakerSlot::start_ticking(&waker, iface)?;
-        }
         let attributor = if config.attribute && config.flows.is_some() && input.is_live() {
             Some(Attributor::system().map_err(|e| CaptureError::Read {
                 source_name: "attribution thread".into(),
@@ -311,7 +314,6 @@ impl Engine {
         };
         let attribution = attributor.as_ref().map(|a| Arc::clone(&a.stats));
         let mut worker = Worker::new(config, input, audit, event_tx, command_rx, Arc::clone(&stats));
-        worker.waker = Some(Arc::clone(&waker));
         let flows = worker.flows.as_mut().map(|tracker| {
             tracker.attributor = attributor;
             Arc::clone(&tracker.shared)
@@ -400,51 +402,6 @@ impl Drop for Engine {
     }
 }
 
-/// The current source's waker, shared with a ticker thread that wakes quiet live reads every 100 ms so the
-/// capture thread flushes partial batches, reads commands and watches the link even when no packet comes.
-#[derive(Default)]
-struct WakerSlot {
-    waker: std::sync::Mutex<Option<crate::capture::Waker>>,
-    done: std::sync::atomic::AtomicBool,
-}
-
-impl WakerSlot {
-    fn set(&self, waker: Option<crate::capture::Waker>) {
-        if let Ok(mut slot) = self.waker.lock() {
-            *slot = waker;
-        }
-    }
-
-    fn wake(&self) {
-        if let Ok(slot) = self.waker.lock()
-            && let Some(wake) = slot.as_ref()
-        {
-            wake();
-        }
-    }
-
-    fn start_ticking(slot: &Arc<Self>, iface: &str) -> Result<(), CaptureError> {
-        let slot = Arc::clone(slot);
-        let name: String = format!("ticker-{iface}").chars().take(15).collect();
-        std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                while !slot.done.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(TICKER_PERIOD);
-                    slot.wake();
-                }
-            })
-            .map(|_| ())
-            .map_err(|e| CaptureError::Read {
-                source_name: "ticker thread".into(),
-                detail: e.to_string(),
-            })
-    }
-}
-
-/// How often a quiet live capture is woken.
-const TICKER_PERIOD: Duration = Duration::from_millis(100);
-
 /// Clonable stop request, usable from a signal handler thread.
 #[derive(Clone)]
 pub struct Stopper {
@@ -489,8 +446,8 @@ struct Worker {
     pace_origin: Option<(i64, Instant)>,
     /// The live interface is known to be down (a notice was sent; the next one says it is back).
     iface_down: bool,
-    /// Shared with the ticker thread; replaced when a downed interface is reopened.
-    waker: Option<Arc<WakerSlot>>,
+    /// Stop was asked for: a live reader has stopped reading and what it read is being judged to the end.
+    draining: bool,
     /// `Notice::LinkTypeUnsupported` was sent (once per capture).
     told_unsupported_link: bool,
     /// The flow table and the attribution thread (when `EngineConfig::flows` is set).
@@ -621,7 +578,7 @@ impl Worker {
             seq: 0,
             pace_origin: None,
             iface_down: false,
-            waker: None,
+            draining: false,
             told_unsupported_link: false,
             flows,
             untracked_origin,
@@ -635,6 +592,11 @@ impl Worker {
         let result = self.read_loop();
         self.flush_batch();
         self.stats.publish(&mut self.counts);
+        // The reader's last counters, read as it stopped: the stop summary's kernel drops are final.
+        self.input.finish();
+        if let Some(k) = self.input.kernel_stats() {
+            self.stats.set_kernel(k);
+        }
         if let Some(flows) = &mut self.flows {
             flows.table.publish();
             // Lookups still queued or waiting for a retry finish first (a fraction of a second at most).
@@ -647,10 +609,6 @@ impl Worker {
             audit.finish();
         }
         self.stats.mark_finished();
-        if let Some(waker) = &self.waker {
-            waker.done.store(true, std::sync::atomic::Ordering::Relaxed);
-            waker.set(None);
-        }
         let message = EngineMessage::Stopped(result.as_ref().copied().map_err(ToString::to_string));
         // The front end may be gone already; nothing left to tell then.
         self.events.send_timeout(message, Duration::from_millis(200)).ok();
@@ -661,14 +619,23 @@ impl Worker {
     fn read_loop(&mut self) -> Result<(), CaptureError> {
         let mut backoff = Backoff::default();
         let mut counter: u32 = 0;
-        // Files tick every 256 packets (speed); live captures and paced demos every packet, so a lone packet
-        // and the counters show at once.
-        let per_packet = self.input.is_live() || self.config.pace == Pace::RealtimeLoop;
-        let tick_mask: u32 = if per_packet { 0 } else { 255 };
+        // Files and busy live captures tick every 256 packets (speed); a live capture also ticks, flushing,
+        // whenever it has judged all its reader handed over, so a lone packet and the counters show at once.
+        // Paced demos tick every packet.
+        let tick_mask: u32 = if self.config.pace == Pace::RealtimeLoop {
+            0
+        } else {
+            255
+        };
         let keep_raw = self.config.raw_store.is_some();
         loop {
-            if self.stop {
-                return Ok(());
+            if self.stop && !self.draining {
+                // A live reader stops reading; the packets it already took from the kernel are judged
+                // (and logged) before the end.
+                if !self.input.stop_reading() {
+                    return Ok(());
+                }
+                self.draining = true;
             }
             match self.input.next() {
                 Ok(Next::Packet { meta, data }) => {
@@ -686,16 +653,20 @@ impl Worker {
                     counter = counter.wrapping_add(1);
                     if counter & tick_mask == 0 {
                         self.tick(false);
+                    } else if self.input.caught_up() {
+                        self.tick(true);
                     }
                 }
                 Ok(Next::Idle) => self.tick(true),
                 Ok(Next::End) => {
-                    if self.config.pace == Pace::RealtimeLoop {
+                    if self.config.pace == Pace::RealtimeLoop && !self.draining {
                         self.restart_file()?;
                         continue;
                     }
                     return Ok(());
                 }
+                // Stopping anyway: what the reader read before it failed was judged.
+                Err(_) if self.draining => return Ok(()),
                 Err(e) => self.recover(e, &mut backoff)?,
             }
         }
@@ -730,11 +701,8 @@ impl Worker {
                 return Err(CaptureError::InterfaceGone { iface });
             }
             match PcapSource::open(&spec) {
-                Ok(mut source) => {
-                    if let Some(slot) = &self.waker {
-                        slot.set(source.waker());
-                    }
-                    self.input = Input::Direct(Box::new(source));
+                Ok(source) => {
+                    self.input = Input::for_source(Box::new(source), &iface)?;
                     self.iface_down = false;
                     self.send_notice(Notice::InterfaceBack { iface });
                     backoff.reset();
@@ -803,6 +771,10 @@ impl Worker {
         }
     }
 
+    /// Judges one parsed packet: direction, interface, rules, detection, counters, the audit entry and the
+    /// event for the front end. This is the one per-packet call of the capture thread, for every input
+    /// (live reader, file read-ahead, paced demo, test sources), in packet order; per-packet work belongs
+    /// here. `data` is the frame when the raw store keeps frames (the GUI), else `None`.
     fn process(&mut self, mut meta: crate::packet::PacketMeta, data: Option<Box<[u8]>>) {
         if let crate::packet::LinkType::Other(link) = meta.link {
             self.unsupported_link(link);
@@ -1199,6 +1171,8 @@ mod tests {
         ts: i64,
         live: bool,
         gate: Option<Receiver<()>>,
+        /// Frames read so far (shared with the test while the engine owns the source).
+        taken: Arc<std::sync::atomic::AtomicUsize>,
     }
 
     impl FakeSource {
@@ -1211,6 +1185,7 @@ mod tests {
                 ts: 1_700_000_000_000_000,
                 live,
                 gate: None,
+                taken: Arc::default(),
             }
         }
     }
@@ -1226,6 +1201,7 @@ mod tests {
             match self.frames.pop_front() {
                 Some(frame) => {
                     self.current = frame;
+                    self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     self.ts += 1_000;
                     Ok(Read::Packet(RawPacket {
                         ts_micros: self.ts,
@@ -1249,6 +1225,9 @@ mod tests {
                 dropped: 2,
                 if_dropped: 1,
             })
+        }
+        fn is_live(&self) -> bool {
+            self.live
         }
     }
 
@@ -1391,6 +1370,32 @@ mod tests {
             (7, 2, 1)
         );
         engine.shutdown().unwrap();
+    }
+
+    #[test]
+    fn stopping_a_live_capture_judges_what_its_reader_already_took() {
+        let mut config = config("Allow");
+        config.source = SourceSpec::Live(crate::capture::LiveOptions::new("fake0"));
+        // A front end that reads nothing holds the capture thread in its first send, so the reader runs
+        // ahead by every packet there is.
+        config.backpressure = true;
+        config.channel_batches = 1;
+        config.batch_max = 1;
+        let source = FakeSource::new(5000, true);
+        let taken = Arc::clone(&source.taken);
+        let engine = Engine::spawn_with_source(config, Box::new(source)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while taken.load(std::sync::atomic::Ordering::Relaxed) < 5000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stats = Arc::clone(&engine.stats);
+        assert!(stats.snapshot().packets < 5000);
+        engine.shutdown().unwrap();
+        assert_eq!(
+            stats.snapshot().packets,
+            5000,
+            "every packet read from the kernel is judged"
+        );
     }
 
     #[test]

@@ -464,6 +464,12 @@ fn keyboard_only_filter_select_block_add_a_rule_and_save() {
     h.run_steps(2);
     h.key_press(Key::Enter);
     h.run_steps(2);
+    // The kernel guard takes the job on its own thread: wait for its answer.
+    let asked = std::time::Instant::now();
+    while h.state().blocklist().list().is_empty() && asked.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        h.step();
+    }
     let entries: Vec<_> = h.state().blocklist().list().iter().cloned().collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0].net.to_string(), "203.0.113.7/32");

@@ -86,10 +86,46 @@ pub struct RunArgs {
     /// Bytes kept per packet.
     #[arg(long, default_value_t = 65_535)]
     pub snaplen: i32,
+    /// Kernel capture buffer (libpcap's ring): bytes, or with a unit `K`, `M` or `G` (KiB, MiB, GiB;
+    /// `32M`, `512K`). A larger buffer rides out longer bursts without kernel drops. Default 32M.
+    #[arg(long, value_name = "SIZE", value_parser = parse_buffer_size)]
+    pub buffer_size: Option<i32>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub guard: super::enforce::GuardArgs,
+}
+
+/// The smallest `--buffer-size`: libpcap rounds smaller rings up to a block anyway.
+const MIN_BUFFER_BYTES: u64 = 64 << 10;
+
+/// Parses `--buffer-size`: a number of bytes, or of KiB, MiB or GiB with a `K`, `M` or `G` suffix (`KiB`,
+/// `MiB`, `GiB` and `B` spelled out are accepted too), from 64 KiB to just under 2 GiB (libpcap takes an
+/// `int`).
+fn parse_buffer_size(text: &str) -> Result<i32, String> {
+    let text = text.trim();
+    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(digits_end);
+    if digits.is_empty() {
+        return Err("expected a size such as 32M, 512K or 33554432".to_owned());
+    }
+    // Only digits: parsing fails by overflow alone.
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| "too large: at most 2047M".to_owned())?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        other => return Err(format!("unknown unit {other:?}: use K, M or G (32M, 512K)")),
+    };
+    let bytes = count.checked_shl(shift).filter(|b| b >> shift == count);
+    match bytes.map(i32::try_from) {
+        Some(Ok(bytes)) if u64::try_from(bytes).is_ok_and(|b| b >= MIN_BUFFER_BYTES) => Ok(bytes),
+        Some(Ok(_)) => Err("too small: at least 64K".to_owned()),
+        _ => Err("too large: at most 2047M".to_owned()),
+    }
 }
 
 /// `netwarden replay`.
@@ -156,6 +192,9 @@ pub fn run(args: &RunArgs) -> CliResult {
     let mut live = LiveOptions::new(&args.iface);
     live.promisc = args.promisc;
     live.snaplen = args.snaplen;
+    if let Some(bytes) = args.buffer_size {
+        live.buffer_bytes = bytes;
+    }
     live.filter.clone_from(&args.output.filter);
     let mut config = EngineConfig::new(SourceSpec::Live(live), shared(rules));
     config.rules_watcher = Some(watcher);
@@ -449,4 +488,37 @@ pub fn interfaces() -> CliResult {
         .map_err(|e| CliError::Runtime(anyhow!(e)))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_sizes_take_units_and_bounds() {
+        for (text, bytes) in [
+            ("32M", 32 << 20),
+            ("32MiB", 32 << 20),
+            ("512k", 512 << 10),
+            (" 1G ", 1 << 30),
+            ("65536", 65_536),
+            ("2047M", 2047 << 20),
+        ] {
+            assert_eq!(parse_buffer_size(text), Ok(bytes), "{text}");
+        }
+        for (text, why) in [
+            ("2G", "too large"),
+            ("99999999999999999999G", "too large"),
+            ("18446744073709551615K", "too large"),
+            ("1000", "too small"),
+            ("0", "too small"),
+            ("32X", "unknown unit"),
+            ("M", "expected a size"),
+            ("-1M", "expected a size"),
+            ("", "expected a size"),
+        ] {
+            let err = parse_buffer_size(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
 }

@@ -7,13 +7,15 @@
 //! thread never touches the frame bytes; it copies a frame only when the engine needs it (raw packets kept
 //! for export, DNS answers for passive names). Packets, order, the end and errors are those of the file.
 //!
-//! Live captures stay on the capture thread: their reads wait for traffic, and a packet must reach the
-//! engine as soon as it arrives.
+//! Live captures have a reader thread of their own too (`live`), which copies frames rather than parsing
+//! them, so it drains the kernel's ring as fast as it can. Paced demos and test sources are read on the
+//! capture thread.
 
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use super::live::LiveReader;
 use crate::capture::{CaptureError, KernelStats, PacketSource, Read};
 use crate::packet::{self, PacketMeta};
 
@@ -42,17 +44,34 @@ pub(crate) enum Next<'a> {
 
 /// Where the capture thread's packets come from.
 pub(crate) enum Input {
-    /// Read and parsed on the capture thread: live devices, paced demos, sources given by tests.
+    /// Read and parsed on the capture thread: paced demos, files given by tests.
     Direct(Box<dyn PacketSource>),
     /// A file read and parsed ahead on its own thread.
     Ahead(ReadAhead),
+    /// A live source drained by its own reader thread; parsed on the capture thread.
+    Live(LiveReader),
 }
 
 impl Input {
+    /// The input for `source`: a live source gets its reader thread ("read-IFACE"), anything else is read
+    /// directly.
+    ///
+    /// # Errors
+    /// The reader thread cannot be started.
+    pub(crate) fn for_source(source: Box<dyn PacketSource>, iface: &str) -> Result<Self, CaptureError> {
+        if source.is_live() {
+            Ok(Self::Live(LiveReader::start(source, iface)?))
+        } else {
+            Ok(Self::Direct(source))
+        }
+    }
+
+    /// True for a live capture (the only input whose flows can be attributed to local programs).
     pub(crate) fn is_live(&self) -> bool {
         match self {
             Self::Direct(source) => source.is_live(),
             Self::Ahead(_) => false,
+            Self::Live(_) => true,
         }
     }
 
@@ -60,6 +79,35 @@ impl Input {
         match self {
             Self::Direct(source) => source.kernel_stats(),
             Self::Ahead(_) => None,
+            Self::Live(reader) => reader.kernel_stats(),
+        }
+    }
+
+    /// True when the packet just taken was the last one a live reader has handed over so far (a moment to
+    /// flush what was collected); false for other inputs.
+    pub(crate) fn caught_up(&self) -> bool {
+        match self {
+            Self::Live(reader) => reader.caught_up(),
+            Self::Direct(_) | Self::Ahead(_) => false,
+        }
+    }
+
+    /// Asks a live reader to stop reading, so the packets it already read can be taken to the end. False
+    /// for other inputs: they have nothing read ahead worth finishing.
+    pub(crate) fn stop_reading(&mut self) -> bool {
+        match self {
+            Self::Live(reader) => {
+                reader.stop_reading();
+                true
+            }
+            Self::Direct(_) | Self::Ahead(_) => false,
+        }
+    }
+
+    /// Stops a reader thread and waits for it, so its final counters can be read.
+    pub(crate) fn finish(&mut self) {
+        if let Self::Live(reader) = self {
+            reader.finish();
         }
     }
 
@@ -82,6 +130,7 @@ impl Input {
                 })
             }
             Self::Ahead(ahead) => ahead.next(),
+            Self::Live(reader) => reader.next(),
         }
     }
 }
@@ -245,76 +294,14 @@ impl Drop for ReadAhead {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::VecDeque;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use etherparse::PacketBuilder;
 
+    use super::super::script::{After, Script};
     use super::*;
-    use crate::capture::RawPacket;
-    use crate::packet::LinkType;
-
-    /// What a scripted source does after its frames.
-    #[derive(Clone, Copy)]
-    enum After {
-        End,
-        Fail,
-        /// Repeats the last frame forever (a file that never ends, for stopping early).
-        Forever,
-    }
-
-    struct Script {
-        frames: VecDeque<Vec<u8>>,
-        current: Vec<u8>,
-        after: After,
-        ts: i64,
-        reads: Arc<AtomicUsize>,
-    }
-
-    impl Script {
-        fn new(frames: Vec<Vec<u8>>, after: After) -> Self {
-            Self {
-                frames: frames.into(),
-                current: vec![0; 60],
-                after,
-                ts: 1_700_000_000_000_000,
-                reads: Arc::new(AtomicUsize::new(0)),
-            }
-        }
-    }
-
-    impl PacketSource for Script {
-        fn read(&mut self) -> Result<Read<'_>, CaptureError> {
-            match (self.frames.pop_front(), self.after) {
-                (Some(frame), _) => self.current = frame,
-                (None, After::End) => return Ok(Read::End),
-                (None, After::Fail) => {
-                    return Err(CaptureError::Read {
-                        source_name: "script.pcap".into(),
-                        detail: "truncated dump file".into(),
-                    });
-                }
-                (None, After::Forever) => {}
-            }
-            self.reads.fetch_add(1, Ordering::Relaxed);
-            self.ts += 1_000;
-            Ok(Read::Packet(RawPacket {
-                ts_micros: self.ts,
-                wire_len: u32::try_from(self.current.len()).unwrap_or(u32::MAX),
-                data: &self.current,
-            }))
-        }
-
-        fn link_type(&self) -> LinkType {
-            LinkType::Ethernet
-        }
-
-        fn kernel_stats(&mut self) -> Option<KernelStats> {
-            None
-        }
-    }
 
     fn udp_frame(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
         let mut frame = Vec::new();
@@ -367,7 +354,7 @@ mod tests {
 
     #[test]
     fn read_ahead_yields_what_direct_reading_does() {
-        let (direct, end) = drain(&mut Input::Direct(Box::new(Script::new(
+        let (direct, end) = drain(&mut Input::Direct(Box::new(Script::file(
             mixed_frames(),
             After::End,
         ))));
@@ -375,7 +362,7 @@ mod tests {
         assert_eq!(direct.len(), CHUNK_PACKETS * 3 + 17);
 
         for keep_data in [true, false] {
-            let source = Box::new(Script::new(mixed_frames(), After::End));
+            let source = Box::new(Script::file(mixed_frames(), After::End));
             let mut ahead = Input::Ahead(ReadAhead::start(source, keep_data).unwrap());
             let (packets, end) = drain(&mut ahead);
             assert_eq!(end, None);
@@ -398,7 +385,7 @@ mod tests {
     fn a_read_error_comes_after_the_packets_before_it() {
         let frames: Vec<_> = (0..CHUNK_PACKETS + 5).map(|i| tcp_frame(22, i % 50)).collect();
         let mut ahead =
-            Input::Ahead(ReadAhead::start(Box::new(Script::new(frames, After::Fail)), false).unwrap());
+            Input::Ahead(ReadAhead::start(Box::new(Script::file(frames, After::Fail)), false).unwrap());
         let (packets, end) = drain(&mut ahead);
         assert_eq!(packets.len(), CHUNK_PACKETS + 5);
         assert_eq!(
@@ -411,7 +398,7 @@ mod tests {
     #[test]
     fn an_empty_file_just_ends() {
         let mut ahead =
-            Input::Ahead(ReadAhead::start(Box::new(Script::new(Vec::new(), After::End)), false).unwrap());
+            Input::Ahead(ReadAhead::start(Box::new(Script::file(Vec::new(), After::End)), false).unwrap());
         let (packets, end) = drain(&mut ahead);
         assert!(packets.is_empty());
         assert_eq!(end, None);
@@ -421,15 +408,15 @@ mod tests {
     fn kept_frames_bound_how_far_the_reader_runs_ahead() {
         // Frames kept for export, each near the largest snaplen: chunks are cut by size, not only by count.
         let big = tcp_frame(80, 60_000);
-        let script = Script::new(vec![big.clone()], After::Forever);
-        let reads = Arc::clone(&script.reads);
+        let script = Script::file(vec![big.clone()], After::Forever);
+        let seen = Arc::clone(&script.seen);
         let mut ahead = ReadAhead::start(Box::new(script), true).unwrap();
         match ahead.next() {
             Ok(Next::Packet { data, .. }) => assert_eq!(data, Some(&big[..])),
             _ => panic!("a packet with its frame"),
         }
         std::thread::sleep(Duration::from_millis(200));
-        let read = reads.load(Ordering::Relaxed);
+        let read = seen.reads.load(Ordering::Relaxed);
         let per_chunk = CHUNK_BYTES.div_ceil(big.len());
         assert!(
             read <= (CHUNKS + 2) * per_chunk,
@@ -440,14 +427,14 @@ mod tests {
 
     #[test]
     fn the_reader_stays_a_bounded_distance_ahead_and_stops_with_its_reader() {
-        let script = Script::new(vec![tcp_frame(80, 100)], After::Forever);
-        let reads = Arc::clone(&script.reads);
+        let script = Script::file(vec![tcp_frame(80, 100)], After::Forever);
+        let seen = Arc::clone(&script.seen);
         let mut ahead = ReadAhead::start(Box::new(script), false).unwrap();
         for _ in 0..10 {
             assert!(matches!(ahead.next(), Ok(Next::Packet { .. })));
         }
         std::thread::sleep(Duration::from_millis(200));
-        let read = reads.load(Ordering::Relaxed);
+        let read = seen.reads.load(Ordering::Relaxed);
         // The chunks in the channel, the one being filled, and the one being handed over.
         assert!(
             read <= (CHUNKS + 2) * CHUNK_PACKETS,

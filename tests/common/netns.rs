@@ -119,6 +119,22 @@ impl Pair {
         format!("fd00:{}::2", self.subnet)
     }
 
+    /// Turns IPv6 off on both ends, so the link carries only what a test sends (no router solicitations or
+    /// MLD reports).
+    pub fn without_ipv6(&self) {
+        for (ns, dev) in [(&self.a, "vA"), (&self.b, "vB")] {
+            ok(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+            ]);
+        }
+    }
+
     /// Runs a command inside namespace `ns`; true when it succeeded.
     pub fn exec_ok(ns: &str, args: &[&str]) -> bool {
         Command::new("ip")
