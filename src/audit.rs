@@ -951,6 +951,26 @@ pub struct LogRecord {
     pub repeated: Option<u64>,
 }
 
+impl LogRecord {
+    /// The record with every text a user or the network supplied escaped (`text::escape`), for CSV.
+    #[must_use]
+    pub fn escaped(&self) -> Self {
+        let esc = |text: &str| crate::text::escape(text).into_owned();
+        let esc_opt = |text: &Option<String>| text.as_deref().map(esc);
+        Self {
+            rule: esc(&self.rule),
+            reason: esc(&self.reason),
+            iface: esc(&self.iface),
+            flags: esc_opt(&self.flags),
+            alert: esc_opt(&self.alert),
+            src_name: esc_opt(&self.src_name),
+            dst_name: esc_opt(&self.dst_name),
+            malformed: esc_opt(&self.malformed),
+            ..self.clone()
+        }
+    }
+}
+
 /// Splits `key=value` fields, un-escaping quoted values; `None` on a line the writer did not produce.
 fn fields(rest: &str) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();

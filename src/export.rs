@@ -34,7 +34,7 @@ pub struct EventRow<'a> {
     pub time: String,
     pub ts_micros: i64,
     pub seq: u64,
-    pub iface: &'a str,
+    pub iface: Cow<'a, str>,
     pub direction: &'static str,
     pub link: &'static str,
     /// Bytes on the wire.
@@ -53,11 +53,11 @@ pub struct EventRow<'a> {
     pub vlan: u16,
     pub verdict: &'static str,
     /// Deciding rule name, `default` for the default policy.
-    pub rule: &'a str,
+    pub rule: Cow<'a, str>,
     pub alert: Option<&'static str>,
-    pub alert_reason: Option<&'a str>,
-    pub src_name: Option<&'a str>,
-    pub dst_name: Option<&'a str>,
+    pub alert_reason: Option<Cow<'a, str>>,
+    pub src_name: Option<Cow<'a, str>>,
+    pub dst_name: Option<Cow<'a, str>>,
     /// `truncated tcp`, `malformed ipv4`, .. or empty.
     pub malformed: String,
     /// The kernel drops this packet (enforced block list).
@@ -82,7 +82,7 @@ impl<'a> EventRow<'a> {
             time: iso_time(m.ts_micros),
             ts_micros: m.ts_micros,
             seq: event.seq,
-            iface: &event.iface,
+            iface: Cow::Borrowed(&event.iface),
             direction: m.direction.name(),
             link: m.link.name(),
             length: m.wire_len,
@@ -97,11 +97,11 @@ impl<'a> EventRow<'a> {
             icmp_code: m.icmp_type_code.map(|(_, c)| c),
             vlan: m.vlan_ids[0],
             verdict: event.verdict.action.name(),
-            rule: event.rule_label(),
+            rule: Cow::Borrowed(event.rule_label()),
             alert: event.alert.as_ref().map(|a| a.kind.name()),
-            alert_reason: event.alert.as_ref().map(|a| a.reason.as_str()),
-            src_name: event.src_name.as_deref(),
-            dst_name: event.dst_name.as_deref(),
+            alert_reason: event.alert.as_ref().map(|a| Cow::Borrowed(a.reason.as_str())),
+            src_name: event.src_name.as_deref().map(Cow::Borrowed),
+            dst_name: event.dst_name.as_deref().map(Cow::Borrowed),
             malformed: m.malformed.map(|x| x.describe()).unwrap_or_default(),
             kernel_dropped: event.kernel_dropped,
             program: program_label(event),
@@ -111,6 +111,26 @@ impl<'a> EventRow<'a> {
                 .and_then(|a| a.user())
                 .map(ToString::to_string),
             uid: event.attribution().and_then(|a| a.user()).map(|u| u.uid),
+        }
+    }
+
+    /// The row with every text a user or the network supplied escaped (`text::escape`): for CSV, where a
+    /// cell must hold no raw control character. JSON escapes by itself.
+    #[must_use]
+    pub fn escaped(self) -> Self {
+        let esc = |text: Cow<'a, str>| match escape(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(owned) => Cow::Owned(owned),
+        };
+        Self {
+            iface: esc(self.iface),
+            rule: esc(self.rule),
+            alert_reason: self.alert_reason.map(esc),
+            src_name: self.src_name.map(esc),
+            dst_name: self.dst_name.map(esc),
+            program: self.program.map(esc),
+            user: self.user.map(|u| escape(&u).into_owned()),
+            ..self
         }
     }
 }
@@ -268,7 +288,12 @@ pub fn export_csv<'a>(
     events: impl IntoIterator<Item = &'a Event>,
     w: impl Write,
 ) -> Result<usize, ExportError> {
-    write_csv_rows(events.into_iter().map(EventRow::from_event), w)
+    write_csv_rows(
+        events
+            .into_iter()
+            .map(|event| EventRow::from_event(event).escaped()),
+        w,
+    )
 }
 
 /// Writes events as JSON lines (the `--json` schema); returns the number of lines.
@@ -394,7 +419,7 @@ pub fn export_log_csv<'a>(
     records: impl IntoIterator<Item = &'a LogRecord>,
     w: impl Write,
 ) -> Result<usize, ExportError> {
-    write_csv_rows(records, w)
+    write_csv_rows(records.into_iter().map(LogRecord::escaped), w)
 }
 
 /// Writes audit-log records as one JSON array (a `.json` file any JSON parser reads whole).
@@ -481,6 +506,28 @@ mod tests {
         let mut event = crate::event::testing::ssh_probe(1, 1_764_000_000_000_000, 40_000);
         event.rule_name = Some(std::sync::Arc::from(rule));
         crate::audit::record_of(&event).unwrap()
+    }
+
+    #[test]
+    fn csv_cells_hold_no_control_characters_and_json_keeps_the_text() {
+        let hostile = "evil\n10.0.0.1,allow\u{1b}[31m";
+        let mut event = crate::event::testing::ssh_probe(1, 1_764_000_000_000_000, 40_000);
+        event.rule_name = Some(std::sync::Arc::from(hostile));
+        event.dst_name = Some(std::sync::Arc::from("x\u{202e}gro.elpmaxe"));
+        let mut csv = Vec::new();
+        export_csv([&event], &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert_eq!(csv.lines().count(), 2, "a header and one row: {csv:?}");
+        assert!(!csv.contains('\u{1b}') && !csv.contains('\u{202e}'), "{csv:?}");
+        assert!(csv.contains("evil\\n10.0.0.1,allow\\u{1b}[31m"), "{csv}");
+        let mut log_csv = Vec::new();
+        export_log_csv([&record(hostile)], &mut log_csv).unwrap();
+        let log_csv = String::from_utf8(log_csv).unwrap();
+        assert_eq!(log_csv.lines().count(), 2, "{log_csv:?}");
+        let mut json = Vec::new();
+        export_jsonl([&event], &mut json).unwrap();
+        let row: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(row["rule"], hostile, "JSON escapes by itself and keeps the text");
     }
 
     #[test]

@@ -98,23 +98,23 @@ pub fn event_fields(event: &Event) -> Vec<(&'static str, Cow<'_, str>)> {
         }
     };
     push("action", Some(row.verdict.to_owned()));
-    push("rule", Some(row.rule.to_owned()));
+    push("rule", Some(row.rule.into_owned()));
     push("proto", Some(row.protocol));
     push("src", row.src_ip);
     push("sport", row.src_port.map(|p| p.to_string()));
     push("dst", row.dst_ip);
     push("dport", row.dst_port.map(|p| p.to_string()));
     push("dir", Some(row.direction.to_owned()));
-    push("iface", Some(row.iface.to_owned()));
+    push("iface", Some(row.iface.into_owned()));
     push("len", Some(row.length.to_string()));
     push("flags", (!row.tcp_flags.is_empty()).then_some(row.tcp_flags));
     push("icmp_type", row.icmp_type.map(|t| t.to_string()));
     push("icmp_code", row.icmp_code.map(|c| c.to_string()));
     push("vlan", (row.vlan != 0).then(|| row.vlan.to_string()));
     push("alert", row.alert.map(str::to_owned));
-    push("reason", row.alert_reason.map(str::to_owned));
-    push("src_name", row.src_name.map(str::to_owned));
-    push("dst_name", row.dst_name.map(str::to_owned));
+    push("reason", row.alert_reason.map(Cow::into_owned));
+    push("src_name", row.src_name.map(Cow::into_owned));
+    push("dst_name", row.dst_name.map(Cow::into_owned));
     push("malformed", (!row.malformed.is_empty()).then_some(row.malformed));
     push("kernel_dropped", row.kernel_dropped.then(|| "true".to_owned()));
     fields

@@ -218,7 +218,7 @@ impl<'a> EcsEvent<'a> {
         let meta = &event.meta;
         let protocol = meta.protocol.map(|p| p.0);
         let interface = Some(EcsInterfaceOf {
-            interface: EcsInterface { name: row.iface },
+            interface: EcsInterface { name: &event.iface },
         });
         let outgoing = meta.direction == Direction::Out;
         Self {
@@ -237,18 +237,20 @@ impl<'a> EcsEvent<'a> {
                 module: "netwarden",
                 dataset: "netwarden.packet",
                 sequence: row.seq,
-                reason: row.alert_reason,
+                reason: event.alert.as_ref().map(|a| a.reason.as_str()),
             },
-            rule: EcsRule { name: row.rule },
+            rule: EcsRule {
+                name: event.rule_label(),
+            },
             source: EcsEndpoint {
                 ip: row.src_ip,
                 port: row.src_port,
-                domain: row.src_name,
+                domain: event.src_name.as_deref(),
             },
             destination: EcsEndpoint {
                 ip: row.dst_ip,
                 port: row.dst_port,
-                domain: row.dst_name,
+                domain: event.dst_name.as_deref(),
             },
             network: EcsNetwork {
                 transport: protocol.and_then(ecs_transport),
@@ -283,7 +285,7 @@ impl<'a> EcsEvent<'a> {
                     .map(|(icmp_type, code)| EcsIcmp { icmp_type, code }),
                 alert: row.alert.map(|kind| EcsAlert {
                     kind,
-                    reason: row.alert_reason.unwrap_or_default(),
+                    reason: event.alert.as_ref().map_or("", |a| a.reason.as_str()),
                 }),
                 malformed: (!row.malformed.is_empty()).then_some(row.malformed),
                 kernel_dropped: row.kernel_dropped,
