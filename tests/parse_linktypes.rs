@@ -141,7 +141,8 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
                 ..v4w(6)
             },
         ));
-        // BIG TCP (Linux 6.3+): total length 0, the frame gives the length; cut by the snaplen.
+        // BIG TCP (Linux 6.3+): total length 0, the frame gives the length; cut by the snaplen, so marked
+        // truncated with its ports kept.
         c.push((
             0x0800,
             ipv4_total_len(V4_A, V4_B, 6, 0, &tcp(40_000, 22, 0x18, &[7; BIG])),
@@ -150,6 +151,7 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
                 ports: (Some(40_000), Some(22)),
                 tcp_flags: Some(0x18),
                 offload: Some(Offload::ZeroLength),
+                malformed: Some(Malformed::Truncated(Layer::Ipv4)),
                 ..v4w(6)
             },
         ));
@@ -176,13 +178,14 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
                 ..v4w(6)
             },
         ));
-        // A short snaplen that cut the payload, not the header: nothing wrong.
+        // A short snaplen that cut the payload past the transport header: truncated, ports kept.
         c.push((
             0x0800,
             ipv4(V4_A, V4_B, 17, &udp(5000, 514, &[3; 200])),
             Some(20 + 8 + 10),
             Want {
                 ports: (Some(5000), Some(514)),
+                malformed: Some(Malformed::Truncated(Layer::Ipv4)),
                 ..v4w(17)
             },
         ));
@@ -259,6 +262,7 @@ fn cases(v4: bool, v6_ok: bool, arp_ok: bool) -> Vec<(u16, Vec<u8>, Option<usize
                 ports: (Some(40_000), Some(22)),
                 tcp_flags: Some(0x18),
                 offload: Some(Offload::Jumbogram),
+                malformed: Some(Malformed::Truncated(Layer::Ipv6)),
                 ..v6w(6)
             },
         ));
@@ -346,8 +350,11 @@ fn check_framed(
         let mut want = want.clone();
         if link == LinkType::Nflog && l3.len() > NFLOG_MAX && want.offload == Some(Offload::Jumbogram) {
             // The message holds 65,000 bytes of a packet whose jumbo option says more: honestly truncated.
-            // (An IPv4 BIG TCP packet, length 0, takes its length from the message and is whole.)
             want.malformed = Some(Malformed::Truncated(Layer::Ipv6));
+        }
+        if link == LinkType::Nflog && l3.len() > NFLOG_MAX && want.offload == Some(Offload::ZeroLength) {
+            // An IPv4 BIG TCP packet, length 0, takes its length from the message and is whole there.
+            want.malformed = None;
         }
         wants.push(want);
         records.push((

@@ -100,8 +100,25 @@ fn port_rule_matches_big_tcp_tso_and_truncated_frames() {
     let events = events(&stdout);
     assert_eq!(events.len(), 4, "{stdout}");
     let want = [
-        ("10.1.2.3", "192.168.1.50", 40_000, "PA", "", 70_054, 65_535),
-        ("2001:db8::1", "2001:db8::2", 40_001, "PA", "", 70_082, 65_535),
+        // Cut by the 65,535-byte snaplen: judged on part of the packet, and marked so.
+        (
+            "10.1.2.3",
+            "192.168.1.50",
+            40_000,
+            "PA",
+            "truncated ipv4",
+            70_054,
+            65_535,
+        ),
+        (
+            "2001:db8::1",
+            "2001:db8::2",
+            40_001,
+            "PA",
+            "truncated ipv6",
+            70_082,
+            65_535,
+        ),
         (
             "10.1.2.3",
             "192.168.1.50",
@@ -111,7 +128,7 @@ fn port_rule_matches_big_tcp_tso_and_truncated_frames() {
             1_514,
             1_514,
         ),
-        ("10.1.2.3", "192.168.1.50", 40_003, "S", "", 554, 64),
+        ("10.1.2.3", "192.168.1.50", 40_003, "S", "truncated ipv4", 554, 64),
     ];
     for (event, (src, dst, src_port, flags, malformed, length, caplen)) in events.iter().zip(want) {
         assert_eq!(event["verdict"], "block", "{event}");
@@ -136,8 +153,8 @@ fn port_rule_matches_big_tcp_tso_and_truncated_frames() {
     assert_eq!(summary["packets"], 5);
     assert_eq!(summary["blocked"], 4);
     assert_eq!(
-        summary["malformed"], 1,
-        "only the frame whose IP length runs past it"
+        summary["malformed"], 4,
+        "every frame judged on part of its packet (three snaplen cuts, one IP length past the frame)"
     );
     assert_eq!(summary["unparsed"], 0);
     assert!(!stderr.contains("not supported"), "{stderr}");

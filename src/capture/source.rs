@@ -84,7 +84,8 @@ impl LiveOptions {
             iface: iface.into(),
             promisc: false,
             filter: None,
-            snaplen: 65_535,
+            // As tcpdump: BIG TCP super-packets of this host's own traffic exceed 64 KiB.
+            snaplen: 262_144,
             buffer_bytes: DEFAULT_BUFFER_BYTES,
         }
     }

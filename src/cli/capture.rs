@@ -83,8 +83,9 @@ pub struct RunArgs {
     /// Put the interface in promiscuous mode.
     #[arg(long)]
     pub promisc: bool,
-    /// Bytes kept per packet.
-    #[arg(long, default_value_t = 65_535)]
+    /// Bytes kept per packet (262,144 by default, as tcpdump: a BIG TCP super-packet of this host's own
+    /// traffic can be larger than 64 KiB).
+    #[arg(long, default_value_t = 262_144)]
     pub snaplen: i32,
     /// Kernel capture buffer (libpcap's ring): bytes, or with a unit `K`, `M` or `G` (KiB, MiB, GiB;
     /// `32M`, `512K`). A larger buffer rides out longer bursts without kernel drops. Default 32M.

@@ -7,8 +7,9 @@
 //! a panic or an error, and a frame that parses only partly keeps every field it parsed.
 //!
 //! Lengths follow what Linux really captures, as tcpdump and tshark read it:
-//! - Snaplen: when the capture kept fewer bytes than were on the wire (`caplen < wire_len`), a payload that
-//!   runs past the captured bytes is expected and not marked; a header that runs past them is `Truncated`.
+//! - Snaplen: when the capture kept fewer bytes than the IP packet holds (a short snap length), the frame
+//!   is marked `Truncated` at the IP layer (or at the header the cut runs through), and everything in the
+//!   captured bytes is kept: addresses, and ports when the transport header was captured, so rules judge it.
 //! - An IP length that runs past the frame on the wire (a capture that claims to hold the whole frame) is
 //!   `Truncated` at the IP layer, and the transport header is still read from the captured bytes, so port
 //!   rules match.
@@ -56,6 +57,7 @@ pub fn parse(link: LinkType, ts_micros: i64, wire_len: u32, data: &[u8]) -> Pack
         // A usize holds any u32 on the platforms libpcap runs on; saturate rather than assume.
         wire_end: usize::try_from(wire_len).unwrap_or(usize::MAX),
         cut: caplen < wire_len,
+        ip_short: None,
     };
     match link {
         LinkType::Ethernet => parser.ethernet(0),
@@ -73,6 +75,11 @@ pub fn parse(link: LinkType, ts_micros: i64, wire_len: u32, data: &[u8]) -> Pack
         LinkType::Nflog => parser.nflog(),
         LinkType::Other(_) => {}
     }
+    if let Some(layer) = parser.ip_short
+        && parser.meta.malformed.is_none()
+    {
+        parser.meta.malformed = Some(Malformed::Truncated(layer));
+    }
     parser.meta
 }
 
@@ -85,6 +92,9 @@ struct Parser<'a> {
     wire_end: usize,
     /// The snaplen cut this frame: running out of bytes in a payload is expected.
     cut: bool,
+    /// The IP packet runs past the captured bytes (a short snaplen): marked `Truncated` at the IP layer at
+    /// the end unless a more precise mark (a header cut) was set.
+    ip_short: Option<Layer>,
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
@@ -407,7 +417,10 @@ impl<'a> Parser<'a> {
             self.mark(Malformed::Invalid(Layer::Ipv4));
             return;
         }
-        // Captured whole (the usual case) needs no look at the wire length.
+        if total_len > rest.len() {
+            // A short snaplen: the verdict is judged on part of the packet, which the frame says.
+            self.ip_short = Some(Layer::Ipv4);
+        }
         if total_len > rest.len() && total_len > self.on_wire(at) {
             // The frame on the wire was shorter than the packet claims (a capture that rewrote the lengths,
             // a TSO packet some capture paths show this way): read what is there.
@@ -472,6 +485,9 @@ impl<'a> Parser<'a> {
                 Jumbo::Cut => from_capture = true,
                 Jumbo::Absent => {}
             }
+        }
+        if packet_len > rest.len() {
+            self.ip_short = Some(Layer::Ipv6);
         }
         if packet_len > rest.len() && packet_len > self.on_wire(at) {
             self.mark(Malformed::Truncated(Layer::Ipv6));
@@ -708,13 +724,14 @@ mod tests {
         assert_eq!(m.offload, Some(Offload::ZeroLength));
         assert_eq!(m.malformed, None);
         assert_eq!(m.payload_offset, Some(54));
-        // Cut by netwarden's own 65,535-byte snaplen, or by a header-only one: the same.
+        // Cut by netwarden's own 65,535-byte snaplen, or by a header-only one: the same fields, and the
+        // frame says it was judged on part of the packet.
         for keep in [65_535, 96, 54] {
             let m = parse(LinkType::Ethernet, 0, len32(&frame), &frame[..keep]);
             assert_eq!(fields(&m), v4_fields(), "snaplen {keep}");
             assert_eq!(
                 (m.offload, m.malformed),
-                (Some(Offload::ZeroLength), None),
+                (Some(Offload::ZeroLength), Some(Malformed::Truncated(Layer::Ipv4))),
                 "snaplen {keep}"
             );
         }
@@ -741,9 +758,12 @@ mod tests {
         assert_eq!(m.tcp_flags, Some(TcpFlags(0x18)));
         assert_eq!(m.malformed, Some(Malformed::Truncated(Layer::Ipv4)));
         assert_eq!(m.offload, None);
-        // The same bytes with the wire length the IP header gives: a snaplen cut, not a mark.
+        // The same bytes with the wire length the IP header gives: a snaplen cut, also truncated.
         let m = parse(LinkType::Ethernet, 0, 14 + 28_960, &frame);
-        assert_eq!((fields(&m), m.malformed), (v4_fields(), None));
+        assert_eq!(
+            (fields(&m), m.malformed),
+            (v4_fields(), Some(Malformed::Truncated(Layer::Ipv4)))
+        );
         // A file whose wire length is shorter than the bytes it holds: what was captured counts.
         let frame = eth(0x0800, &ipv4_tcp(40, 0));
         let m = parse(LinkType::Ethernet, 0, 20, &frame);
@@ -772,7 +792,11 @@ mod tests {
         assert_eq!(m.payload_offset, Some(14 + 40 + 8 + 20));
         for keep in [65_535, 96, 82] {
             let m = parse(LinkType::Ethernet, 0, len32(&frame), &frame[..keep]);
-            assert_eq!((fields(&m), m.malformed), (v6_fields(), None), "snaplen {keep}");
+            assert_eq!(
+                (fields(&m), m.malformed),
+                (v6_fields(), Some(Malformed::Truncated(Layer::Ipv6))),
+                "snaplen {keep}"
+            );
         }
         // The jumbo length runs past a frame said to be whole: truncated, ports kept.
         let m = parse(LinkType::Ethernet, 0, 2_000, &frame[..2_000]);
