@@ -3,6 +3,7 @@
 use egui::{Color32, RichText};
 
 use super::model::Row;
+use crate::attrib::Attribution;
 use crate::rules::Action;
 
 /// Shows a panel's status line: red for an error, normal text otherwise.
@@ -120,6 +121,85 @@ pub fn row_sentence(row: &Row, rule_name: &str) -> String {
         text.push_str(kind.name());
     }
     text
+}
+
+/// Where a row's or flow's program lookup stands.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerState<'a> {
+    /// No flow: attribution is off for this capture, or the packet is not tracked (not IP, a full table).
+    Untracked,
+    /// The attribution thread is still looking.
+    Pending,
+    /// Known (possibly as `unknown (REASON)`).
+    Known(&'a Attribution),
+}
+
+impl<'a> OwnerState<'a> {
+    /// The state of a flow (`None`: untracked).
+    #[must_use]
+    pub fn of_flow(flow: Option<&'a crate::flows::Flow>) -> Self {
+        match flow {
+            None => Self::Untracked,
+            Some(flow) => flow.attribution().map_or(Self::Pending, Self::Known),
+        }
+    }
+
+    /// The attribution, when known.
+    #[must_use]
+    pub fn attribution(self) -> Option<&'a Attribution> {
+        match self {
+            Self::Known(attribution) => Some(attribution),
+            Self::Untracked | Self::Pending => None,
+        }
+    }
+
+    /// The program column: the executable's file name (`curl`), `unknown (REASON)`, `(offline)`,
+    /// `unknown (pending)`, or nothing when untracked. Not escaped.
+    #[must_use]
+    pub fn program_text(self) -> std::borrow::Cow<'a, str> {
+        match self {
+            Self::Untracked => std::borrow::Cow::Borrowed(""),
+            Self::Pending => std::borrow::Cow::Borrowed(crate::attrib::PENDING_LABEL),
+            Self::Known(attribution) => match attribution.process() {
+                Some(process) => std::borrow::Cow::Borrowed(process.name()),
+                None => attribution.program_label(),
+            },
+        }
+    }
+
+    /// The user column: the name, else the uid, else nothing. Not escaped.
+    #[must_use]
+    pub fn user_text(self) -> String {
+        self.attribution()
+            .and_then(Attribution::user)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// The program's full description for a tooltip: `/usr/bin/curl (pid 42)`. Not escaped.
+    #[must_use]
+    pub fn program_hover(self) -> String {
+        match self.attribution().and_then(Attribution::process) {
+            Some(process) => format!("{} (pid {})", process.exe, process.pid),
+            None => self.program_text().into_owned(),
+        }
+    }
+
+    /// The words a screen reader adds to a row: `, program curl, user alice` (empty when untracked). Escaped.
+    #[must_use]
+    pub fn sentence(self) -> String {
+        let program = self.program_text();
+        if program.is_empty() {
+            return String::new();
+        }
+        let mut text = format!(", program {}", crate::text::escape(&program));
+        let user = self.user_text();
+        if !user.is_empty() {
+            text.push_str(", user ");
+            text.push_str(&crate::text::escape(&user));
+        }
+        text
+    }
 }
 
 /// Host names of both ends: `a -> b`, `a`, `-> b` or nothing.
