@@ -620,7 +620,7 @@ impl ConnectionsPanel {
             let (total, shown) = self.counts();
             let stats = self.snapshot.as_ref().map(|s| s.stats).unwrap_or_default();
             let mut text = format!(
-                "{total} connections, {shown} shown, {} closed ones aged out",
+                "{total} connections, {shown} shown, {} aged out (closed)",
                 self.aged_out
             );
             if stats.untracked > 0 {
