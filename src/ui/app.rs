@@ -860,6 +860,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_missing_ptrace_capability_is_said_once_in_the_status_bar() {
+        assert_eq!(attribution_notice(false), Some(crate::attrib::NO_PTRACE_NOTICE));
+        assert_eq!(attribution_notice(true), None);
+        assert_eq!(Tab::from_name("connections"), Some(Tab::Connections));
+    }
+
+    #[test]
     fn network_interfaces_come_first_and_other_sources_apart() {
         let names = [
             "dbus-system",

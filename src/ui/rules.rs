@@ -1217,6 +1217,87 @@ mod tests {
     }
 
     #[test]
+    fn program_rules_are_monitor_only_and_user_rules_get_the_kernel_status() {
+        let rules = file(
+            r#"(default_policy: Allow, rules: [
+                (name: "curl", action: Block, program: "/usr/bin/curl", enforce: true),
+                (name: "curl watch", action: Log, program: "*/curl"),
+                (name: "daemon out", action: Block, direction: Out, user: 1, enforce: true),
+                (name: "daemon in", action: Block, direction: In, user: 1, enforce: true),
+            ])"#,
+        )
+        .rules;
+        let state = KernelRulesState::Known {
+            in_kernel: ["daemon out".to_owned()].into(),
+            refused: [
+                ("curl".to_owned(), "monitor-only: iptables cannot match a program path".to_owned()),
+                (
+                    "daemon in".to_owned(),
+                    "a user rule can only be enforced on outbound traffic".to_owned(),
+                ),
+            ]
+            .into(),
+            awaiting_confirmation: false,
+        };
+        let (level, text) = state.of(&rules[0]).unwrap();
+        assert_eq!(level, StatusLevel::Warn);
+        assert!(text.starts_with("kernel: monitor-only (iptables cannot match"), "{text}");
+        // Whatever the kernel's state: a program path never goes in.
+        assert_eq!(
+            KernelRulesState::Unknown.of(&rules[0]).unwrap().1,
+            text,
+            "monitor-only is known without the kernel"
+        );
+        assert!(state.of(&rules[1]).is_none(), "not asked to enforce");
+        assert_eq!(state.of(&rules[2]).unwrap(), (StatusLevel::Good, "kernel: in force".into()));
+        assert_eq!(
+            state.of(&rules[3]).unwrap().1,
+            "kernel: refused (a user rule can only be enforced on outbound traffic)"
+        );
+        assert!(kernel_note(&rules[0]).unwrap().contains("monitor-only"));
+        assert!(kernel_note(&rules[3]).unwrap().contains("outbound traffic only"));
+        assert!(kernel_note(&rules[2]).is_none() && kernel_note(&rules[1]).is_none());
+        assert_eq!(describe(&rules[2]), "out any any -> any user 1 [kernel]");
+    }
+
+    #[test]
+    fn form_edits_program_and_user() {
+        let draft = file(
+            r#"(default_policy: Allow, rules: [(name: "curl", action: Block, program: "/usr/bin/curl", user: 0)])"#,
+        );
+        let mut form = RuleForm::from_spec(Some(0), &draft.rules[0]);
+        assert_eq!((form.program.as_str(), form.user.as_str()), ("/usr/bin/curl", "0"));
+        form.program = "*/[curl".into();
+        form.user = "no-such-user-nw".into();
+        let (_, errors) = form.validate(&draft);
+        assert!(
+            errors.program.as_deref().unwrap().contains("malformed program glob"),
+            "{errors:?}"
+        );
+        assert!(errors.user.is_some(), "{errors:?}");
+        form.program = "curl".into();
+        let (_, errors) = form.validate(&draft);
+        assert!(
+            errors.program.as_deref().unwrap().contains("neither an absolute path nor a glob"),
+            "{errors:?}"
+        );
+        form.program = "*/wget".into();
+        form.user = "root".into();
+        let (spec, errors) = form.validate(&draft);
+        assert_eq!(errors, FieldErrors::default());
+        assert_eq!(spec.program.as_deref(), Some("*/wget"));
+        assert_eq!(spec.user, Some(UserSpec::Name("root".into())));
+        // Cleared fields leave the rule for every program and user.
+        form.program = "  ".into();
+        form.user = String::new();
+        let (spec, errors) = form.validate(&draft);
+        assert_eq!(errors, FieldErrors::default());
+        assert_eq!((spec.program, spec.user), (None, None));
+        form.user = "1000".into();
+        assert_eq!(form.validate(&draft).0.user, Some(UserSpec::Uid(1000)));
+    }
+
+    #[test]
     fn whole_rule_checks_come_from_the_validator() {
         let draft = RuleFile::default();
         let mut form = RuleForm::from_spec(None, &RuleSpec::default());

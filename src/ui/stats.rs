@@ -632,6 +632,95 @@ mod tests {
     }
 
     #[test]
+    fn program_totals_count_live_flows_and_keep_those_that_left() {
+        use crate::attrib::{Attribution, ProcessInfo, UserId};
+        use crate::flows::{FlowConfig, FlowTable, Observed, SharedFlows};
+        use crate::packet::TcpFlags;
+        let shared = Arc::new(SharedFlows::default());
+        let config = FlowConfig {
+            closed_secs: 5,
+            ..FlowConfig::default()
+        };
+        let mut table = FlowTable::new(config, Arc::clone(&shared));
+        let iface: Arc<str> = Arc::from("eth0");
+        let curl = Attribution::Process {
+            process: Arc::new(ProcessInfo {
+                pid: 42,
+                exe: "/usr/bin/curl".into(),
+                cmdline: Vec::new(),
+                start_ticks: 1,
+                unit: None,
+                app: None,
+            }),
+            user: UserId { uid: 1000, name: None },
+        };
+        // Two connections of curl (the first closed by RST) and one still being looked up.
+        let send = |table: &mut FlowTable, port: u16, secs: i64, flags: u8, bytes: u32| {
+            let mut meta = PacketMeta::new(secs * 1_000_000, bytes, bytes, LinkType::Ethernet);
+            meta.src_ip = Some("10.0.0.1".parse().unwrap());
+            meta.dst_ip = Some("192.0.2.9".parse().unwrap());
+            meta.protocol = Some(IpProto::TCP);
+            meta.src_port = Some(port);
+            meta.dst_port = Some(443);
+            meta.tcp_flags = Some(crate::packet::TcpFlags(flags));
+            meta.direction = Direction::Out;
+            let flow = match table.observe(&meta, &iface) {
+                Observed::New(f) | Observed::Known(f) => Arc::clone(f),
+                Observed::None => panic!(),
+            };
+            flow.record(&meta, Action::Allow, None);
+            flow
+        };
+        send(&mut table, 1, 0, TcpFlags::SYN, 100).set_attribution(curl.clone());
+        send(&mut table, 1, 1, TcpFlags::RST, 50);
+        send(&mut table, 2, 1, TcpFlags::SYN, 1_000).set_attribution(curl);
+        send(&mut table, 3, 1, TcpFlags::SYN, 7);
+        table.publish();
+        let mut stats = StatsPanel::default();
+        let start = Instant::now();
+        stats.sample_flows(&shared.snapshot(), start);
+        assert_eq!(
+            stats.program_totals(),
+            [
+                (
+                    "/usr/bin/curl".to_owned(),
+                    ProgramTotals {
+                        connections: 2,
+                        bytes_out: 1_150,
+                        bytes_in: 0
+                    }
+                ),
+                (
+                    crate::attrib::PENDING_LABEL.to_owned(),
+                    ProgramTotals {
+                        connections: 1,
+                        bytes_out: 7,
+                        bytes_in: 0
+                    }
+                )
+            ]
+        );
+        // Ten seconds later the closed connection leaves the table; the totals keep it.
+        send(&mut table, 2, 11, TcpFlags::ACK, 10);
+        table.expire();
+        table.publish();
+        assert_eq!(shared.snapshot().flows.len(), 2);
+        stats.sample_flows(&shared.snapshot(), start + Duration::from_millis(500));
+        assert_eq!(stats.program_totals()[0].1.bytes_out, 1_150, "once a second at most");
+        stats.sample_flows(&shared.snapshot(), start + Duration::from_secs(1));
+        assert_eq!(
+            stats.program_totals()[0].1,
+            ProgramTotals {
+                connections: 2,
+                bytes_out: 1_160,
+                bytes_in: 0
+            }
+        );
+        stats.new_run();
+        assert!(stats.program_totals().is_empty());
+    }
+
+    #[test]
     fn ports_are_listed_as_ranges_with_their_count() {
         let scan: BTreeSet<u16> = (1..=30).chain([443, 8080, 8081]).collect();
         assert_eq!(ports_text(&scan), "1-30, 443, 8080-8081 (33 ports)");
