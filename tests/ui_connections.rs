@@ -500,10 +500,13 @@ fn live_loopback_capture_names_the_client_program() {
         .spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { break };
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 64];
-                    while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
-                });
+                std::thread::Builder::new()
+                    .name("connection".into())
+                    .spawn(move || {
+                        let mut buf = [0u8; 64];
+                        while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+                    })
+                    .unwrap();
             }
         })
         .unwrap();

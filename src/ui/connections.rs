@@ -108,18 +108,19 @@ impl ConnColumn {
     }
 
     fn column(self) -> Column {
+        // About 1,300 points in all: the window's default width.
         match self {
             Self::Program => Column::initial(110.0).at_least(60.0).clip(true),
             Self::User => Column::initial(64.0).clip(true),
             Self::Direction => Column::initial(34.0),
-            Self::Protocol => Column::initial(40.0),
-            Self::Local | Self::Remote => Column::initial(150.0).at_least(80.0).clip(true),
-            Self::RemoteName => Column::initial(120.0).clip(true),
-            Self::FirstSeen | Self::LastSeen => Column::initial(64.0),
-            Self::PacketsOut | Self::PacketsIn => Column::initial(54.0),
-            Self::BytesOut | Self::BytesIn => Column::initial(64.0),
-            Self::Verdicts => Column::initial(76.0).clip(true),
-            Self::Rule => Column::initial(90.0).clip(true),
+            Self::Protocol => Column::initial(36.0),
+            Self::Local | Self::Remote => Column::initial(130.0).at_least(80.0).clip(true),
+            Self::RemoteName => Column::initial(110.0).clip(true),
+            Self::FirstSeen | Self::LastSeen => Column::initial(62.0),
+            Self::PacketsOut | Self::PacketsIn => Column::initial(50.0),
+            Self::BytesOut | Self::BytesIn => Column::initial(58.0),
+            Self::Verdicts => Column::initial(64.0).clip(true),
+            Self::Rule => Column::initial(84.0).clip(true),
             Self::State => Column::remainder().at_least(60.0).clip(true),
         }
     }

@@ -1230,7 +1230,10 @@ mod tests {
         let state = KernelRulesState::Known {
             in_kernel: ["daemon out".to_owned()].into(),
             refused: [
-                ("curl".to_owned(), "monitor-only: iptables cannot match a program path".to_owned()),
+                (
+                    "curl".to_owned(),
+                    "monitor-only: iptables cannot match a program path".to_owned(),
+                ),
                 (
                     "daemon in".to_owned(),
                     "a user rule can only be enforced on outbound traffic".to_owned(),
@@ -1241,7 +1244,10 @@ mod tests {
         };
         let (level, text) = state.of(&rules[0]).unwrap();
         assert_eq!(level, StatusLevel::Warn);
-        assert!(text.starts_with("kernel: monitor-only (iptables cannot match"), "{text}");
+        assert!(
+            text.starts_with("kernel: monitor-only (iptables cannot match"),
+            "{text}"
+        );
         // Whatever the kernel's state: a program path never goes in.
         assert_eq!(
             KernelRulesState::Unknown.of(&rules[0]).unwrap().1,
@@ -1249,7 +1255,10 @@ mod tests {
             "monitor-only is known without the kernel"
         );
         assert!(state.of(&rules[1]).is_none(), "not asked to enforce");
-        assert_eq!(state.of(&rules[2]).unwrap(), (StatusLevel::Good, "kernel: in force".into()));
+        assert_eq!(
+            state.of(&rules[2]).unwrap(),
+            (StatusLevel::Good, "kernel: in force".into())
+        );
         assert_eq!(
             state.of(&rules[3]).unwrap().1,
             "kernel: refused (a user rule can only be enforced on outbound traffic)"
@@ -1266,19 +1275,30 @@ mod tests {
             r#"(default_policy: Allow, rules: [(name: "curl", action: Block, program: "/usr/bin/curl", user: 0)])"#,
         );
         let mut form = RuleForm::from_spec(Some(0), &draft.rules[0]);
-        assert_eq!((form.program.as_str(), form.user.as_str()), ("/usr/bin/curl", "0"));
+        assert_eq!(
+            (form.program.as_str(), form.user.as_str()),
+            ("/usr/bin/curl", "0")
+        );
         form.program = "*/[curl".into();
         form.user = "no-such-user-nw".into();
         let (_, errors) = form.validate(&draft);
         assert!(
-            errors.program.as_deref().unwrap().contains("malformed program glob"),
+            errors
+                .program
+                .as_deref()
+                .unwrap()
+                .contains("malformed program glob"),
             "{errors:?}"
         );
         assert!(errors.user.is_some(), "{errors:?}");
         form.program = "curl".into();
         let (_, errors) = form.validate(&draft);
         assert!(
-            errors.program.as_deref().unwrap().contains("neither an absolute path nor a glob"),
+            errors
+                .program
+                .as_deref()
+                .unwrap()
+                .contains("neither an absolute path nor a glob"),
             "{errors:?}"
         );
         form.program = "*/wget".into();

@@ -652,7 +652,10 @@ mod tests {
                 unit: None,
                 app: None,
             }),
-            user: UserId { uid: 1000, name: None },
+            user: UserId {
+                uid: 1000,
+                name: None,
+            },
         };
         // Two connections of curl (the first closed by RST) and one still being looked up.
         let send = |table: &mut FlowTable, port: u16, secs: i64, flags: u8, bytes: u32| {
@@ -706,7 +709,11 @@ mod tests {
         table.publish();
         assert_eq!(shared.snapshot().flows.len(), 2);
         stats.sample_flows(&shared.snapshot(), start + Duration::from_millis(500));
-        assert_eq!(stats.program_totals()[0].1.bytes_out, 1_150, "once a second at most");
+        assert_eq!(
+            stats.program_totals()[0].1.bytes_out,
+            1_150,
+            "once a second at most"
+        );
         stats.sample_flows(&shared.snapshot(), start + Duration::from_secs(1));
         assert_eq!(
             stats.program_totals()[0].1,
