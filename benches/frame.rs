@@ -123,6 +123,17 @@ fn flow_table(n: u32) -> (FlowTable, Arc<SharedFlows>, Vec<Arc<Flow>>) {
     (table, shared, flows)
 }
 
+/// One frame's input: a 1400x900 window, nothing pressed.
+fn window() -> egui::RawInput {
+    egui::RawInput {
+        screen_rect: Some(egui::Rect::from_min_size(
+            egui::Pos2::ZERO,
+            egui::vec2(1400.0, 900.0),
+        )),
+        ..Default::default()
+    }
+}
+
 fn percentile(times: &mut [Duration], pct: usize) -> Duration {
     times.sort();
     times.get(times.len() * pct / 100).copied().unwrap_or_default()
@@ -132,13 +143,6 @@ fn percentile(times: &mut [Duration], pct: usize) -> Duration {
 fn connections_bench() {
     let (_table, shared, flows) = flow_table(100_000);
     let ctx = egui::Context::default();
-    let input = || egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1400.0, 900.0),
-        )),
-        ..Default::default()
-    };
     let mut panel = ConnectionsPanel::default();
     panel.sort_by(ConnColumn::BytesOut);
     let mut times: Vec<Duration> = Vec::new();
@@ -161,7 +165,7 @@ fn connections_bench() {
             flow.record(&meta, Action::Allow, Some((0, &iface)));
         }
         let start = Instant::now();
-        let output = ctx.run_ui(input(), |ui| {
+        let output = ctx.run_ui(window(), |ui| {
             egui::CentralPanel::default().show(ui, |ui| panel.ui(ui, Some(&shared)));
         });
         let meshes = ctx.tessellate(output.shapes, output.pixels_per_point);
@@ -217,13 +221,6 @@ fn main() {
     let after = rss_bytes();
     let rows = panel.counts().0;
     let ctx = egui::Context::default();
-    let input = || egui::RawInput {
-        screen_rect: Some(egui::Rect::from_min_size(
-            egui::Pos2::ZERO,
-            egui::vec2(1400.0, 900.0),
-        )),
-        ..Default::default()
-    };
     let mut times: Vec<Duration> = Vec::new();
     for frame in 0..330 {
         let batch: Vec<Event> = (0..500)
@@ -234,7 +231,7 @@ fn main() {
             .collect();
         let start = Instant::now();
         panel.push(batch);
-        let output = ctx.run_ui(input(), |ui| {
+        let output = ctx.run_ui(window(), |ui| {
             egui::CentralPanel::default().show(ui, |ui| panel.ui(ui, &rules, &raw));
         });
         let meshes = ctx.tessellate(output.shapes, output.pixels_per_point);

@@ -20,12 +20,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use egui::{Key, Modifiers, RichText};
+use egui::RichText;
 use egui_extras::{Column, TableBuilder};
 
 use super::details::program_lines;
 use super::traffic::TrafficAction;
-use super::widgets::{OwnerState, verdict_color};
+use super::widgets::{
+    OwnerState, filter_field_ui, keyboard_menu_ui, menu_key_pressed, selection_move, sort_header_ui,
+    table_row_ui, verdict_color,
+};
 use crate::attrib::Attribution;
 use crate::detect::AlertKind;
 use crate::filter::{Filter, FilterSubject};
@@ -523,25 +526,10 @@ impl ConnectionsPanel {
         if focused.is_some_and(|id| !self.row_ids.contains(&id)) {
             return;
         }
-        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(20);
-        let moves = [
-            (Key::ArrowUp, -1),
-            (Key::ArrowDown, 1),
-            (Key::PageUp, -page),
-            (Key::PageDown, page),
-            (Key::Home, isize::MIN),
-            (Key::End, isize::MAX),
-        ];
-        for (key, delta) in moves {
-            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key)) {
-                self.move_selection(delta);
-            }
+        if let Some(delta) = selection_move(ctx, self.page_rows) {
+            self.move_selection(delta);
         }
-        if self.selected.is_some()
-            && ctx.input_mut(|i| {
-                i.consume_key(Modifiers::NONE, Key::Menu) || i.consume_key(Modifiers::SHIFT, Key::F10)
-            })
-        {
+        if self.selected.is_some() && menu_key_pressed(ctx) {
             self.open_menu = true;
             self.scroll_to = self.selected_position();
         }
@@ -577,20 +565,13 @@ impl ConnectionsPanel {
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
-            let label = ui.label("Filter:");
-            let mut text = self.filter_text.clone();
-            let edit = ui
-                .add(
-                    egui::TextEdit::singleline(&mut text)
-                        .hint_text("app:firefox user:alice port:443 !dir:in")
-                        .desired_width(320.0),
-                )
-                .labelled_by(label.id);
-            if self.focus_filter {
-                edit.request_focus();
-                self.focus_filter = false;
-            }
-            if text != self.filter_text {
+            if let Some(text) = filter_field_ui(
+                ui,
+                &self.filter_text,
+                "app:firefox user:alice port:443 !dir:in",
+                320.0,
+                &mut self.focus_filter,
+            ) {
                 self.set_filter(&text);
             }
             ui.separator();
@@ -679,17 +660,8 @@ impl ConnectionsPanel {
             .header(20.0, |mut header| {
                 for column in ConnColumn::ALL {
                     header.col(|ui| {
-                        let marker = match sort_state {
-                            Some((c, true)) if c == column => " ^",
-                            Some((c, false)) if c == column => " v",
-                            _ => "",
-                        };
-                        let text = RichText::new(format!("{}{marker}", column.title())).strong();
-                        if ui
-                            .add(egui::Button::new(text).frame(false))
-                            .on_hover_text("Sort (click again to reverse)")
-                            .clicked()
-                        {
+                        let sorted = sort_state.filter(|(c, _)| *c == column).map(|(_, asc)| asc);
+                        if sort_header_ui(ui, column.title(), sorted) {
                             sort_clicked = Some(column);
                         }
                     });
@@ -772,28 +744,8 @@ impl ConnectionsPanel {
                     });
                     let response = row.response();
                     row_ids.push(response.id);
-                    response.widget_info(|| egui::WidgetInfo {
-                        label: Some(flow_sentence(flow)),
-                        selected: Some(is_selected),
-                        ..egui::WidgetInfo::new(egui::accesskit::Role::Row)
-                    });
-                    if is_selected {
-                        selected_drawn = true;
-                        if focus_selected {
-                            response.request_focus();
-                        }
-                        response.ctx.memory_mut(|m| {
-                            m.set_focus_lock_filter(
-                                response.id,
-                                egui::EventFilter {
-                                    vertical_arrows: true,
-                                    horizontal_arrows: true,
-                                    ..Default::default()
-                                },
-                            );
-                        });
-                    }
-                    if response.hovered() && response.ctx.input(|i| i.pointer.primary_pressed()) {
+                    selected_drawn |= is_selected;
+                    if table_row_ui(&response, is_selected, focus_selected, || flow_sentence(flow)) {
                         clicked = Some((Arc::clone(flow), row.index()));
                     }
                     response.context_menu(|ui| {
@@ -803,12 +755,7 @@ impl ConnectionsPanel {
                         }
                     });
                     if is_selected {
-                        let menu = egui::Popup::from_response(&response)
-                            .id(response.id.with("keyboard-menu"))
-                            .kind(egui::PopupKind::Menu)
-                            .layout(egui::Layout::top_down_justified(egui::Align::Min))
-                            .open_memory(open_menu.then_some(egui::SetOpenCommand::Bool(true)));
-                        menu.show(|ui| {
+                        keyboard_menu_ui(&response, open_menu, |ui| {
                             if let Some(choice) = menu_ui(ui, flow, open_menu) {
                                 menu_action = Some((Arc::clone(flow), choice));
                                 ui.close();

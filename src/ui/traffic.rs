@@ -21,7 +21,10 @@ use egui_extras::{Column, TableBuilder};
 
 use super::details::{details_ui, judged_by};
 use super::model::{OWNER_PENDING, Row, RowStore, RowSubject};
-use super::widgets::{flags_text, names_text, row_sentence, time_text, verdict_rich_text};
+use super::widgets::{
+    filter_field_ui, flags_text, keyboard_menu_ui, menu_key_pressed, names_text, row_sentence,
+    selection_move, sort_header_ui, table_row_ui, time_text, verdict_rich_text,
+};
 use crate::engine::RawStore;
 use crate::event::Event;
 use crate::filter::Filter;
@@ -420,28 +423,15 @@ impl TrafficPanel {
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
             self.toggle_pause();
         }
-        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(20);
-        let moves = [
-            (Key::ArrowUp, -1),
-            (Key::ArrowDown, 1),
-            (Key::PageUp, -page),
-            (Key::PageDown, page),
-            (Key::Home, isize::MIN),
-            (Key::End, isize::MAX),
-        ];
-        for (key, delta) in moves {
-            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key)) {
-                self.move_selection(delta);
-            }
+        if let Some(delta) = selection_move(ctx, self.page_rows) {
+            self.move_selection(delta);
         }
         if self.selected.is_some() {
             if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter)) {
                 self.details_open = !self.details_open;
                 self.focus_selected = true;
             }
-            if ctx.input_mut(|i| {
-                i.consume_key(Modifiers::NONE, Key::Menu) || i.consume_key(Modifiers::SHIFT, Key::F10)
-            }) {
+            if menu_key_pressed(ctx) {
                 self.open_menu = true;
             }
             if self.focus_selected || self.open_menu {
@@ -528,20 +518,13 @@ impl TrafficPanel {
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            let label = ui.label("Filter:");
-            let mut text = self.filter_text.clone();
-            let edit = ui
-                .add(
-                    egui::TextEdit::singleline(&mut text)
-                        .hint_text("src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out host:example.com")
-                        .desired_width(460.0),
-                )
-                .labelled_by(label.id);
-            if self.focus_filter {
-                edit.request_focus();
-                self.focus_filter = false;
-            }
-            if text != self.filter_text {
+            if let Some(text) = filter_field_ui(
+                ui,
+                &self.filter_text,
+                "src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out host:example.com app:curl",
+                460.0,
+                &mut self.focus_filter,
+            ) {
                 self.set_filter(&text);
             }
             // One state, said once: following (with a Pause button) or paused (with the way back).
@@ -651,27 +634,13 @@ impl TrafficPanel {
                 ];
                 for (title, column) in titles {
                     header.col(|ui| {
-                        let marker = match (column, sort_state) {
-                            (Some(c), Some((s, asc))) if c == s => {
-                                if asc {
-                                    " ^"
-                                } else {
-                                    " v"
-                                }
-                            }
-                            _ => "",
-                        };
-                        let text = RichText::new(format!("{title}{marker}")).strong();
                         if let Some(column) = column {
-                            if ui
-                                .add(egui::Button::new(text).frame(false))
-                                .on_hover_text("Sort (click again to reverse)")
-                                .clicked()
-                            {
+                            let sorted = sort_state.filter(|(c, _)| *c == column).map(|(_, asc)| asc);
+                            if sort_header_ui(ui, title, sorted) {
                                 sort_clicked = Some(column);
                             }
                         } else {
-                            ui.label(text);
+                            ui.label(RichText::new(title).strong());
                         }
                     });
                 }
@@ -754,32 +723,12 @@ impl TrafficPanel {
                     let response = row.response();
                     let is_selected = selected == Some(index);
                     row_ids.push(response.id);
+                    selected_drawn |= is_selected;
                     // For screen readers the row is one sentence, selected or not (built only when asked).
-                    response.widget_info(|| egui::WidgetInfo {
-                        label: Some(row_sentence(r, store.text(r.rule_name)) + &owner.sentence()),
-                        selected: Some(is_selected),
-                        ..egui::WidgetInfo::new(egui::accesskit::Role::Row)
+                    let pressed = table_row_ui(&response, is_selected, focus_selected, || {
+                        row_sentence(r, store.text(r.rule_name)) + &owner.sentence()
                     });
-                    if is_selected {
-                        selected_drawn = true;
-                        if focus_selected {
-                            response.request_focus();
-                        }
-                        // The table handles the arrows itself while a row has the focus.
-                        response.ctx.memory_mut(|m| {
-                            m.set_focus_lock_filter(
-                                response.id,
-                                egui::EventFilter {
-                                    vertical_arrows: true,
-                                    horizontal_arrows: true,
-                                    ..Default::default()
-                                },
-                            );
-                        });
-                    }
-                    // Select on press, not on click: while following, rows move between press and release,
-                    // so a click would rarely land on one row.
-                    if response.hovered() && response.ctx.input(|i| i.pointer.primary_pressed()) {
+                    if pressed {
                         clicked = Some((index, row.index()));
                     }
                     response.context_menu(|ui| {
@@ -790,12 +739,7 @@ impl TrafficPanel {
                     });
                     // The same menu from the keyboard, under the row, with the focus on its first item.
                     if is_selected {
-                        let menu = egui::Popup::from_response(&response)
-                            .id(response.id.with("keyboard-menu"))
-                            .kind(egui::PopupKind::Menu)
-                            .layout(egui::Layout::top_down_justified(egui::Align::Min))
-                            .open_memory(open_menu.then_some(egui::SetOpenCommand::Bool(true)));
-                        menu.show(|ui| {
+                        keyboard_menu_ui(&response, open_menu, |ui| {
                             if let Some(choice) = menu_ui(ui, r, open_menu) {
                                 menu_action = Some((index, choice));
                                 ui.close();
