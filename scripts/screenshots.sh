@@ -71,12 +71,12 @@ shoot() { # TAB WAIT [CLICK_Y]
 }
 shoot_connections() {
     if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" connections "* ]]; then return; fi
-    if [ ${#NETNS[@]} = 0 ] || ! command -v setpriv >/dev/null || ! command -v curl >/dev/null; then
+    local py
+    py=$(command -v /usr/bin/python3 || command -v python3 || true)
+    if [ ${#NETNS[@]} = 0 ] || [ -z "$py" ] || ! command -v setpriv >/dev/null || ! command -v curl >/dev/null; then
         shoot connections 20
         return
     fi
-    local py
-    py=$(command -v /usr/bin/python3 || command -v python3)
     "${NETNS[@]}" ip link set lo up
     # Servers: a web server run by nobody, a UDP sink run by daemon.
     "${NETNS[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups "$py" -m http.server 8080 \
