@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the real app under Xvfb in demo mode and writes a PNG of each panel to docs/.
+# Runs the real app under Xvfb in demo mode and writes a PNG of each panel to docs/. The connections view is
+# shot from a live capture on loopback inside a private network namespace while a few programs talk, run by
+# different users (root only; elsewhere from the demo, whose programs read "(offline)").
 # Usage: [ONLY="tab ..."] scripts/screenshots.sh [BINARY]   (default target/release/netwarden)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,7 +69,49 @@ shoot() { # TAB WAIT [CLICK_Y]
         kill $app' "$BIN" "$tab" "$wait" "$click" "$STATE" "$WORK" "$DOCS"
     echo "docs/$tab.png"
 }
+shoot_connections() {
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" connections "* ]]; then return; fi
+    local py
+    py=$(command -v /usr/bin/python3 || command -v python3 || true)
+    if [ ${#NETNS[@]} = 0 ] || [ -z "$py" ] || ! command -v setpriv >/dev/null || ! command -v curl >/dev/null; then
+        shoot connections 20
+        return
+    fi
+    "${NETNS[@]}" ip link set lo up
+    # Servers: a web server run by nobody, a UDP sink run by daemon.
+    "${NETNS[@]}" setpriv --reuid=65534 --regid=65534 --clear-groups "$py" -m http.server 8080 \
+        --bind 127.0.0.1 --directory "$PWD/docs" >/dev/null 2>&1 &
+    local web=$!
+    "${NETNS[@]}" setpriv --reuid=1 --regid=1 --clear-groups "$py" -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::1", 5353))
+while True:
+    s.recvfrom(2048)' >/dev/null 2>&1 &
+    local sink=$!
+    NW_WRAP="${NETNS[*]}" NW_ENFORCE=$ENFORCE NW_PY=$py xvfb-run -a -s '-screen 0 1400x900x24' bash -c '
+        cd "$2"
+        $NW_WRAP "$0" gui --iface lo $NW_ENFORCE --state-dir "$1" --rules rules.ron --tab connections >/dev/null 2>&1 &
+        app=$!
+        sleep 5
+        for i in 1 2 3; do
+            $NW_WRAP curl -s -o /dev/null http://127.0.0.1:8080/ &
+            $NW_WRAP setpriv --reuid=65534 --regid=65534 --clear-groups curl -s -o /dev/null http://127.0.0.1:8080/traffic.png &
+            $NW_WRAP setpriv --reuid=1 --regid=1 --clear-groups bash -c "exec 3<>/dev/udp/::1/5353; echo hello >&3; read -t 20 <&3" &
+            $NW_WRAP setpriv --reuid=65534 --regid=65534 --clear-groups "$NW_PY" -c "import socket, time
+s = socket.create_connection((\"127.0.0.1\", 8080)); s.sendall(b\"GET / HTTP/1.0\\r\\n\\r\\n\"); time.sleep(30)" &
+            # A closed port: the kernel answers with a reset before anyone could look the client up.
+            [ $i = 1 ] && $NW_WRAP bash -c "exec 3<>/dev/tcp/127.0.0.1/22" 2>/dev/null &
+            sleep 1
+        done
+        sleep 8
+        import -window root "$3/connections.png"
+        kill $app' "$BIN" "$STATE" "$WORK" "$DOCS"
+    kill "$web" "$sink" 2>/dev/null || true
+    echo "docs/connections.png"
+}
 shoot traffic 12
+shoot_connections
 shoot details 12 300
 shoot rules 3
 shoot blocklist 3

@@ -15,6 +15,8 @@
 //! | `flags:LETTERS` | TCP flags include all of the letters (`flags:S`, `flags:SA`) |
 //! | `alert` / `alert:KIND` | any detection alert / one kind (`port-scan`, `syn-flood`, `rate-exceeded`, `repeated-denied`) |
 //! | `malformed`, `dropped` | malformed or truncated frames / packets the kernel drops (enforced block list) |
+//! | `app:TEXT` | the program: a case-insensitive substring of its executable path, systemd unit or Flatpak/Snap app, or of its label when unknown (`app:unknown`, `app:offline`) |
+//! | `user:NAME` / `user:UID` | the user owning the socket: a case-insensitive substring of the name, or the exact uid |
 //! | any other word | a case-insensitive substring of the addresses, host names, rule name or protocol |
 //!
 //! Example: `src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out`.
@@ -23,6 +25,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use crate::attrib::Attribution;
 use crate::detect::AlertKind;
 use crate::event::Event;
 use crate::packet::{Direction, IpProto, NetworkKind, PacketMeta, TcpFlags};
@@ -49,6 +52,11 @@ pub trait FilterSubject {
     fn src_name(&self) -> Option<&str>;
     fn dst_name(&self) -> Option<&str>;
     fn kernel_dropped(&self) -> bool;
+    /// The program and user behind the packet: `None` when untracked or still being looked up (then no
+    /// `app:` or `user:` term matches).
+    fn attribution(&self) -> Option<&Attribution> {
+        None
+    }
 }
 
 impl FilterSubject for Event {
@@ -75,6 +83,9 @@ impl FilterSubject for Event {
     }
     fn kernel_dropped(&self) -> bool {
         self.kernel_dropped
+    }
+    fn attribution(&self) -> Option<&Attribution> {
+        Event::attribution(self)
     }
 }
 
@@ -106,6 +117,9 @@ enum Test {
     Alert(AlertKind),
     Malformed,
     Dropped,
+    Program(String),
+    UserName(String),
+    Uid(u32),
     Text(String),
 }
 
@@ -160,6 +174,15 @@ impl Filter {
         self.terms.is_empty()
     }
 
+    /// True when a term looks at the program or user (`app:`, `user:`): a packet whose lookup is still
+    /// running cannot be judged yet.
+    #[must_use]
+    pub fn uses_owner(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(t.test, Test::Program(_) | Test::UserName(_) | Test::Uid(_)))
+    }
+
     /// True when `subject` satisfies every term.
     #[must_use]
     pub fn matches(&self, subject: &impl FilterSubject) -> bool {
@@ -210,6 +233,11 @@ fn parse_test(body: &str) -> Result<Test, String> {
         },
         "iface" => Ok(Test::Iface(value.to_owned())),
         "flags" => parse_flags(value).map(Test::Flags),
+        "app" | "program" => Ok(Test::Program(value.to_lowercase())),
+        "user" => Ok(match value.parse::<u32>() {
+            Ok(uid) => Test::Uid(uid),
+            Err(_) => Test::UserName(value.to_lowercase()),
+        }),
         "alert" => match value.to_ascii_lowercase().as_str() {
             "port-scan" | "scan" => Ok(Test::Alert(AlertKind::PortScan)),
             "syn-flood" | "flood" => Ok(Test::Alert(AlertKind::SynFlood)),
@@ -221,7 +249,7 @@ fn parse_test(body: &str) -> Result<Test, String> {
         },
         other => Err(format!(
             "unknown key {other:?}: use src, dst, host, port, sport, dport, proto, verdict, rule, dir, iface, \
-             flags or alert"
+             flags, alert, app or user"
         )),
     }
 }
@@ -296,6 +324,20 @@ fn contains_ci(haystack: &str, needle_lower: &str) -> bool {
     haystack.to_ascii_lowercase().contains(needle_lower)
 }
 
+/// `app:TEXT`: the executable path, systemd unit or sandbox app, or the label of an unknown program
+/// (`unknown (no permission)`, `(offline)`), as a case-insensitive substring (`text` is lower case).
+fn program_matches(attribution: &Attribution, text: &str) -> bool {
+    let hit = |s: &str| s.to_lowercase().contains(text);
+    match attribution.process() {
+        Some(process) => {
+            hit(&process.exe)
+                || process.unit.as_deref().is_some_and(hit)
+                || process.app.as_ref().is_some_and(|app| hit(&app.to_string()))
+        }
+        None => hit(&attribution.program_label()),
+    }
+}
+
 fn test(test: &Test, s: &impl FilterSubject) -> bool {
     let meta = s.meta();
     match test {
@@ -318,6 +360,16 @@ fn test(test: &Test, s: &impl FilterSubject) -> bool {
         Test::Alert(kind) => s.alert_kind() == Some(*kind),
         Test::Malformed => meta.malformed.is_some(),
         Test::Dropped => s.kernel_dropped(),
+        Test::Program(text) => s.attribution().is_some_and(|a| program_matches(a, text)),
+        Test::UserName(text) => s
+            .attribution()
+            .and_then(Attribution::user)
+            .and_then(|u| u.name.as_deref())
+            .is_some_and(|name| name.to_lowercase().contains(text.as_str())),
+        Test::Uid(uid) => s
+            .attribution()
+            .and_then(Attribution::user)
+            .is_some_and(|u| u.uid == *uid),
         Test::Text(text) => {
             let ip_hit = |ip: Option<IpAddr>| ip.is_some_and(|ip| ip.to_string().contains(text.as_str()));
             ip_hit(meta.src_ip)
@@ -400,6 +452,56 @@ mod tests {
         assert!(!m("alert:syn-flood", &e));
         e.rule_name = None;
         assert!(m("rule:default", &e));
+    }
+
+    /// An event of a flow attributed to `attribution`.
+    fn owned(attribution: Attribution) -> Event {
+        let mut e = event("10.1.2.3", 40000, "192.0.2.9", 443, Action::Allow);
+        let key = crate::flows::FlowKey::of(&e.meta).unwrap();
+        let flow = Arc::new(crate::flows::Flow::new(key, &e.meta, Arc::from("eth0")));
+        flow.set_attribution(attribution);
+        e.origin = crate::event::Origin::Flow(flow);
+        e
+    }
+
+    #[test]
+    fn app_and_user_test_the_program_and_the_socket_owner() {
+        use crate::attrib::{App, ProcessInfo, UnknownReason, UserId};
+        let curl = owned(Attribution::Process {
+            process: Arc::new(ProcessInfo {
+                pid: 42,
+                exe: "/usr/bin/curl".into(),
+                cmdline: vec!["curl".into()],
+                start_ticks: 1,
+                unit: Some("session-2.scope".into()),
+                app: Some(App::Flatpak("org.Example.Browser".into())),
+            }),
+            user: UserId {
+                uid: 1000,
+                name: Some(Arc::from("Alice")),
+            },
+        });
+        assert!(m("app:curl user:alice user:1000", &curl));
+        assert!(m("app:/usr/bin/ app:SESSION-2 app:flatpak:org.example", &curl));
+        assert!(!m("app:wget", &curl) && !m("user:bob", &curl) && !m("user:100", &curl));
+        assert!(m("!app:wget", &curl));
+        let hidden = owned(Attribution::Unknown {
+            reason: UnknownReason::NoPermission,
+            user: Some(UserId { uid: 0, name: None }),
+        });
+        assert!(m("app:unknown app:permission user:0", &hidden));
+        assert!(!m("app:curl", &hidden) && !m("user:root", &hidden));
+        // Untracked or still being looked up: no owner term matches, and the filter says it needs one.
+        let untracked = event("10.1.2.3", 40000, "192.0.2.9", 443, Action::Allow);
+        assert!(!m("app:unknown", &untracked) && m("!user:0", &untracked));
+        assert!(Filter::parse("port:22 user:x").unwrap().uses_owner());
+        assert!(!Filter::parse("port:22 alert").unwrap().uses_owner());
+        assert!(
+            Filter::parse("app:")
+                .unwrap_err()
+                .reason
+                .contains("needs a value")
+        );
     }
 
     #[test]

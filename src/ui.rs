@@ -1,8 +1,10 @@
 //! The desktop app (eframe/egui): one file per panel over the engine. `app` owns the engine and routes its
-//! batches; `traffic`, `rules`, `log` and `stats` are the panels; `dialog` is the file-picker field.
+//! batches; `traffic`, `connections`, `rules`, `blocklist`, `log` and `stats` are the panels; `dialog` is the
+//! file-picker field.
 
 pub mod app;
 pub mod blocklist;
+pub mod connections;
 pub mod details;
 pub mod dialog;
 pub mod framelog;
@@ -27,7 +29,7 @@ pub struct GuiOptions {
     pub demo: bool,
     /// The capture demo mode replays (default: assets/demo.pcap next to the binary or in this directory).
     pub demo_file: Option<PathBuf>,
-    /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
+    /// Open on this tab: traffic, connections, rules, blocklist, log, stats or threats.
     pub tab: Option<String>,
     /// Monitor only: never change the kernel firewall, even with privileges.
     pub no_enforce: bool,
@@ -108,7 +110,7 @@ pub fn run(args: &GuiOptions) -> Result<(), GuiError> {
     let tab = match &args.tab {
         Some(name) => Some(app::Tab::from_name(name).ok_or_else(|| {
             GuiError::BadInput(format!(
-                "unknown tab {name:?}: traffic, rules, blocklist, log, stats or threats"
+                "unknown tab {name:?}: traffic, connections, rules, blocklist, log, stats or threats"
             ))
         })?),
         None => None,

@@ -9,6 +9,7 @@ use egui::RichText;
 use serde::{Deserialize, Serialize};
 
 use super::blocklist::{BlocklistPanel, BlocklistPrefs, KernelAccess};
+use super::connections::{ConnectionsPanel, DEFAULT_KEEP_CLOSED_SECS};
 use super::framelog::FrameLog;
 use super::log::LogPanel;
 use super::rules::{KernelRulesState, RulesPanel};
@@ -16,6 +17,7 @@ use super::stats::StatsPanel;
 use super::traffic::{TrafficAction, TrafficPanel};
 use crate::capture::{CaptureError, LiveOptions, SourceSpec, list_interfaces};
 use crate::engine::{Engine, EngineConfig, EngineMessage, Pace, RawStore, RulesHistory, StatsSnapshot};
+use crate::flows::FlowConfig;
 use crate::packet::LocalAddrs;
 use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
 
@@ -24,6 +26,7 @@ use crate::rules::{RuleSet, RuleWatcher, SharedRules, shared};
 pub enum Tab {
     #[default]
     Traffic,
+    Connections,
     Rules,
     Log,
     Stats,
@@ -32,8 +35,9 @@ pub enum Tab {
 }
 
 impl Tab {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Traffic,
+        Self::Connections,
         Self::Rules,
         Self::Blocklist,
         Self::Log,
@@ -44,6 +48,7 @@ impl Tab {
     fn title(self) -> &'static str {
         match self {
             Self::Traffic => "Traffic",
+            Self::Connections => "Connections",
             Self::Rules => "Rules",
             Self::Log => "Log",
             Self::Stats => "Stats",
@@ -78,6 +83,9 @@ pub struct State {
     pub tab: Tab,
     /// Auto-block and remove-on-exit settings.
     pub blocklist: BlocklistPrefs,
+    /// How long the connections view keeps closed connections (seconds); also the flow table's ageing of
+    /// closed flows when capture starts.
+    pub keep_closed_secs: u32,
 }
 
 impl Default for State {
@@ -88,6 +96,7 @@ impl Default for State {
             row_cap: 1_000_000,
             tab: Tab::Traffic,
             blocklist: BlocklistPrefs::default(),
+            keep_closed_secs: DEFAULT_KEEP_CLOSED_SECS,
         }
     }
 }
@@ -129,6 +138,9 @@ const BUSY_EVENTS: usize = 100;
 /// A view that shows the time (the stats plots, countdowns, "last minutes") is redrawn this often when
 /// nothing else happens.
 const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
+/// The flow table keeps closed flows at least this long (seconds), whatever the connections view hides, so
+/// the per-program totals (counted once a second) see every flow before it leaves.
+const MIN_CLOSED_SECS: u32 = 5;
 /// Recent packets offered to the rule editor's what-if preview.
 const PREVIEW_PACKETS: usize = 100_000;
 
@@ -161,6 +173,7 @@ pub struct App {
     mode: Mode,
     raw: Arc<RawStore>,
     traffic: TrafficPanel,
+    connections: ConnectionsPanel,
     rules_panel: RulesPanel,
     log: LogPanel,
     stats: StatsPanel,
@@ -168,6 +181,8 @@ pub struct App {
     /// Remove-on-exit comes from the command line only (not saved).
     remove_on_exit_flag: bool,
     notice: Option<String>,
+    /// Said in the status bar while capturing live without `CAP_SYS_PTRACE` (`attrib::NO_PTRACE_NOTICE`).
+    attribution_notice: Option<&'static str>,
     /// Network interfaces (`any` first), then libpcap's other capture sources (D-Bus, Bluetooth, USB,
     /// nfqueue..), listed apart.
     interfaces: (Vec<String>, Vec<String>),
@@ -221,6 +236,7 @@ impl App {
         }
         let mut app = Self {
             traffic: TrafficPanel::new(state.row_cap),
+            connections: ConnectionsPanel::new(state.keep_closed_secs),
             state,
             rules: Arc::clone(&rules),
             rules_path,
@@ -246,6 +262,7 @@ impl App {
             kernel_access: enforcer,
             remove_on_exit_flag: false,
             notice,
+            attribution_notice: None,
             interfaces: (Vec::new(), Vec::new()),
             last_stats: StatsSnapshot::default(),
             repaint: Arc::new(OnceLock::new()),
@@ -286,6 +303,14 @@ impl App {
         config.audit = Some(self.rules.load().log().clone());
         config.kernel_blocked = Some(self.blocklist.kernel_blocked());
         config.rules_history = Some(Arc::clone(&self.rules_history));
+        // The flow table behind the connections view and the Program/User columns; its closed flows age
+        // out as the view is set (at least a few seconds, so per-program totals see every flow).
+        config.flows = Some(FlowConfig {
+            closed_secs: self.closed_secs(),
+            ..FlowConfig::default()
+        });
+        // Live flows are looked up on the "attrib" thread; a replayed file says (offline).
+        config.attribute = true;
         let (repaint, busy) = (Arc::clone(&self.repaint), Arc::clone(&self.busy));
         config.notify = Some(Arc::new(move || {
             if let Some(ctx) = repaint.get() {
@@ -297,6 +322,11 @@ impl App {
             }
         }));
         config
+    }
+
+    /// The flow table's ageing of closed flows for the next capture.
+    fn closed_secs(&self) -> u32 {
+        self.connections.keep_closed_secs().max(MIN_CLOSED_SECS)
     }
 
     fn watcher(&self) -> Option<RuleWatcher> {
@@ -322,6 +352,8 @@ impl App {
                 self.mode = Mode::Live(self.state.iface.clone());
                 // This session's denied packets go to the audit log the viewer reads.
                 self.log.set_session_logged(true);
+                self.connections.set_engine_closed_secs(Some(self.closed_secs()));
+                self.attribution_notice = attribution_notice(crate::attrib::can_read_other_users_processes());
             }
             Err(e @ (CaptureError::NotPermitted { .. } | CaptureError::NoSuchInterface { .. })) => {
                 self.start_demo(e.to_string(), self.watcher());
@@ -358,6 +390,7 @@ impl App {
                 self.engine = Some(engine);
                 self.mode = Mode::Demo { why };
                 self.log.set_session_logged(false);
+                self.connections.set_engine_closed_secs(Some(self.closed_secs()));
             }
             Err(e) => {
                 self.notice = Some(format!("{why}; the demo capture could not start either: {e}"));
@@ -374,6 +407,8 @@ impl App {
         // The next engine counts from zero.
         self.stats.new_run();
         self.mode = Mode::Stopped;
+        self.attribution_notice = None;
+        self.connections.set_engine_closed_secs(None);
     }
 
     /// Moves engine batches into the panels, within a time budget. Returns true when batches are left for
@@ -415,6 +450,9 @@ impl App {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         self.stats.sample(&self.last_stats, now);
+        if let Some(flows) = &engine.flows {
+            self.stats.sample_flows(&flows.snapshot(), Instant::now());
+        }
         if let Some(result) = stopped {
             if let Err(e) = result {
                 self.notice = Some(format!("capture stopped: {e}"));
@@ -427,8 +465,12 @@ impl App {
 
     fn keyboard(&mut self, ctx: &egui::Context) {
         if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, egui::Key::F)) {
-            self.state.tab = Tab::Traffic;
-            self.traffic.focus_filter();
+            if self.state.tab == Tab::Connections {
+                self.connections.focus_filter();
+            } else {
+                self.state.tab = Tab::Traffic;
+                self.traffic.focus_filter();
+            }
         }
     }
 
@@ -549,6 +591,9 @@ impl App {
         if let Some(notice) = &self.notice {
             ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
         }
+        if let (Some(notice), Mode::Live(_)) = (self.attribution_notice, &self.mode) {
+            ui.label(RichText::new(notice).color(ui.visuals().warn_fg_color));
+        }
     }
 
     /// One frame of the whole window (also driven headless by tests and the frame bench).
@@ -574,6 +619,11 @@ impl App {
                 let rules = self.rules.load_full();
                 self.traffic.ui(ui, &rules, &self.raw);
             }
+            Tab::Connections => {
+                let flows = self.engine.as_ref().and_then(|e| e.flows.as_deref());
+                self.connections.ui(ui, flows);
+                self.state.keep_closed_secs = self.connections.keep_closed_secs();
+            }
             Tab::Rules => {
                 self.rules_panel.set_kernel_state(self.kernel_rules_state());
                 // The recent packets are copied only when the editor computes a preview, not per frame.
@@ -590,7 +640,10 @@ impl App {
             // The guard's news (kernel state, messages) shows on whichever tab is open.
             self.blocklist.poll();
         }
-        for action in std::mem::take(&mut self.traffic.actions) {
+        let actions = std::mem::take(&mut self.traffic.actions)
+            .into_iter()
+            .chain(std::mem::take(&mut self.connections.actions));
+        for action in actions {
             match action {
                 TrafficAction::EditNewRule(spec) => {
                     self.rules_panel.start_new_rule(spec);
@@ -622,7 +675,8 @@ impl App {
             ctx.request_repaint_after(TRAFFIC_FRAME_INTERVAL);
         }
         let clock = match self.state.tab {
-            Tab::Stats => self.engine.is_some(),
+            // Counters and "last seen" of connections move between engine batches.
+            Tab::Stats | Tab::Connections => self.engine.is_some(),
             Tab::Log => self.log.shows_time_window(),
             _ => false,
         };
@@ -670,6 +724,40 @@ impl App {
         &self.traffic
     }
 
+    /// The traffic panel, to select a row (tests, the screenshot script).
+    pub fn traffic_mut(&mut self) -> &mut TrafficPanel {
+        &mut self.traffic
+    }
+
+    /// The connections panel (tests).
+    #[must_use]
+    pub fn connections(&self) -> &ConnectionsPanel {
+        &self.connections
+    }
+
+    /// The connections panel, to filter or select (tests, the screenshot script).
+    pub fn connections_mut(&mut self) -> &mut ConnectionsPanel {
+        &mut self.connections
+    }
+
+    /// The rule editor (tests).
+    #[must_use]
+    pub fn rules_panel(&self) -> &RulesPanel {
+        &self.rules_panel
+    }
+
+    /// The statistics panel (tests).
+    #[must_use]
+    pub fn stats(&self) -> &StatsPanel {
+        &self.stats
+    }
+
+    /// The running engine's flow table, if any (tests).
+    #[must_use]
+    pub fn flows(&self) -> Option<&Arc<crate::flows::SharedFlows>> {
+        self.engine.as_ref().and_then(|e| e.flows.as_ref())
+    }
+
     /// The current tab.
     #[must_use]
     pub fn tab(&self) -> Tab {
@@ -705,6 +793,13 @@ impl Drop for App {
         // The guard removes our kernel rules first when "remove on exit" is on.
         self.blocklist.shutdown(Duration::from_secs(10));
     }
+}
+
+/// What the status bar says about attribution while capturing live: without `CAP_SYS_PTRACE` other
+/// users' programs cannot be named, once said.
+#[must_use]
+pub fn attribution_notice(can_read_other_users: bool) -> Option<&'static str> {
+    (!can_read_other_users).then_some(crate::attrib::NO_PTRACE_NOTICE)
 }
 
 /// Splits libpcap's device list: `any` and the network interfaces (sorted), then the other capture sources
@@ -763,6 +858,13 @@ impl eframe::App for EframeApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_missing_ptrace_capability_is_said_once_in_the_status_bar() {
+        assert_eq!(attribution_notice(false), Some(crate::attrib::NO_PTRACE_NOTICE));
+        assert_eq!(attribution_notice(true), None);
+        assert_eq!(Tab::from_name("connections"), Some(Tab::Connections));
+    }
 
     #[test]
     fn network_interfaces_come_first_and_other_sources_apart() {

@@ -4,14 +4,21 @@
 //! tests (under 100 bytes), with strings (interface, rule and host names) interned once in `Strings` and
 //! referred to by a 32-bit id. A million rows therefore cost about 100 MB, not the ~250 bytes plus heap
 //! strings of a full `Event` each.
+//!
+//! The program and user behind a row are interned the same way (`Owners`: one entry per process instance or
+//! unknown reason, referred to by a 32-bit `OwnerId`). A row whose flow is still being looked up when it
+//! arrives is `OWNER_PENDING` and listed apart (`RowStore::resolve_pending`) until the attribution thread
+//! fills the flow in, a few milliseconds later; the row then gets its owner, so rows never hold a flow.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::attrib::{Attribution, UnknownReason};
 use crate::detect::{Alert, AlertKind};
 use crate::event::Event;
 use crate::filter::FilterSubject;
+use crate::flows::Flow;
 use crate::packet::{Direction, IpProto, LinkType, Malformed, NetworkKind, PacketMeta, TcpFlags};
 use crate::rules::{Action, Verdict};
 
@@ -58,6 +65,98 @@ impl Strings {
     }
 }
 
+/// Id of an interned owner (`Owners`): `OWNER_NONE` (untracked), `OWNER_PENDING` (looked up now), or an
+/// entry.
+pub type OwnerId = u32;
+
+/// The packet belongs to no tracked flow (attribution off, not IP, a full flow table): no program.
+pub const OWNER_NONE: OwnerId = 0;
+/// The packet's flow is still being looked up.
+pub const OWNER_PENDING: OwnerId = OwnerId::MAX;
+
+/// What makes two attributions the same owner: the process instance (pid and start time) and user, or the
+/// reason a program is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum OwnerKey {
+    Process { pid: u32, start_ticks: u64, uid: u32 },
+    Unknown(UnknownReason, Option<u32>),
+    Offline,
+}
+
+impl OwnerKey {
+    fn of(attribution: &Attribution) -> Self {
+        match attribution {
+            Attribution::Process { process, user } => Self::Process {
+                pid: process.pid,
+                start_ticks: process.start_ticks,
+                uid: user.uid,
+            },
+            Attribution::Unknown { reason, user } => Self::Unknown(*reason, user.as_ref().map(|u| u.uid)),
+            Attribution::Offline => Self::Offline,
+        }
+    }
+}
+
+/// Interned owners shared by all rows: one entry per process instance (its details shared with the flows
+/// through `Arc`) or unknown reason. Like `Strings`, entries live as long as the store; there is one per
+/// process that talked, not per packet.
+#[derive(Debug, Default)]
+pub struct Owners {
+    list: Vec<Attribution>,
+    ids: HashMap<OwnerKey, OwnerId>,
+    /// Bytes held, for the memory figure.
+    bytes: usize,
+}
+
+impl Owners {
+    /// The id of `attribution`, interning it on first sight.
+    pub fn intern(&mut self, attribution: &Attribution) -> OwnerId {
+        let key = OwnerKey::of(attribution);
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        self.bytes += size_of::<Attribution>() + size_of::<(OwnerKey, OwnerId)>() + 16;
+        if let Some(process) = attribution.process() {
+            self.bytes += size_of_val(process)
+                + process.exe.len()
+                + process.cmdline.iter().map(|a| a.len() + 24).sum::<usize>()
+                + process.unit.as_ref().map_or(0, String::len);
+        }
+        self.list.push(attribution.clone());
+        // Ids start at 1; the last id is `OWNER_PENDING`, never reached by the processes one host runs.
+        let id = OwnerId::try_from(self.list.len())
+            .unwrap_or(OWNER_PENDING - 1)
+            .min(OWNER_PENDING - 1);
+        self.ids.insert(key, id);
+        id
+    }
+
+    /// The owner of `id` (`None` for none, pending, or an unknown id).
+    #[must_use]
+    pub fn get(&self, id: OwnerId) -> Option<&Attribution> {
+        let index = usize::try_from(id).ok()?.checked_sub(1)?;
+        self.list.get(index)
+    }
+
+    /// Distinct owners held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when no owner is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// An estimate of the bytes held (entries, map, process details).
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 /// One stored packet, as compact as the table allows (see `size_of::<Row>()` in the frame bench).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -84,11 +183,14 @@ pub struct Row {
     pub kernel_dropped: bool,
     /// The rule set that judged it (`Event::rules_version`).
     pub rules_version: u32,
+    /// The program and user (`Owners`), `OWNER_NONE` or `OWNER_PENDING`.
+    pub owner: OwnerId,
 }
 
 impl Row {
-    /// The compact copy of `event`, interning its strings in `strings`.
-    pub fn from_event(event: &Event, strings: &mut Strings) -> Self {
+    /// The compact copy of `event`, interning its strings in `strings` and its owner in `owners` (a flow
+    /// still being looked up gives `OWNER_PENDING`).
+    pub fn from_event(event: &Event, strings: &mut Strings, owners: &mut Owners) -> Self {
         let m = &event.meta;
         Self {
             seq: event.seq,
@@ -112,6 +214,11 @@ impl Row {
             malformed: m.malformed,
             kernel_dropped: event.kernel_dropped,
             rules_version: event.rules_version,
+            owner: match event.attribution() {
+                Some(attribution) => owners.intern(attribution),
+                None if event.attribution_pending() => OWNER_PENDING,
+                None => OWNER_NONE,
+            },
         }
     }
 
@@ -168,16 +275,18 @@ pub struct RowSubject<'a> {
     row: &'a Row,
     meta: PacketMeta,
     strings: &'a Strings,
+    owners: &'a Owners,
 }
 
 impl<'a> RowSubject<'a> {
-    /// Wraps `row` for `Filter::matches`.
+    /// Wraps `row` of `store` for `Filter::matches`.
     #[must_use]
-    pub fn new(row: &'a Row, strings: &'a Strings) -> Self {
+    pub fn new(row: &'a Row, store: &'a RowStore) -> Self {
         Self {
             row,
             meta: row.meta(),
-            strings,
+            strings: &store.strings,
+            owners: &store.owners,
         }
     }
 }
@@ -207,6 +316,9 @@ impl FilterSubject for RowSubject<'_> {
     fn kernel_dropped(&self) -> bool {
         self.row.kernel_dropped
     }
+    fn attribution(&self) -> Option<&Attribution> {
+        self.owners.get(self.row.owner)
+    }
 }
 
 /// Stored rows, oldest evicted first past `cap`. Rows are addressed by an absolute index that never
@@ -218,6 +330,9 @@ pub struct RowStore {
     cap: usize,
     evicted: u64,
     strings: Strings,
+    owners: Owners,
+    /// Rows whose flow was still being looked up when they arrived, with that flow, oldest first.
+    pending: VecDeque<(u64, Arc<Flow>)>,
     /// Detection reasons of the rows that raised an alert (rare), by `seq`.
     alert_reasons: BTreeMap<u64, Box<str>>,
 }
@@ -232,6 +347,8 @@ impl RowStore {
             cap: cap.max(1),
             evicted: 0,
             strings: Strings::default(),
+            owners: Owners::default(),
+            pending: VecDeque::new(),
             alert_reasons: BTreeMap::new(),
         }
     }
@@ -243,9 +360,77 @@ impl RowStore {
             self.alert_reasons
                 .insert(event.seq, alert.reason.clone().into_boxed_str());
         }
-        let row = Row::from_event(event, &mut self.strings);
+        let row = Row::from_event(event, &mut self.strings, &mut self.owners);
+        if row.owner == OWNER_PENDING
+            && let Some(flow) = event.flow()
+        {
+            self.pending.push_back((index, Arc::clone(flow)));
+        }
         self.rows.push_back(row);
         index
+    }
+
+    /// Gives the rows whose lookup has finished since their arrival their owner, and returns their
+    /// absolute indices (ascending). O(rows still pending), which the attribution thread keeps short (a
+    /// flow is settled within about 160 ms); evicted rows are forgotten.
+    pub fn resolve_pending(&mut self) -> Vec<u64> {
+        let mut resolved = Vec::new();
+        if self.pending.is_empty() {
+            return resolved;
+        }
+        let first = self.first_index;
+        let Self {
+            pending,
+            rows,
+            owners,
+            ..
+        } = self;
+        pending.retain(|(index, flow)| {
+            let Some(offset) = index.checked_sub(first).and_then(|k| usize::try_from(k).ok()) else {
+                return false;
+            };
+            let Some(attribution) = flow.attribution() else {
+                return true;
+            };
+            if let Some(row) = rows.get_mut(offset) {
+                row.owner = owners.intern(attribution);
+                resolved.push(*index);
+            }
+            false
+        });
+        resolved
+    }
+
+    /// Rows waiting for their owner.
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The program and user of `row` (`None`: untracked or still being looked up).
+    #[must_use]
+    pub fn owner(&self, row: &Row) -> Option<&Attribution> {
+        self.owners.get(row.owner)
+    }
+
+    /// Where the lookup of `row`'s program stands.
+    #[must_use]
+    pub fn owner_state(&self, row: &Row) -> super::widgets::OwnerState<'_> {
+        use super::widgets::OwnerState;
+        match row.owner {
+            OWNER_NONE => OwnerState::Untracked,
+            OWNER_PENDING => OwnerState::Pending,
+            id => self
+                .owners
+                .get(id)
+                .map_or(OwnerState::Untracked, OwnerState::Known),
+        }
+    }
+
+    /// Interned owners.
+    #[must_use]
+    pub fn owners(&self) -> &Owners {
+        &self.owners
     }
 
     /// Drops the oldest rows past the cap; returns the new first index.
@@ -339,11 +524,11 @@ impl RowStore {
             .map(move |(k, row)| (first + k as u64, row))
     }
 
-    /// Bytes per stored row: the fixed part plus the shared strings spread over the rows.
+    /// Bytes per stored row: the fixed part plus the shared strings and owners spread over the rows.
     #[must_use]
     pub fn bytes_per_row(&self) -> usize {
         let (_, string_bytes) = self.strings.usage();
-        size_of::<Row>() + string_bytes / self.rows.len().max(1)
+        size_of::<Row>() + (string_bytes + self.owners.bytes()) / self.rows.len().max(1)
     }
 }
 
@@ -392,11 +577,64 @@ mod tests {
     }
 
     #[test]
+    fn rows_get_their_owner_when_the_lookup_finishes() {
+        use crate::attrib::{ProcessInfo, UserId};
+        let mut store = RowStore::new(3);
+        let probe = event(1, None);
+        let key = crate::flows::FlowKey::of(&probe.meta).unwrap();
+        let flow = Arc::new(Flow::new(key, &probe.meta, Arc::from("eth0")));
+        let mut pending = probe.clone();
+        pending.origin = crate::event::Origin::Flow(Arc::clone(&flow));
+        store.push(&probe);
+        store.push(&pending);
+        store.push(&pending);
+        assert_eq!(store.get(0).unwrap().owner, OWNER_NONE);
+        assert_eq!(store.get(1).unwrap().owner, OWNER_PENDING);
+        assert!(store.resolve_pending().is_empty(), "still looking");
+        let curl = Attribution::Process {
+            process: Arc::new(ProcessInfo {
+                pid: 42,
+                exe: "/usr/bin/curl".into(),
+                cmdline: vec!["curl".into()],
+                start_ticks: 7,
+                unit: None,
+                app: None,
+            }),
+            user: UserId {
+                uid: 1000,
+                name: None,
+            },
+        };
+        flow.set_attribution(curl.clone());
+        // One row of the flow was evicted meanwhile: only the stored one is resolved.
+        store.push(&probe);
+        store.push(&probe);
+        store.evict();
+        assert_eq!(store.resolve_pending(), vec![2]);
+        assert_eq!(store.pending_len(), 0);
+        let owner = store.get(2).unwrap().owner;
+        assert_eq!(store.owner(store.get(2).unwrap()), Some(&curl));
+        // A second flow of the same process shares the owner entry.
+        let mut again = probe.clone();
+        let other = Arc::new(Flow::new(key, &probe.meta, Arc::from("eth0")));
+        other.set_attribution(curl);
+        again.origin = crate::event::Origin::Flow(other);
+        store.push(&again);
+        assert_eq!(store.get(5).unwrap().owner, owner);
+        assert_eq!(store.owners().len(), 1);
+        assert!(
+            crate::filter::Filter::parse("app:curl user:1000")
+                .unwrap()
+                .matches(&RowSubject::new(store.get(5).unwrap(), &store))
+        );
+    }
+
+    #[test]
     fn filter_sees_interned_strings() {
         let mut store = RowStore::new(10);
         store.push(&event(1, Some("no ssh")));
         let row = store.get(0).unwrap();
-        let subject = RowSubject::new(row, store.strings());
+        let subject = RowSubject::new(row, &store);
         assert!(
             crate::filter::Filter::parse("rule:ssh host:example port:22")
                 .unwrap()

@@ -12,7 +12,7 @@ use super::dialog::{DialogKind, PathField};
 use crate::packet::PacketMeta;
 use crate::rules::{
     Action, LintWarning, PortRange, Protocol, RuleDirection, RuleError, RuleFile, RuleSet, RuleSpec,
-    SharedRules, lint, save_atomic, save_edited, swap_rules,
+    SharedRules, UserSpec, lint, save_atomic, save_edited, swap_rules,
 };
 use crate::whatif::{self, CompareReport};
 
@@ -66,6 +66,31 @@ pub enum KernelRulesState {
     },
 }
 
+/// The kernel status line of a `program` rule with `enforce: true`.
+const PROGRAM_MONITOR_ONLY: &str = "kernel: monitor-only (iptables cannot match a program path; the monitor \
+     still judges this rule, the kernel does not drop its traffic)";
+
+/// What the kernel will make of the form's rule when it asks for enforcement: a program rule is
+/// monitor-only, a user rule is enforced on outbound traffic only.
+fn kernel_note(spec: &RuleSpec) -> Option<&'static str> {
+    if !spec.enforce {
+        return None;
+    }
+    if spec.program.is_some() {
+        Some(
+            "A program rule is monitor-only: iptables cannot match a program path, so the kernel will not \
+             drop this traffic (a user rule can be enforced).",
+        )
+    } else if spec.user.is_some() && spec.direction != RuleDirection::Out {
+        Some(
+            "In the kernel a user rule works on outbound traffic only (the owner match): set the direction \
+             to out, or the kernel refuses it.",
+        )
+    } else {
+        None
+    }
+}
+
 /// How a kernel status line is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusLevel {
@@ -83,6 +108,10 @@ impl KernelRulesState {
     pub fn of(&self, spec: &RuleSpec) -> Option<(StatusLevel, String)> {
         if !spec.enforce {
             return None;
+        }
+        // iptables cannot match a program path, whatever the kernel's state.
+        if spec.program.is_some() {
+            return Some((StatusLevel::Warn, PROGRAM_MONITOR_ONLY.to_owned()));
         }
         match self {
             Self::Unknown => None,
@@ -748,6 +777,12 @@ pub fn describe(spec: &RuleSpec) -> String {
     if let Some(iface) = &spec.interface {
         text.push_str(&format!(" on {iface}"));
     }
+    if let Some(program) = &spec.program {
+        text.push_str(&format!(" program {program}"));
+    }
+    if let Some(user) = &spec.user {
+        text.push_str(&format!(" user {user}"));
+    }
     if spec.enforce {
         text.push_str(" [kernel]");
     }
@@ -784,6 +819,10 @@ struct RuleForm {
     src_ports: String,
     dst_ports: String,
     interface: String,
+    /// Executable path or glob; empty = every program.
+    program: String,
+    /// User name or uid; empty = every user.
+    user: String,
     comment: String,
     enforce: bool,
 }
@@ -804,6 +843,8 @@ struct FieldErrors {
     src_ports: Option<String>,
     dst_ports: Option<String>,
     interface: Option<String>,
+    program: Option<String>,
+    user: Option<String>,
     rule: Option<String>,
 }
 
@@ -850,6 +891,8 @@ impl RuleForm {
             src_ports: spec.src_ports.join(", "),
             dst_ports: spec.dst_ports.join(", "),
             interface: spec.interface.clone().unwrap_or_default(),
+            program: spec.program.clone().unwrap_or_default(),
+            user: spec.user.as_ref().map(ToString::to_string).unwrap_or_default(),
             comment: spec.comment.clone(),
             enforce: spec.enforce,
         }
@@ -892,6 +935,20 @@ impl RuleForm {
         if interface.contains(char::is_whitespace) {
             errors.interface = Some("an interface name has no spaces".into());
         }
+        let program = self.program.trim();
+        if !program.is_empty()
+            && let Err((message, _)) = crate::rules::compile::ProgramMatch::parse(program)
+        {
+            errors.program = Some(message);
+        }
+        let user = self.user.trim();
+        let user = (!user.is_empty()).then(|| match user.parse::<u32>() {
+            Ok(uid) => UserSpec::Uid(uid),
+            Err(_) => UserSpec::Name(user.to_owned()),
+        });
+        if let Some(Err(message)) = user.as_ref().map(crate::rules::compile::UserMatch::resolve) {
+            errors.user = Some(message);
+        }
         let spec = RuleSpec {
             name,
             enabled: self.enabled,
@@ -905,15 +962,8 @@ impl RuleForm {
             interface: (!interface.is_empty()).then(|| interface.to_owned()),
             comment: self.comment.trim().to_owned(),
             enforce: self.enforce,
-            // The form has no program/user fields yet: an edited rule keeps its own.
-            program: self
-                .index
-                .and_then(|i| draft.rules.get(i))
-                .and_then(|r| r.program.clone()),
-            user: self
-                .index
-                .and_then(|i| draft.rules.get(i))
-                .and_then(|r| r.user.clone()),
+            program: (!program.is_empty()).then(|| program.to_owned()),
+            user,
         };
         if errors == FieldErrors::default() {
             // Whole-rule checks come from the real validator, so the form can never accept what the file
@@ -1029,6 +1079,14 @@ impl RuleForm {
                 errors.interface.as_deref(),
                 error_color,
             );
+            text_row(
+                ui,
+                "Program",
+                &mut self.program,
+                errors.program.as_deref(),
+                error_color,
+            );
+            text_row(ui, "User", &mut self.user, errors.user.as_deref(), error_color);
             text_row(ui, "Comment", &mut self.comment, None, error_color);
             ui.label("");
             ui.horizontal(|ui| {
@@ -1039,10 +1097,14 @@ impl RuleForm {
         });
         ui.label(
             RichText::new(
-                "Addresses: IPs or CIDRs separated by commas (10.0.0.0/8, ::1). Ports: 22, 8000-8999.",
+                "Addresses: IPs or CIDRs separated by commas (10.0.0.0/8, ::1). Ports: 22, 8000-8999. \
+                 Program: an executable path (/usr/bin/curl) or a glob (*/curl). User: a name or a uid.",
             )
             .small(),
         );
+        if let Some(note) = kernel_note(&spec) {
+            ui.label(RichText::new(note).color(ui.visuals().warn_fg_color));
+        }
         if let Some(e) = &errors.rule {
             ui.colored_label(error_color, e);
         }
@@ -1152,6 +1214,107 @@ mod tests {
         assert_eq!(errors, FieldErrors::default());
         assert_eq!(spec.src, vec!["10.0.0.0/8"]);
         assert_eq!(spec.dst_ports, vec!["80", "8000-8999"]);
+    }
+
+    #[test]
+    fn program_rules_are_monitor_only_and_user_rules_get_the_kernel_status() {
+        let rules = file(
+            r#"(default_policy: Allow, rules: [
+                (name: "curl", action: Block, program: "/usr/bin/curl", enforce: true),
+                (name: "curl watch", action: Log, program: "*/curl"),
+                (name: "daemon out", action: Block, direction: Out, user: 1, enforce: true),
+                (name: "daemon in", action: Block, direction: In, user: 1, enforce: true),
+            ])"#,
+        )
+        .rules;
+        let state = KernelRulesState::Known {
+            in_kernel: ["daemon out".to_owned()].into(),
+            refused: [
+                (
+                    "curl".to_owned(),
+                    "monitor-only: iptables cannot match a program path".to_owned(),
+                ),
+                (
+                    "daemon in".to_owned(),
+                    "a user rule can only be enforced on outbound traffic".to_owned(),
+                ),
+            ]
+            .into(),
+            awaiting_confirmation: false,
+        };
+        let (level, text) = state.of(&rules[0]).unwrap();
+        assert_eq!(level, StatusLevel::Warn);
+        assert!(
+            text.starts_with("kernel: monitor-only (iptables cannot match"),
+            "{text}"
+        );
+        // Whatever the kernel's state: a program path never goes in.
+        assert_eq!(
+            KernelRulesState::Unknown.of(&rules[0]).unwrap().1,
+            text,
+            "monitor-only is known without the kernel"
+        );
+        assert!(state.of(&rules[1]).is_none(), "not asked to enforce");
+        assert_eq!(
+            state.of(&rules[2]).unwrap(),
+            (StatusLevel::Good, "kernel: in force".into())
+        );
+        assert_eq!(
+            state.of(&rules[3]).unwrap().1,
+            "kernel: refused (a user rule can only be enforced on outbound traffic)"
+        );
+        assert!(kernel_note(&rules[0]).unwrap().contains("monitor-only"));
+        assert!(kernel_note(&rules[3]).unwrap().contains("outbound traffic only"));
+        assert!(kernel_note(&rules[2]).is_none() && kernel_note(&rules[1]).is_none());
+        assert_eq!(describe(&rules[2]), "out any any -> any user 1 [kernel]");
+    }
+
+    #[test]
+    fn form_edits_program_and_user() {
+        let draft = file(
+            r#"(default_policy: Allow, rules: [(name: "curl", action: Block, program: "/usr/bin/curl", user: 0)])"#,
+        );
+        let mut form = RuleForm::from_spec(Some(0), &draft.rules[0]);
+        assert_eq!(
+            (form.program.as_str(), form.user.as_str()),
+            ("/usr/bin/curl", "0")
+        );
+        form.program = "*/[curl".into();
+        form.user = "no-such-user-nw".into();
+        let (_, errors) = form.validate(&draft);
+        assert!(
+            errors
+                .program
+                .as_deref()
+                .unwrap()
+                .contains("malformed program glob"),
+            "{errors:?}"
+        );
+        assert!(errors.user.is_some(), "{errors:?}");
+        form.program = "curl".into();
+        let (_, errors) = form.validate(&draft);
+        assert!(
+            errors
+                .program
+                .as_deref()
+                .unwrap()
+                .contains("neither an absolute path nor a glob"),
+            "{errors:?}"
+        );
+        form.program = "*/wget".into();
+        form.user = "root".into();
+        let (spec, errors) = form.validate(&draft);
+        assert_eq!(errors, FieldErrors::default());
+        assert_eq!(spec.program.as_deref(), Some("*/wget"));
+        assert_eq!(spec.user, Some(UserSpec::Name("root".into())));
+        // Cleared fields leave the rule for every program and user.
+        form.program = "  ".into();
+        form.user = String::new();
+        let (spec, errors) = form.validate(&draft);
+        assert_eq!(errors, FieldErrors::default());
+        assert_eq!((spec.program, spec.user), (None, None));
+        form.user = "1000".into();
+        assert_eq!(form.validate(&draft).0.user, Some(UserSpec::Uid(1000)));
     }
 
     #[test]

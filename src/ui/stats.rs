@@ -4,15 +4,21 @@
 //! The rate plots come from the engine's own counters (`StatsSnapshot`), sampled on the wall clock: every
 //! packet counts, including those the table had no time to show, a quiet second is a zero, and a demo
 //! capture that starts over does not pile into the second its timestamps repeat.
+//!
+//! Per-program totals (bytes out and in, connections) come from the flow table's snapshot, once a second
+//! at most (O(flows)): the live flows' counters plus the last counts of flows that have left the table.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::widgets::verdict_color;
 use crate::engine::StatsSnapshot;
 use crate::event::Event;
+use crate::flows::{Flow, FlowSnapshot};
 use crate::packet::Direction;
 use crate::rules::{Action, RuleSpec};
 
@@ -49,6 +55,81 @@ fn counters(s: &StatsSnapshot) -> [u64; 7] {
     ]
 }
 
+/// Programs listed in the statistics view.
+const PROGRAMS_SHOWN: usize = 10;
+/// Per-program totals are recounted this often at most.
+const PROGRAMS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What one program did since the capture started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgramTotals {
+    /// Flows (connections) it had.
+    pub connections: u64,
+    /// Bytes it sent.
+    pub bytes_out: u64,
+    /// Bytes it received.
+    pub bytes_in: u64,
+}
+
+impl ProgramTotals {
+    fn add(&mut self, flow: &Flow) {
+        self.connections += 1;
+        self.bytes_out += flow.tx().1;
+        self.bytes_in += flow.rx().1;
+    }
+}
+
+/// The program a flow's bytes count for: its executable path, `unknown (REASON)`, `(offline)` or
+/// `unknown (pending)`.
+fn program_of(flow: &Flow) -> String {
+    flow.attribution().map_or_else(
+        || crate::attrib::PENDING_LABEL.to_owned(),
+        |a| a.program_label().into_owned(),
+    )
+}
+
+/// Per-program totals over the flow table's snapshots: flows still in the table are counted live; a flow
+/// that leaves is added to `retired` with its last counts (its counters stop when it leaves).
+#[derive(Default)]
+struct ProgramStats {
+    /// The snapshot counted last.
+    last: Option<Arc<FlowSnapshot>>,
+    retired: HashMap<String, ProgramTotals>,
+    /// Every program, most bytes first, as of the last count.
+    totals: Vec<(String, ProgramTotals)>,
+    counted_at: Option<Instant>,
+}
+
+impl ProgramStats {
+    fn update(&mut self, snapshot: &Arc<FlowSnapshot>, now: Instant) {
+        if self
+            .counted_at
+            .is_some_and(|at| now.saturating_duration_since(at) < PROGRAMS_INTERVAL)
+        {
+            return;
+        }
+        self.counted_at = Some(now);
+        if let Some(last) = self.last.take().filter(|last| !Arc::ptr_eq(last, snapshot)) {
+            let current: HashSet<*const Flow> = snapshot.flows.iter().map(Arc::as_ptr).collect();
+            for flow in last.flows.iter().filter(|f| !current.contains(&Arc::as_ptr(f))) {
+                self.retired.entry(program_of(flow)).or_default().add(flow);
+            }
+        }
+        self.last = Some(Arc::clone(snapshot));
+        let mut totals = self.retired.clone();
+        for flow in &snapshot.flows {
+            totals.entry(program_of(flow)).or_default().add(flow);
+        }
+        let mut totals: Vec<(String, ProgramTotals)> = totals.into_iter().collect();
+        totals.sort_by(|a, b| {
+            (b.1.bytes_out + b.1.bytes_in)
+                .cmp(&(a.1.bytes_out + a.1.bytes_in))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        self.totals = totals;
+    }
+}
+
 /// What one source did that looks hostile.
 #[derive(Debug, Clone, Default)]
 pub struct Threat {
@@ -76,6 +157,7 @@ pub struct StatsPanel {
     pub actions: Vec<RuleSpec>,
     /// One-click timed blocks asked for from the threats view: (source, seconds, reason).
     pub blocks: Vec<(IpAddr, u64, String)>,
+    programs: ProgramStats,
 }
 
 /// Sources listed in the threats view at most (the most active).
@@ -170,9 +252,22 @@ impl StatsPanel {
         }
     }
 
-    /// Forgets the previous engine run's last sample (the next engine counts from zero).
+    /// Forgets the previous engine run's last sample (the next engine counts from zero) and its programs.
     pub fn new_run(&mut self) {
         self.last_sample = None;
+        self.programs = ProgramStats::default();
+    }
+
+    /// Recounts the per-program totals from the flow table's snapshot, at most once a second (`now`).
+    /// O(flows).
+    pub fn sample_flows(&mut self, snapshot: &Arc<FlowSnapshot>, now: Instant) {
+        self.programs.update(snapshot, now);
+    }
+
+    /// Every program's totals since the capture started, most bytes first (as of the last count).
+    #[must_use]
+    pub fn program_totals(&self) -> &[(String, ProgramTotals)] {
+        &self.programs.totals
     }
 
     /// The per-second series, oldest first (tests and the plots).
@@ -306,6 +401,7 @@ impl StatsPanel {
             response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, summary.clone()));
             ui.label(summary);
         }
+        self.programs_ui(ui);
         ui.columns(2, |columns| {
             top_ui(&mut columns[0], "Top talkers (bytes)", &self.talkers, |ip| {
                 ip.to_string()
@@ -316,6 +412,33 @@ impl StatsPanel {
                 &self.ports,
                 |p| p.to_string(),
             );
+        });
+    }
+
+    /// The programs that moved the most bytes since the capture started, with their connections.
+    fn programs_ui(&self, ui: &mut egui::Ui) {
+        let totals = &self.programs.totals;
+        if totals.is_empty() {
+            return;
+        }
+        ui.strong(format!(
+            "Top programs (bytes since the capture started, {} programs)",
+            totals.len()
+        ));
+        egui::Grid::new("programs").striped(true).show(ui, |ui| {
+            for title in ["Program", "Connections", "Bytes out", "Bytes in"] {
+                ui.strong(title);
+            }
+            ui.end_row();
+            for (program, t) in totals.iter().take(PROGRAMS_SHOWN) {
+                let name = program.rsplit('/').next().unwrap_or(program);
+                ui.label(crate::text::escape(name))
+                    .on_hover_text(crate::text::escape(program));
+                ui.label(t.connections.to_string());
+                ui.label(super::connections::bytes_text(t.bytes_out));
+                ui.label(super::connections::bytes_text(t.bytes_in));
+                ui.end_row();
+            }
         });
     }
 
@@ -506,6 +629,102 @@ mod tests {
         // The engine restarted (a demo loop is not a restart: its counters keep growing).
         stats.sample(&snapshot(7, 0, 0), 13.75);
         assert_eq!(stats.seconds().back().unwrap().packets[0], 57.0);
+    }
+
+    #[test]
+    fn program_totals_count_live_flows_and_keep_those_that_left() {
+        use crate::attrib::{Attribution, ProcessInfo, UserId};
+        use crate::flows::{FlowConfig, FlowTable, Observed, SharedFlows};
+        use crate::packet::TcpFlags;
+        let shared = Arc::new(SharedFlows::default());
+        let config = FlowConfig {
+            closed_secs: 5,
+            ..FlowConfig::default()
+        };
+        let mut table = FlowTable::new(config, Arc::clone(&shared));
+        let iface: Arc<str> = Arc::from("eth0");
+        let curl = Attribution::Process {
+            process: Arc::new(ProcessInfo {
+                pid: 42,
+                exe: "/usr/bin/curl".into(),
+                cmdline: Vec::new(),
+                start_ticks: 1,
+                unit: None,
+                app: None,
+            }),
+            user: UserId {
+                uid: 1000,
+                name: None,
+            },
+        };
+        // Two connections of curl (the first closed by RST) and one still being looked up.
+        let send = |table: &mut FlowTable, port: u16, secs: i64, flags: u8, bytes: u32| {
+            let mut meta = PacketMeta::new(secs * 1_000_000, bytes, bytes, LinkType::Ethernet);
+            meta.src_ip = Some("10.0.0.1".parse().unwrap());
+            meta.dst_ip = Some("192.0.2.9".parse().unwrap());
+            meta.protocol = Some(IpProto::TCP);
+            meta.src_port = Some(port);
+            meta.dst_port = Some(443);
+            meta.tcp_flags = Some(crate::packet::TcpFlags(flags));
+            meta.direction = Direction::Out;
+            let flow = match table.observe(&meta, &iface) {
+                Observed::New(f) | Observed::Known(f) => Arc::clone(f),
+                Observed::None => panic!(),
+            };
+            flow.record(&meta, Action::Allow, None);
+            flow
+        };
+        send(&mut table, 1, 0, TcpFlags::SYN, 100).set_attribution(curl.clone());
+        send(&mut table, 1, 1, TcpFlags::RST, 50);
+        send(&mut table, 2, 1, TcpFlags::SYN, 1_000).set_attribution(curl);
+        send(&mut table, 3, 1, TcpFlags::SYN, 7);
+        table.publish();
+        let mut stats = StatsPanel::default();
+        let start = Instant::now();
+        stats.sample_flows(&shared.snapshot(), start);
+        assert_eq!(
+            stats.program_totals(),
+            [
+                (
+                    "/usr/bin/curl".to_owned(),
+                    ProgramTotals {
+                        connections: 2,
+                        bytes_out: 1_150,
+                        bytes_in: 0
+                    }
+                ),
+                (
+                    crate::attrib::PENDING_LABEL.to_owned(),
+                    ProgramTotals {
+                        connections: 1,
+                        bytes_out: 7,
+                        bytes_in: 0
+                    }
+                )
+            ]
+        );
+        // Ten seconds later the closed connection leaves the table; the totals keep it.
+        send(&mut table, 2, 11, TcpFlags::ACK, 10);
+        table.expire();
+        table.publish();
+        assert_eq!(shared.snapshot().flows.len(), 2);
+        stats.sample_flows(&shared.snapshot(), start + Duration::from_millis(500));
+        assert_eq!(
+            stats.program_totals()[0].1.bytes_out,
+            1_150,
+            "once a second at most"
+        );
+        stats.sample_flows(&shared.snapshot(), start + Duration::from_secs(1));
+        assert_eq!(
+            stats.program_totals()[0].1,
+            ProgramTotals {
+                connections: 2,
+                bytes_out: 1_160,
+                bytes_in: 0
+            }
+        );
+        stats.new_run();
+        assert!(stats.program_totals().is_empty());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The live traffic table: every captured packet with its verdict, virtual scrolling over up to a million
 //! stored rows, the engine's filter language, follow/pause, column sort, a row cap with oldest-first
-//! eviction, the details pane (`details.rs`) and a right-click menu (block, make a rule, copy).
+//! eviction, the details pane (`details.rs`) and a right-click menu (block, make a rule, copy). The Program
+//! and User columns come from the engine's attribution (`model::Owners`); a row whose flow is still being
+//! looked up says `unknown (pending)` and gets its program a few milliseconds later.
 //!
 //! Per frame the table costs O(new rows + visible rows): new rows are tested against the filter once when
 //! they arrive and appended to the index list `view`; the full list is rebuilt only when the filter or the
@@ -9,8 +11,8 @@
 //! Keyboard: Up/Down/PageUp/PageDown/Home/End move the selection (and pause following so it stays in
 //! view), Enter shows or hides the details, the Menu key or Shift+F10 opens the row menu, Space pauses.
 //! For screen readers the table is a `Table` node and each visible row a `Row` named by one sentence
-//! (`in tcp 203.0.113.7 port 30001 to 192.168.1.50 port 22, block, rule no ssh`) that takes the keyboard
-//! focus when selected.
+//! (`in tcp 203.0.113.7 port 30001 to 192.168.1.50 port 22, block, rule no ssh`, then `, program curl, user
+//! alice` when known) that takes the keyboard focus when selected.
 
 use std::collections::VecDeque;
 
@@ -18,8 +20,11 @@ use egui::{Key, Modifiers, RichText};
 use egui_extras::{Column, TableBuilder};
 
 use super::details::{details_ui, judged_by};
-use super::model::{Row, RowStore, RowSubject};
-use super::widgets::{flags_text, names_text, row_sentence, time_text, verdict_rich_text};
+use super::model::{OWNER_PENDING, Row, RowStore, RowSubject};
+use super::widgets::{
+    filter_field_ui, flags_text, keyboard_menu_ui, menu_key_pressed, names_text, row_sentence,
+    selection_move, sort_header_ui, table_row_ui, time_text, verdict_rich_text,
+};
 use crate::engine::RawStore;
 use crate::event::Event;
 use crate::filter::Filter;
@@ -50,7 +55,12 @@ pub enum SortColumn {
     DstPort,
     Length,
     Verdict,
+    Program,
+    User,
 }
+
+/// Columns of the table.
+const COLUMNS: usize = 15;
 
 /// The table's state.
 pub struct TrafficPanel {
@@ -122,12 +132,16 @@ impl TrafficPanel {
 
     /// Stores new events (O(batch)); evicts the oldest past the cap.
     pub fn push(&mut self, events: impl IntoIterator<Item = Event>) {
+        // A filter on the program or user cannot judge a row whose lookup is still running: such rows join
+        // the view when their owner is known (`settle_owners`).
+        let wait_for_owner = self.filter.uses_owner();
         for event in events {
             let index = self.store.push(&event);
-            if self.filter.matches(&event) {
+            if !(wait_for_owner && event.attribution_pending()) && self.filter.matches(&event) {
                 self.view.push_back(index);
             }
         }
+        self.settle_owners();
         let before = self.store.first_index();
         let first = self.store.evict();
         if first != before {
@@ -141,6 +155,35 @@ impl TrafficPanel {
                 self.view.drain(..gone);
                 if let Some(n) = self.frozen_len.as_mut() {
                     *n = n.saturating_sub(gone);
+                }
+            }
+        }
+    }
+
+    /// Gives rows whose program lookup finished their owner; with a filter on the program or user, the
+    /// ones it accepts join the view in arrival order. O(rows still pending); called per batch and frame.
+    pub fn settle_owners(&mut self) {
+        let resolved = self.store.resolve_pending();
+        if resolved.is_empty() || !self.filter.uses_owner() {
+            return;
+        }
+        for index in resolved {
+            let Some(row) = self.store.get(index) else {
+                continue;
+            };
+            if !self.filter.matches(&RowSubject::new(row, &self.store)) {
+                continue;
+            }
+            if self.sort.is_some() {
+                // A sorted view takes new rows at its end, past the frozen part, as `push` does.
+                self.view.push_back(index);
+            } else {
+                let at = self.view.partition_point(|i| *i < index);
+                self.view.insert(at, index);
+                if let Some(n) = self.frozen_len.as_mut()
+                    && at < *n
+                {
+                    *n += 1;
                 }
             }
         }
@@ -225,14 +268,18 @@ impl TrafficPanel {
     }
 
     fn rebuild_view(&mut self) {
-        let strings = self.store.strings();
+        let store = &self.store;
         let filter = &self.filter;
+        let wait_for_owner = filter.uses_owner();
         self.view = if filter.is_empty() {
             (self.store.first_index()..self.store.end_index()).collect()
         } else {
-            self.store
+            store
                 .iter()
-                .filter(|(_, row)| filter.matches(&RowSubject::new(row, strings)))
+                .filter(|(_, row)| {
+                    !(wait_for_owner && row.owner == OWNER_PENDING)
+                        && filter.matches(&RowSubject::new(row, store))
+                })
                 .map(|(i, _)| i)
                 .collect()
         };
@@ -246,6 +293,20 @@ impl TrafficPanel {
 
     fn sort_view(&mut self, column: SortColumn, ascending: bool) {
         let store = &self.store;
+        // Program and user order by their text: rank the few distinct owners once, then compare ranks.
+        let ranks = match column {
+            SortColumn::Program => owner_ranks(store, |o| o.program_text().into_owned()),
+            SortColumn::User => owner_ranks(store, |o| o.user_text()),
+            _ => Vec::new(),
+        };
+        let rank = |row: &Row| -> u32 {
+            let slot = if row.owner == OWNER_PENDING {
+                ranks.len().saturating_sub(1)
+            } else {
+                usize::try_from(row.owner).unwrap_or(usize::MAX)
+            };
+            ranks.get(slot).copied().unwrap_or(u32::MAX)
+        };
         // A stable sort keeps arrival order among equal keys.
         self.view.make_contiguous().sort_by(|a, b| {
             let (Some(x), Some(y)) = (store.get(*a), store.get(*b)) else {
@@ -259,6 +320,7 @@ impl TrafficPanel {
                 SortColumn::DstPort => x.dst_port.cmp(&y.dst_port),
                 SortColumn::Length => x.wire_len.cmp(&y.wire_len),
                 SortColumn::Verdict => x.action.cmp(&y.action),
+                SortColumn::Program | SortColumn::User => rank(x).cmp(&rank(y)),
             };
             if ascending { ordering } else { ordering.reverse() }
         });
@@ -361,28 +423,15 @@ impl TrafficPanel {
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
             self.toggle_pause();
         }
-        let page = isize::try_from(self.page_rows.max(1)).unwrap_or(20);
-        let moves = [
-            (Key::ArrowUp, -1),
-            (Key::ArrowDown, 1),
-            (Key::PageUp, -page),
-            (Key::PageDown, page),
-            (Key::Home, isize::MIN),
-            (Key::End, isize::MAX),
-        ];
-        for (key, delta) in moves {
-            if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, key)) {
-                self.move_selection(delta);
-            }
+        if let Some(delta) = selection_move(ctx, self.page_rows) {
+            self.move_selection(delta);
         }
         if self.selected.is_some() {
             if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Enter)) {
                 self.details_open = !self.details_open;
                 self.focus_selected = true;
             }
-            if ctx.input_mut(|i| {
-                i.consume_key(Modifiers::NONE, Key::Menu) || i.consume_key(Modifiers::SHIFT, Key::F10)
-            }) {
+            if menu_key_pressed(ctx) {
                 self.open_menu = true;
             }
             if self.focus_selected || self.open_menu {
@@ -423,9 +472,13 @@ impl TrafficPanel {
 
     /// Shows the toolbar, the table and, for a selected row, the details pane.
     pub fn ui(&mut self, ui: &mut egui::Ui, rules: &RuleSet, raw: &RawStore) {
+        self.settle_owners();
         self.keyboard_ui(ui);
         self.toolbar_ui(ui);
-        let selected = self.selected_event().filter(|_| self.details_open);
+        let selected = self
+            .selected()
+            .filter(|_| self.details_open)
+            .map(|row| (row.to_event(&self.store), row.owner));
         let details_height = if selected.is_some() {
             ui.available_height() * 0.45
         } else {
@@ -435,8 +488,16 @@ impl TrafficPanel {
         ui.allocate_ui(egui::vec2(ui.available_width(), table_height), |ui| {
             self.table_ui(ui);
         });
-        if let Some(event) = selected {
+        if let Some((event, owner)) = selected {
             ui.separator();
+            let owner = match owner {
+                super::model::OWNER_NONE => super::widgets::OwnerState::Untracked,
+                OWNER_PENDING => super::widgets::OwnerState::Pending,
+                id => self.store.owners().get(id).map_or(
+                    super::widgets::OwnerState::Untracked,
+                    super::widgets::OwnerState::Known,
+                ),
+            };
             egui::ScrollArea::vertical()
                 .id_salt("details")
                 .auto_shrink([false; 2])
@@ -446,6 +507,7 @@ impl TrafficPanel {
                     details_ui(
                         ui,
                         &event,
+                        owner,
                         (rules, judged),
                         raw,
                         self.store.alert_reason(event.seq),
@@ -456,20 +518,13 @@ impl TrafficPanel {
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            let label = ui.label("Filter:");
-            let mut text = self.filter_text.clone();
-            let edit = ui
-                .add(
-                    egui::TextEdit::singleline(&mut text)
-                        .hint_text("src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out host:example.com")
-                        .desired_width(460.0),
-                )
-                .labelled_by(label.id);
-            if self.focus_filter {
-                edit.request_focus();
-                self.focus_filter = false;
-            }
-            if text != self.filter_text {
+            if let Some(text) = filter_field_ui(
+                ui,
+                &self.filter_text,
+                "src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out host:example.com app:curl",
+                460.0,
+                &mut self.focus_filter,
+            ) {
                 self.set_filter(&text);
             }
             // One state, said once: following (with a Pause button) or paused (with the way back).
@@ -546,11 +601,13 @@ impl TrafficPanel {
             .sense(egui::Sense::click())
             .column(Column::initial(118.0).at_least(90.0))
             .column(Column::initial(32.0))
+            .column(Column::initial(104.0).clip(true))
+            .column(Column::initial(60.0).clip(true))
             .column(Column::initial(44.0))
             .column(Column::initial(50.0))
-            .column(Column::initial(170.0).at_least(80.0).clip(true))
+            .column(Column::initial(150.0).at_least(80.0).clip(true))
             .column(Column::initial(48.0))
-            .column(Column::initial(170.0).at_least(80.0).clip(true))
+            .column(Column::initial(150.0).at_least(80.0).clip(true))
             .column(Column::initial(48.0))
             .column(Column::initial(42.0))
             .column(Column::initial(46.0))
@@ -558,9 +615,11 @@ impl TrafficPanel {
             .column(Column::initial(110.0).clip(true))
             .column(Column::remainder().at_least(80.0).clip(true))
             .header(20.0, |mut header| {
-                let titles: [(&str, Option<SortColumn>); 13] = [
+                let titles: [(&str, Option<SortColumn>); COLUMNS] = [
                     ("Time", Some(SortColumn::Time)),
                     ("Dir", None),
+                    ("Program", Some(SortColumn::Program)),
+                    ("User", Some(SortColumn::User)),
                     ("Iface", None),
                     ("Proto", Some(SortColumn::Protocol)),
                     ("Source", Some(SortColumn::Source)),
@@ -575,27 +634,13 @@ impl TrafficPanel {
                 ];
                 for (title, column) in titles {
                     header.col(|ui| {
-                        let marker = match (column, sort_state) {
-                            (Some(c), Some((s, asc))) if c == s => {
-                                if asc {
-                                    " ^"
-                                } else {
-                                    " v"
-                                }
-                            }
-                            _ => "",
-                        };
-                        let text = RichText::new(format!("{title}{marker}")).strong();
                         if let Some(column) = column {
-                            if ui
-                                .add(egui::Button::new(text).frame(false))
-                                .on_hover_text("Sort (click again to reverse)")
-                                .clicked()
-                            {
+                            let sorted = sort_state.filter(|(c, _)| *c == column).map(|(_, asc)| asc);
+                            if sort_header_ui(ui, title, sorted) {
                                 sort_clicked = Some(column);
                             }
                         } else {
-                            ui.label(text);
+                            ui.label(RichText::new(title).strong());
                         }
                     });
                 }
@@ -606,7 +651,7 @@ impl TrafficPanel {
                     node.set_role(egui::accesskit::Role::Table);
                     node.set_label(format!("Traffic: {shown} packets shown"));
                     node.set_row_count(shown);
-                    node.set_column_count(13);
+                    node.set_column_count(COLUMNS);
                 });
                 body.rows(18.0, shown, |mut row| {
                     let Some(&index) = view.get(row.index()) else {
@@ -621,6 +666,15 @@ impl TrafficPanel {
                     });
                     row.col(|ui| {
                         ui.label(r.direction.name());
+                    });
+                    let owner = store.owner_state(r);
+                    row.col(|ui| {
+                        ui.label(escape(&owner.program_text())).on_hover_ui(|ui| {
+                            ui.label(escape(&owner.program_hover()));
+                        });
+                    });
+                    row.col(|ui| {
+                        ui.label(escape(&owner.user_text()));
                     });
                     // Names come from the network and the rules file: shown escaped (`text::escape`).
                     row.col(|ui| {
@@ -669,32 +723,12 @@ impl TrafficPanel {
                     let response = row.response();
                     let is_selected = selected == Some(index);
                     row_ids.push(response.id);
+                    selected_drawn |= is_selected;
                     // For screen readers the row is one sentence, selected or not (built only when asked).
-                    response.widget_info(|| egui::WidgetInfo {
-                        label: Some(row_sentence(r, store.text(r.rule_name))),
-                        selected: Some(is_selected),
-                        ..egui::WidgetInfo::new(egui::accesskit::Role::Row)
+                    let pressed = table_row_ui(&response, is_selected, focus_selected, || {
+                        row_sentence(r, store.text(r.rule_name)) + &owner.sentence()
                     });
-                    if is_selected {
-                        selected_drawn = true;
-                        if focus_selected {
-                            response.request_focus();
-                        }
-                        // The table handles the arrows itself while a row has the focus.
-                        response.ctx.memory_mut(|m| {
-                            m.set_focus_lock_filter(
-                                response.id,
-                                egui::EventFilter {
-                                    vertical_arrows: true,
-                                    horizontal_arrows: true,
-                                    ..Default::default()
-                                },
-                            );
-                        });
-                    }
-                    // Select on press, not on click: while following, rows move between press and release,
-                    // so a click would rarely land on one row.
-                    if response.hovered() && response.ctx.input(|i| i.pointer.primary_pressed()) {
+                    if pressed {
                         clicked = Some((index, row.index()));
                     }
                     response.context_menu(|ui| {
@@ -705,12 +739,7 @@ impl TrafficPanel {
                     });
                     // The same menu from the keyboard, under the row, with the focus on its first item.
                     if is_selected {
-                        let menu = egui::Popup::from_response(&response)
-                            .id(response.id.with("keyboard-menu"))
-                            .kind(egui::PopupKind::Menu)
-                            .layout(egui::Layout::top_down_justified(egui::Align::Min))
-                            .open_memory(open_menu.then_some(egui::SetOpenCommand::Bool(true)));
-                        menu.show(|ui| {
+                        keyboard_menu_ui(&response, open_menu, |ui| {
                             if let Some(choice) = menu_ui(ui, r, open_menu) {
                                 menu_action = Some((index, choice));
                                 ui.close();
@@ -800,6 +829,33 @@ impl TrafficPanel {
             MenuChoice::Select => self.selected = Some(index),
         }
     }
+}
+
+/// The sort rank of every owner by `text`: index 0 is `OWNER_NONE`, 1..=n the interned owners, n+1
+/// `OWNER_PENDING`. O(owners log owners), once per sort.
+fn owner_ranks(store: &RowStore, text: impl Fn(super::widgets::OwnerState<'_>) -> String) -> Vec<u32> {
+    use super::widgets::OwnerState;
+    let owners = store.owners();
+    let mut keyed: Vec<(String, usize)> = std::iter::once(OwnerState::Untracked)
+        .chain((1..=owners.len()).map(|id| {
+            u32::try_from(id)
+                .ok()
+                .and_then(|id| owners.get(id))
+                .map_or(OwnerState::Untracked, OwnerState::Known)
+        }))
+        .chain(std::iter::once(OwnerState::Pending))
+        .map(&text)
+        .enumerate()
+        .map(|(slot, key)| (key, slot))
+        .collect();
+    keyed.sort();
+    let mut ranks = vec![0; keyed.len()];
+    for (rank, (_, slot)) in keyed.into_iter().enumerate() {
+        if let Some(r) = ranks.get_mut(slot) {
+            *r = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+    }
+    ranks
 }
 
 /// The right-click menu's choices.

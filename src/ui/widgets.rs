@@ -3,6 +3,7 @@
 use egui::{Color32, RichText};
 
 use super::model::Row;
+use crate::attrib::Attribution;
 use crate::rules::Action;
 
 /// Shows a panel's status line: red for an error, normal text otherwise.
@@ -120,6 +121,197 @@ pub fn row_sentence(row: &Row, rule_name: &str) -> String {
         text.push_str(kind.name());
     }
     text
+}
+
+/// A panel's filter field labelled `Filter:`; takes the keyboard focus when `focus` is set (and clears
+/// it). Returns the new text when the user changed it.
+pub fn filter_field_ui(
+    ui: &mut egui::Ui,
+    current: &str,
+    hint: &str,
+    width: f32,
+    focus: &mut bool,
+) -> Option<String> {
+    let label = ui.label("Filter:");
+    let mut text = current.to_owned();
+    let edit = ui
+        .add(
+            egui::TextEdit::singleline(&mut text)
+                .hint_text(hint)
+                .desired_width(width),
+        )
+        .labelled_by(label.id);
+    if std::mem::take(focus) {
+        edit.request_focus();
+    }
+    (text != current).then_some(text)
+}
+
+/// A sortable column header: the title with ` ^` (ascending) or ` v` (descending) when the table is sorted
+/// by it (`sorted`). Returns true when clicked.
+pub fn sort_header_ui(ui: &mut egui::Ui, title: &str, sorted: Option<bool>) -> bool {
+    let marker = match sorted {
+        Some(true) => " ^",
+        Some(false) => " v",
+        None => "",
+    };
+    let text = RichText::new(format!("{title}{marker}")).strong();
+    ui.add(egui::Button::new(text).frame(false))
+        .on_hover_text("Sort (click again to reverse)")
+        .clicked()
+}
+
+/// The selection move a key asks for, in rows (`isize::MIN`/`MAX`: the first / last), when pressed now
+/// (consumed): Up/Down, PageUp/PageDown by `page_rows`, Home/End.
+pub fn selection_move(ctx: &egui::Context, page_rows: usize) -> Option<isize> {
+    use egui::{Key, Modifiers};
+    let page = isize::try_from(page_rows.max(1)).unwrap_or(20);
+    let moves = [
+        (Key::ArrowUp, -1),
+        (Key::ArrowDown, 1),
+        (Key::PageUp, -page),
+        (Key::PageDown, page),
+        (Key::Home, isize::MIN),
+        (Key::End, isize::MAX),
+    ];
+    moves
+        .into_iter()
+        .find(|(key, _)| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, *key)))
+        .map(|(_, delta)| delta)
+}
+
+/// True when the row menu key was pressed now (the Menu key or Shift+F10; consumed).
+pub fn menu_key_pressed(ctx: &egui::Context) -> bool {
+    use egui::{Key, Modifiers};
+    ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Menu) || i.consume_key(Modifiers::SHIFT, Key::F10))
+}
+
+/// A drawn table row for screen readers and the keyboard: a `Row` node named by `sentence` (built only when
+/// asked) and marked selected; the selected row takes the focus when `focus` is set and keeps the arrow
+/// keys for the table while it has it. Returns true when the row was pressed now: select on press, not on
+/// click, since rows that move between press and release would rarely take a click.
+pub fn table_row_ui(
+    response: &egui::Response,
+    is_selected: bool,
+    focus: bool,
+    sentence: impl Fn() -> String,
+) -> bool {
+    response.widget_info(|| egui::WidgetInfo {
+        label: Some(sentence()),
+        selected: Some(is_selected),
+        ..egui::WidgetInfo::new(egui::accesskit::Role::Row)
+    });
+    if is_selected {
+        if focus {
+            response.request_focus();
+        }
+        response.ctx.memory_mut(|m| {
+            m.set_focus_lock_filter(
+                response.id,
+                egui::EventFilter {
+                    vertical_arrows: true,
+                    horizontal_arrows: true,
+                    ..Default::default()
+                },
+            );
+        });
+    }
+    response.hovered() && response.ctx.input(|i| i.pointer.primary_pressed())
+}
+
+/// The row menu opened from the keyboard, under the selected row; `open` opens it this frame (the menu's
+/// first item should then take the focus). Returns what `menu` returned.
+pub fn keyboard_menu_ui<R>(
+    response: &egui::Response,
+    open: bool,
+    menu: impl FnOnce(&mut egui::Ui) -> R,
+) -> Option<R> {
+    egui::Popup::from_response(response)
+        .id(response.id.with("keyboard-menu"))
+        .kind(egui::PopupKind::Menu)
+        .layout(egui::Layout::top_down_justified(egui::Align::Min))
+        .open_memory(open.then_some(egui::SetOpenCommand::Bool(true)))
+        .show(menu)
+        .map(|inner| inner.inner)
+}
+
+/// Where a row's or flow's program lookup stands.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnerState<'a> {
+    /// No flow: attribution is off for this capture, or the packet is not tracked (not IP, a full table).
+    Untracked,
+    /// The attribution thread is still looking.
+    Pending,
+    /// Known (possibly as `unknown (REASON)`).
+    Known(&'a Attribution),
+}
+
+impl<'a> OwnerState<'a> {
+    /// The state of a flow (`None`: untracked).
+    #[must_use]
+    pub fn of_flow(flow: Option<&'a crate::flows::Flow>) -> Self {
+        match flow {
+            None => Self::Untracked,
+            Some(flow) => flow.attribution().map_or(Self::Pending, Self::Known),
+        }
+    }
+
+    /// The attribution, when known.
+    #[must_use]
+    pub fn attribution(self) -> Option<&'a Attribution> {
+        match self {
+            Self::Known(attribution) => Some(attribution),
+            Self::Untracked | Self::Pending => None,
+        }
+    }
+
+    /// The program column: the executable's file name (`curl`), `unknown (REASON)`, `(offline)`,
+    /// `unknown (pending)`, or nothing when untracked. Not escaped.
+    #[must_use]
+    pub fn program_text(self) -> std::borrow::Cow<'a, str> {
+        match self {
+            Self::Untracked => std::borrow::Cow::Borrowed(""),
+            Self::Pending => std::borrow::Cow::Borrowed(crate::attrib::PENDING_LABEL),
+            Self::Known(attribution) => match attribution.process() {
+                Some(process) => std::borrow::Cow::Borrowed(process.name()),
+                None => attribution.program_label(),
+            },
+        }
+    }
+
+    /// The user column: the name, else the uid, else nothing. Not escaped.
+    #[must_use]
+    pub fn user_text(self) -> String {
+        self.attribution()
+            .and_then(Attribution::user)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+
+    /// The program's full description for a tooltip: `/usr/bin/curl (pid 42)`. Not escaped.
+    #[must_use]
+    pub fn program_hover(self) -> String {
+        match self.attribution().and_then(Attribution::process) {
+            Some(process) => format!("{} (pid {})", process.exe, process.pid),
+            None => self.program_text().into_owned(),
+        }
+    }
+
+    /// The words a screen reader adds to a row: `, program curl, user alice` (empty when untracked). Escaped.
+    #[must_use]
+    pub fn sentence(self) -> String {
+        let program = self.program_text();
+        if program.is_empty() {
+            return String::new();
+        }
+        let mut text = format!(", program {}", crate::text::escape(&program));
+        let user = self.user_text();
+        if !user.is_empty() {
+            text.push_str(", user ");
+            text.push_str(&crate::text::escape(&user));
+        }
+        text
+    }
 }
 
 /// Host names of both ends: `a -> b`, `a`, `-> b` or nothing.
