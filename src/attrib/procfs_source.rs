@@ -76,18 +76,29 @@ impl ProcessSource for ProcFs {
 
     fn sockets(&mut self, pid: u32) -> io::Result<Vec<(u32, u64)>> {
         let mut sockets = Vec::new();
+        let mut denied = false;
         for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
             let Ok(entry) = entry else { continue };
             let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            // A descriptor closed since the listing is simply not there any more.
-            let Ok(target) = std::fs::read_link(entry.path()) else {
-                continue;
+            let target = match std::fs::read_link(entry.path()) {
+                Ok(target) => target,
+                // Root without CAP_SYS_PTRACE may list another user's descriptors but not read them: the
+                // socket may well be there, so this is "no permission", not "exited".
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    denied = true;
+                    continue;
+                }
+                // A descriptor closed since the listing is simply not there any more.
+                Err(_) => continue,
             };
             if let Some(inode) = socket_inode(target.as_os_str().as_encoded_bytes()) {
                 sockets.push((fd, inode));
             }
+        }
+        if denied && sockets.is_empty() {
+            return Err(io::ErrorKind::PermissionDenied.into());
         }
         Ok(sockets)
     }
@@ -146,6 +157,47 @@ impl ProcessSource for ProcFs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_users_descriptors_without_cap_sys_ptrace_are_no_permission_not_gone() {
+        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        });
+        if !root {
+            eprintln!("skipped: needs root to run a process as another user");
+            return;
+        }
+        // A process of another user holding a socket (a UDP socket of python, held 10 s).
+        let mut child = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+            ])
+            .arg("import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); time.sleep(10)")
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let pid = child.id();
+        // This thread, as root without CAP_SYS_PTRACE (capabilities are per thread).
+        let answer = std::thread::Builder::new()
+            .name("no-ptrace".into())
+            .spawn(move || {
+                caps::drop(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_PTRACE).unwrap();
+                ProcFs::new().sockets(pid).map_err(|e| e.kind())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let with_ptrace = ProcFs::new().sockets(pid).unwrap();
+        child.kill().ok();
+        child.wait().ok();
+        assert_eq!(answer, Err(io::ErrorKind::PermissionDenied));
+        assert!(!with_ptrace.is_empty(), "with the capability the socket is seen");
+    }
 
     #[test]
     fn socket_links() {

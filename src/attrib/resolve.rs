@@ -111,8 +111,12 @@ impl<S: SocketLookup, P: ProcessSource> Resolver<S, P> {
             ends.push((query.remote, query.local));
         }
         let mut closed_socket_uid = None;
-        for (local, remote) in ends {
+        for (side, (local, remote)) in ends.into_iter().enumerate() {
             match self.sockets.find(query.protocol, local, remote) {
+                // The other end of a local flow counts only as the exact socket of this connection: an
+                // unconnected UDP socket merely bound to the port is the receiver, not the sender the row
+                // shows (its sender may have exited), and naming it would be wrong.
+                Ok(Some(found)) if found.inode != 0 && side > 0 && found.wildcard => {}
                 Ok(Some(found)) if found.inode != 0 => return Ok(found),
                 Ok(Some(closed)) => closed_socket_uid = Some(closed.uid),
                 Ok(None) | Err(_) => {}
@@ -361,6 +365,19 @@ mod tests {
             program(&resolver(sockets, procs).resolve(&q, false)),
             "/usr/bin/server"
         );
+    }
+
+    #[test]
+    fn a_loopback_udp_flow_never_names_the_receiver_bound_to_the_port() {
+        // The sender exited; the receiver's unconnected socket matches only by its bound port.
+        let q = query(UDP, "127.0.0.1:40000", "127.0.0.1:5353", FlowDirection::Local);
+        let mut sockets = FakeSockets::default();
+        sockets.0.insert((UDP, q.remote, q.local), socket(0, 7, true));
+        let mut procs = FakeProcs::default();
+        procs.add(20, 0, "/usr/bin/receiver", &[(4, 7)]);
+        let answer = program(&resolver(sockets, procs).resolve(&q, true));
+        assert_ne!(answer, "/usr/bin/receiver");
+        assert!(answer.starts_with("unknown"), "{answer}");
     }
 
     #[test]

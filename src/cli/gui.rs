@@ -25,7 +25,7 @@ pub struct GuiArgs {
     /// else the installed /usr/share/netwarden/demo.pcap).
     #[arg(long, value_name = "FILE")]
     pub demo_file: Option<PathBuf>,
-    /// Open on this tab: traffic, rules, blocklist, log, stats or threats.
+    /// Open on this tab: traffic, connections, rules, blocklist, log, stats or threats.
     #[arg(long)]
     pub tab: Option<String>,
     /// Monitor only: never change the kernel firewall, even with privileges.
