@@ -186,6 +186,7 @@ impl Attribution {
         Owner {
             program: self.process().map(|p| p.exe.as_str()),
             uid: self.user().map(|u| u.uid),
+            unit: self.process().and_then(|p| p.unit.as_deref()),
         }
     }
 

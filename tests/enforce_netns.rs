@@ -117,6 +117,82 @@ fn block_and_unblock_peer_ipv4_ipv6_and_cidr() {
     assert_eq!(enforcer.history().len(), 3);
 }
 
+/// The cgroup v2 hierarchy's mount point (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid host).
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    std::fs::read_to_string("/proc/mounts")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            let (_, point, kind) = (words.next()?, words.next()?, words.next()?);
+            (kind == "cgroup2").then(|| std::path::PathBuf::from(point))
+        })
+}
+
+/// A cgroup `system.slice/NAME.service` made for the test; removed on drop (after its processes ended).
+struct TestUnit(std::path::PathBuf);
+
+impl Drop for TestUnit {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn unit_rules_drop_only_that_services_outbound_traffic() {
+    common::root::require_root!("network namespaces, cgroups");
+    let Some(root) = cgroup2_root() else {
+        eprintln!("skipped: no cgroup v2 hierarchy on this host");
+        return;
+    };
+    let pair = NetnsPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let _listener = pair.listen_in_b(&pair.b4, 7201);
+    let unit = format!("nwtest-{}.service", std::process::id());
+    let cgroup = root.join("system.slice").join(&unit);
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let _unit_dir = TestUnit(cgroup.clone());
+    // The rule as `rules.ron` gives it: `unit: "nwtest-PID.service", direction: Out, enforce: true`.
+    let text = format!(
+        r#"(default_policy: Allow, rules: [(name: "no svc", action: Block, direction: Out, protocol: Tcp,
+            dst_ports: ["7201"], unit: "{unit}", enforce: true)])"#
+    );
+    let set =
+        netwarden::rules::RuleSet::compile(netwarden::rules::RuleFile::parse(&text).unwrap(), None).unwrap();
+    let (rules, errors) = netwarden::enforce::iptables::kernel_rules_of(&set);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        rules[0].cgroup_path.as_deref(),
+        Some(format!("system.slice/{unit}").as_str())
+    );
+    let enforcer = open(&pair, dir.path());
+    enforcer.set_kernel_rules(&rules).unwrap();
+    // A process of the service: it waits to be moved into the unit's cgroup, then connects.
+    let connect = format!(
+        "import socket, time\ntime.sleep(1)\ntry:\n    socket.create_connection(('{}', 7201), timeout=2).close()\n    print('connected')\nexcept OSError:\n    print('dropped')\n",
+        pair.b4
+    );
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", &pair.a, "python3", "-c", &connect])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(cgroup.join("cgroup.procs"), child.id().to_string()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "dropped",
+        "the service's traffic"
+    );
+    assert!(pair.tcp_from_a(&pair.b4, 7201), "other programs still connect");
+    enforcer.set_kernel_rules(&[]).unwrap();
+}
+
 #[test]
 fn port_specific_kernel_rule() {
     common::root::require_root!("network namespaces");
@@ -137,6 +213,7 @@ fn port_specific_kernel_rule() {
         src_ports: vec![],
         interface: None,
         uid_owner: None,
+        cgroup_path: None,
     };
     enforcer.set_kernel_rules(std::slice::from_ref(&rule)).unwrap();
     for addr in [&pair.b4, &pair.b6] {
@@ -183,6 +260,7 @@ fn interface_limited_kernel_rules() {
         src_ports: vec![],
         interface: veth.clone(),
         uid_owner: None,
+        cgroup_path: None,
     };
     let elsewhere = KernelRule {
         name: "no 7202 on another interface".to_owned(),
@@ -586,6 +664,7 @@ fn foreign_rules_are_untouched_and_flush_removes_every_trace() {
         src_ports: vec![],
         interface: None,
         uid_owner: None,
+        cgroup_path: None,
     };
     enforcer.set_kernel_rules(&[rule]).unwrap();
     assert_eq!(foreign_rules(&pair.a, "iptables-save"), before4);

@@ -373,6 +373,13 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
                 Some(UserSpec::Uid(1000)),
                 Some(UserSpec::Name("root".into())),
             ]),
+            prop::sample::select(vec![
+                None,
+                None,
+                None,
+                Some("nginx.service"),
+                Some("cron.service"),
+            ]),
         ),
     )
         .prop_map(
@@ -384,7 +391,7 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
                 (src, dst),
                 (src_ports, dst_ports),
                 iface,
-                (program, user),
+                (program, user, unit),
             )| {
                 let ports_ok = protocol.can_have_ports();
                 RuleSpec {
@@ -399,6 +406,7 @@ fn rule_spec() -> impl Strategy<Value = RuleSpec> {
                     interface: iface.map(String::from),
                     program: program.map(String::from),
                     user,
+                    unit: unit.map(String::from),
                     ..RuleSpec::default()
                 }
             },
@@ -432,8 +440,14 @@ fn owner() -> impl Strategy<Value = Owner<'static>> {
     (
         prop::option::weighted(0.6, prop::sample::select(PROGRAMS)),
         prop::option::weighted(0.6, prop::sample::select(vec![0u32, 1000, 1001])),
+        prop::option::weighted(0.5, prop::sample::select(vec!["nginx.service", "cron.service"])),
     )
-        .prop_map(|(program, uid)| Owner { program, uid })
+        // A unit is known only with its program (it is read from the program's cgroup).
+        .prop_map(|(program, uid, unit)| Owner {
+            program,
+            uid,
+            unit: program.and(unit),
+        })
 }
 
 fn meta() -> impl Strategy<Value = (PacketMeta, &'static str)> {
@@ -498,7 +512,7 @@ proptest! {
             prop_assert_eq!(set.matching_rule(m, iface), blind);
             if let Some(id) = blind {
                 let rule = &set.rules()[id.index()];
-                prop_assert!(rule.user.is_none() && rule.program.is_none());
+                prop_assert!(rule.user.is_none() && rule.program.is_none() && rule.unit.is_none());
             }
         }
     }

@@ -227,6 +227,7 @@ fn risky_kernel_rules_are_rolled_back_unless_kept() {
         src_ports: vec![],
         interface: None,
         uid_owner: None,
+        cgroup_path: None,
     };
     // A narrow rule goes straight in.
     h.state_mut().set_kernel_rules(vec![rule("no-8080", 8080)]);

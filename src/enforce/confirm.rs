@@ -129,6 +129,7 @@ mod tests {
             src_ports: vec![],
             interface: None,
             uid_owner: None,
+            cgroup_path: None,
         }
     }
 

@@ -100,6 +100,10 @@ pub struct KernelRule {
     /// kernel knows a packet's owner only on its way out (`OUTPUT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid_owner: Option<u32>,
+    /// Only packets of sockets in this cgroup (`-m cgroup --path`, cgroup v2, relative to its root: a
+    /// system service is `system.slice/NAME.service`); outbound only, like `uid_owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_path: Option<String>,
 }
 
 /// Protocols that `-m multiport` accepts, by number and iptables name.
@@ -203,8 +207,33 @@ pub fn validate_rule(rule: &KernelRule) -> Result<(), EnforceError> {
     if rule.uid_owner.is_some() && rule.direction != RuleDirection::Out {
         return Err(bad(USER_NEEDS_OUT.to_owned()));
     }
+    if let Some(path) = &rule.cgroup_path {
+        if rule.direction != RuleDirection::Out {
+            return Err(bad(UNIT_NEEDS_OUT.to_owned()));
+        }
+        // The path reaches an iptables-restore line: only the characters unit names use, and `/`.
+        if path.is_empty()
+            || path.contains("..")
+            || !path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ":_.@-/".contains(c))
+        {
+            return Err(bad(format!(
+                "cgroup path {path:?} holds characters a unit name never has"
+            )));
+        }
+    }
     Ok(())
 }
+
+/// Why a `unit` rule that is not outbound cannot go into the kernel.
+const UNIT_NEEDS_OUT: &str = "a unit rule can only be enforced on outbound traffic (the kernel knows a \
+     packet's cgroup only as it leaves: iptables' cgroup match works in OUTPUT); set `direction: Out`, the \
+     monitor still judges the other direction";
+
+/// Why a `unit` rule other than a system service cannot go into the kernel.
+const UNIT_SERVICE_ONLY: &str = "only a system service (NAME.service) can be enforced in the kernel: its \
+     cgroup is system.slice/NAME.service; the monitor still judges other units";
 
 /// Why a `user` rule that is not outbound cannot go into the kernel.
 const USER_NEEDS_OUT: &str = "a user rule can only be enforced on outbound traffic (the kernel knows a \
@@ -291,6 +320,9 @@ pub fn rule_lines(rule: &KernelRule, family: Family) -> Result<Vec<String>, Enfo
                         }
                         if let Some(uid) = rule.uid_owner {
                             line.push_str(&format!(" -m owner --uid-owner {uid}"));
+                        }
+                        if let Some(path) = &rule.cgroup_path {
+                            line.push_str(&format!(" -m cgroup --path {path}"));
                         }
                         line.push_str(&format!(" -m comment --comment {comment} -j DROP"));
                         lines.push(line);
@@ -567,6 +599,16 @@ pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, En
             reason: PROGRAM_MONITOR_ONLY.to_owned(),
         });
     }
+    let cgroup_path = match rule.unit.as_deref() {
+        None => None,
+        Some(unit) if unit.ends_with(".service") => Some(format!("system.slice/{unit}")),
+        Some(_) => {
+            return Err(EnforceError::BadRule {
+                name: rule.name.to_string(),
+                reason: UNIT_SERVICE_ONLY.to_owned(),
+            });
+        }
+    };
     let direction = match rule.direction {
         crate::rules::RuleDirection::In => RuleDirection::In,
         crate::rules::RuleDirection::Out => RuleDirection::Out,
@@ -595,6 +637,7 @@ pub fn kernel_rules_for(rule: &crate::rules::Rule) -> Result<Vec<KernelRule>, En
             src_ports: src_ports.clone(),
             interface: rule.interface.clone(),
             uid_owner: rule.user.as_ref().map(|u| u.uid),
+            cgroup_path: cgroup_path.clone(),
         })
         .collect::<Vec<_>>();
     rules.iter().try_for_each(validate_rule)?;
@@ -634,6 +677,7 @@ mod tests {
             src_ports: vec![],
             interface: None,
             uid_owner: None,
+            cgroup_path: None,
         }
     }
 
@@ -802,6 +846,39 @@ mod tests {
         assert!(refused[0].starts_with("rule `daemon in`: a user rule can only be enforced on outbound"));
         assert!(refused[1].starts_with("rule `daemon any`: a user rule can only be enforced on outbound"));
         assert!(refused[2].starts_with("rule `curl`: monitor-only: iptables cannot match a program path"));
+    }
+
+    #[test]
+    fn unit_rules_become_cgroup_matches_for_outbound_system_services_only() {
+        let compile = |text: &str| {
+            crate::rules::RuleSet::compile(crate::rules::RuleFile::parse(text).unwrap(), None).unwrap()
+        };
+        let set = compile(
+            r#"(default_policy: Allow, rules: [
+            (name: "web", action: Block, direction: Out, protocol: Tcp, dst_ports: ["25"], unit: "nginx.service", enforce: true),
+            (name: "web in", action: Block, direction: In, unit: "nginx.service", enforce: true),
+            (name: "session", action: Block, direction: Out, unit: "session-2.scope", enforce: true),
+        ])"#,
+        );
+        let (rules, errors) = kernel_rules_of(&set);
+        assert_eq!(rules.len(), 1);
+        let lines = rule_lines(&rules[0], Family::V4).unwrap();
+        assert!(
+            lines[0].contains(" -m cgroup --path system.slice/nginx.service "),
+            "{lines:?}"
+        );
+        let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            reasons[0].contains("only be enforced on outbound traffic"),
+            "{reasons:?}"
+        );
+        assert!(reasons[1].contains("only a system service"), "{reasons:?}");
+        let hostile = KernelRule {
+            direction: RuleDirection::Out,
+            cgroup_path: Some("system.slice/x.service -j ACCEPT".into()),
+            ..rule()
+        };
+        assert!(rule_lines(&hostile, Family::V4).is_err());
     }
 
     #[test]

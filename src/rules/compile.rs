@@ -132,6 +132,31 @@ pub struct Rule {
     pub program: Option<ProgramMatch>,
     /// The user owning the packets' socket; `None` = every user.
     pub user: Option<UserMatch>,
+    /// The systemd unit of the packets' program (`nginx.service`); `None` = every unit.
+    pub unit: Option<Arc<str>>,
+}
+
+/// Why `text` is not a systemd unit name (`NAME.service`, `.scope`, `.slice`, `.socket`; letters, digits
+/// and `:_.@\-`), if it is not. The kernel rule takes the name into a cgroup path, so nothing else may
+/// reach it.
+#[must_use]
+pub fn unit_problem(text: &str) -> Option<String> {
+    let suffixes = [".service", ".scope", ".slice", ".socket"];
+    if !suffixes.iter().any(|s| text.len() > s.len() && text.ends_with(s)) {
+        return Some(format!(
+            "unit {text:?} is not a systemd unit name (NAME.service, .scope, .slice or .socket)"
+        ));
+    }
+    if text.len() > 255
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":_.@\\-".contains(c))
+    {
+        return Some(format!(
+            "unit {text:?} may only hold letters, digits and `: _ . @ \\ -` (at most 255)"
+        ));
+    }
+    None
 }
 
 /// A validated `program`: an exact executable path or a glob over it.
@@ -414,6 +439,16 @@ fn compile_rule(spec: &RuleSpec, index: usize, pos: &mut Positions<'_>) -> Resul
             }
         },
     };
+    let unit = match &spec.unit {
+        None => None,
+        Some(text) => match unit_problem(text) {
+            None => Some(Arc::from(text.as_str())),
+            Some(message) => {
+                let at = pos.rule(index, |r| r.item_pos("unit", 0));
+                return Err(invalid(at, index, name, message));
+            }
+        },
+    };
     Ok(Rule {
         name: Arc::from(name),
         enabled: spec.enabled,
@@ -429,6 +464,7 @@ fn compile_rule(spec: &RuleSpec, index: usize, pos: &mut Positions<'_>) -> Resul
         enforce: spec.enforce,
         program,
         user,
+        unit,
     })
 }
 
@@ -665,6 +701,50 @@ mod tests {
     }
 
     #[test]
+    fn units_are_systemd_unit_names_and_match_the_programs_unit() {
+        let text = "(default_policy: Allow, rules: [\n  (name: \"u\", action: Block,\n   unit: \"nginx\")])";
+        let err = RuleSet::compile(RuleFile::parse(text).unwrap(), Some(text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("3:10: rule \"u\": unit \"nginx\" is not a systemd unit name"),
+            "{err}"
+        );
+        assert!(unit_problem("web;reboot.service").is_some());
+        assert!(unit_problem("getty@tty1.service").is_none());
+        let set = RuleSet::compile(
+            RuleFile::parse(
+                r#"(default_policy: Allow, rules: [(name: "web", action: Block, unit: "nginx.service")])"#,
+            )
+            .unwrap(),
+            None,
+        )
+        .unwrap();
+        let m = PacketMeta::new(1, 60, 60, LinkType::Ethernet);
+        let nginx = Owner {
+            program: Some("/usr/sbin/nginx"),
+            uid: Some(33),
+            unit: Some("nginx.service"),
+        };
+        assert_eq!(set.evaluate_with_owner(&m, "eth0", nginx).action, Action::Block);
+        let other = Owner {
+            unit: Some("cron.service"),
+            ..nginx
+        };
+        assert_eq!(set.evaluate_with_owner(&m, "eth0", other).action, Action::Allow);
+        assert_eq!(
+            set.evaluate(&m, "eth0").action,
+            Action::Allow,
+            "unknown owner: no match"
+        );
+        let explained = set.explain_with_owner(&m, "eth0", other).to_string();
+        assert!(
+            explained.contains("unit cron.service is not nginx.service"),
+            "{explained}"
+        );
+    }
+
+    #[test]
     fn net_parse() {
         assert_eq!(parse_net("10.0.0.1"), Ok("10.0.0.1/32".parse().unwrap()));
         assert_eq!(parse_net("::1"), Ok("::1/128".parse().unwrap()));
@@ -791,6 +871,7 @@ mod tests {
         let root_curl = Owner {
             program: Some("/usr/bin/curl"),
             uid: Some(0),
+            unit: None,
         };
         assert_eq!(
             set.evaluate_with_owner(&m, "eth0", root_curl).action,

@@ -148,6 +148,14 @@ pub fn reason(rule: &Rule, field: Field, meta: &PacketMeta, iface: &str, owner: 
                 None => format!("program not known (yet), rule wants {want}"),
             }
         }
+        Field::Unit => {
+            let want = rule.unit.as_deref().unwrap_or("");
+            match (owner.unit, owner.program) {
+                (Some(unit), _) => format!("unit {unit} is not {want}"),
+                (None, Some(_)) => format!("program runs in no systemd unit, rule wants {want}"),
+                (None, None) => format!("unit not known (yet), rule wants {want}"),
+            }
+        }
     }
 }
 

@@ -379,7 +379,8 @@ impl RuleIndex {
                 by_uid.entry(user.uid).or_default().push(id);
                 continue;
             }
-            if rule.program.is_some() {
+            // Unit rules too: a unit is known only with its program.
+            if rule.program.is_some() || rule.unit.is_some() {
                 by_program.push(id);
                 continue;
             }

@@ -71,6 +71,7 @@ struct MatchKey {
     dst_ports: Vec<PortRange>,
     program: Option<String>,
     uid: Option<u32>,
+    unit: Option<String>,
 }
 
 impl MatchKey {
@@ -85,6 +86,7 @@ impl MatchKey {
             dst_ports: sorted(&r.dst_ports),
             program: r.program.as_ref().map(|p| p.text.clone()),
             uid: r.user.as_ref().map(|u| u.uid),
+            unit: r.unit.as_deref().map(str::to_owned),
         }
     }
 }
@@ -160,7 +162,12 @@ fn owner_covers(earlier: &Rule, later: &Rule) -> bool {
         (Some(_), None) => false,
         (Some(e), Some(l)) => e.text == l.text || (!l.is_glob() && e.matches(&l.text)),
     };
-    user && program
+    let unit = match (&earlier.unit, &later.unit) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(e), Some(l)) => e == l,
+    };
+    user && program && unit
 }
 
 fn unconstrained(r: &Rule) -> bool {
@@ -173,6 +180,7 @@ fn unconstrained(r: &Rule) -> bool {
         && r.dst_ports.is_empty()
         && r.program.is_none()
         && r.user.is_none()
+        && r.unit.is_none()
 }
 
 fn broad_nets(i: usize, rule: &Rule, field: &str, nets: &[IpNet], out: &mut Vec<LintWarning>) {
@@ -260,6 +268,7 @@ pub fn lint(set: &RuleSet) -> Vec<LintWarning> {
             && rule.src.is_empty()
             && rule.dst.is_empty()
             && rule.user.is_none()
+            && rule.unit.is_none()
         {
             out.push(LintWarning {
                 rule: rule_id(i),

@@ -232,6 +232,11 @@ pub struct RuleSpec {
     /// the kernel an outbound rule becomes `-m owner --uid-owner`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<UserSpec>,
+    /// The systemd unit whose packets the rule looks at (`"nginx.service"`, `"session-2.scope"`); absent =
+    /// every unit. In the kernel an outbound rule on a system service (`NAME.service`) becomes
+    /// `-m cgroup --path system.slice/NAME.service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// A user as written in a rule: a name, resolved through the system's user database when the rules are
@@ -276,6 +281,7 @@ impl Default for RuleSpec {
             enforce: false,
             program: None,
             user: None,
+            unit: None,
         }
     }
 }

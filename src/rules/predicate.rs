@@ -36,6 +36,8 @@ pub enum Field {
     User,
     /// The program is not the rule's (or is not known).
     Program,
+    /// The program's systemd unit is not the rule's (or is not known).
+    Unit,
 }
 
 /// What the matcher knows of who sent or receives a packet: the program's executable path and the uid
@@ -46,6 +48,8 @@ pub struct Owner<'a> {
     pub program: Option<&'a str>,
     /// Socket owner uid.
     pub uid: Option<u32>,
+    /// The program's systemd unit (`nginx.service`), when it runs in one.
+    pub unit: Option<&'a str>,
 }
 
 impl Owner<'_> {
@@ -53,6 +57,7 @@ impl Owner<'_> {
     pub const UNKNOWN: Owner<'static> = Owner {
         program: None,
         uid: None,
+        unit: None,
     };
 }
 
@@ -157,6 +162,11 @@ impl Rule {
         {
             return Err(Field::Program);
         }
+        if let Some(unit) = &self.unit
+            && owner.unit != Some(&**unit)
+        {
+            return Err(Field::Unit);
+        }
         Ok(())
     }
 
@@ -173,7 +183,8 @@ impl Rule {
     #[must_use]
     pub(crate) fn matches_packet_then(&self, meta: &PacketMeta, iface: &str, owner: &Owner<'_>) -> bool {
         self.check_packet(meta, iface).is_ok()
-            && ((self.user.is_none() && self.program.is_none()) || self.check_owner(*owner).is_ok())
+            && ((self.user.is_none() && self.program.is_none() && self.unit.is_none())
+                || self.check_owner(*owner).is_ok())
     }
 }
 

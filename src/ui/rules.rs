@@ -783,6 +783,9 @@ pub fn describe(spec: &RuleSpec) -> String {
     if let Some(user) = &spec.user {
         text.push_str(&format!(" user {user}"));
     }
+    if let Some(unit) = &spec.unit {
+        text.push_str(&format!(" unit {unit}"));
+    }
     if spec.enforce {
         text.push_str(" [kernel]");
     }
@@ -823,6 +826,8 @@ struct RuleForm {
     program: String,
     /// User name or uid; empty = every user.
     user: String,
+    /// systemd unit; empty = every unit.
+    unit: String,
     comment: String,
     enforce: bool,
 }
@@ -845,6 +850,7 @@ struct FieldErrors {
     interface: Option<String>,
     program: Option<String>,
     user: Option<String>,
+    unit: Option<String>,
     rule: Option<String>,
 }
 
@@ -893,6 +899,7 @@ impl RuleForm {
             interface: spec.interface.clone().unwrap_or_default(),
             program: spec.program.clone().unwrap_or_default(),
             user: spec.user.as_ref().map(ToString::to_string).unwrap_or_default(),
+            unit: spec.unit.clone().unwrap_or_default(),
             comment: spec.comment.clone(),
             enforce: spec.enforce,
         }
@@ -949,6 +956,10 @@ impl RuleForm {
         if let Some(Err(message)) = user.as_ref().map(crate::rules::compile::UserMatch::resolve) {
             errors.user = Some(message);
         }
+        let unit = self.unit.trim();
+        if !unit.is_empty() {
+            errors.unit = crate::rules::compile::unit_problem(unit);
+        }
         let spec = RuleSpec {
             name,
             enabled: self.enabled,
@@ -964,6 +975,7 @@ impl RuleForm {
             enforce: self.enforce,
             program: (!program.is_empty()).then(|| program.to_owned()),
             user,
+            unit: (!unit.is_empty()).then(|| unit.to_owned()),
         };
         if errors == FieldErrors::default() {
             // Whole-rule checks come from the real validator, so the form can never accept what the file
@@ -1087,6 +1099,7 @@ impl RuleForm {
                 error_color,
             );
             text_row(ui, "User", &mut self.user, errors.user.as_deref(), error_color);
+            text_row(ui, "Unit", &mut self.unit, errors.unit.as_deref(), error_color);
             text_row(ui, "Comment", &mut self.comment, None, error_color);
             ui.label("");
             ui.horizontal(|ui| {
