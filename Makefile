@@ -12,7 +12,8 @@ BIN := target/release/netwarden
 # (a capture sent at a set rate into a veth pair).
 PACKAGES := build-essential pkg-config libpcap-dev libgtk-3-dev libxkbcommon-x11-0 libx11-xcb1 libxcursor1 \
 	libxrandr2 libxi6 libegl1 libgl1-mesa-dri mesa-vulkan-drivers iptables ipset iproute2 iputils-ping \
-	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db prometheus tcpreplay
+	python3 tcpdump time xvfb xauth xdotool imagemagick libcap2-bin lintian systemd man-db prometheus tcpreplay \
+	python3-pyatspi at-spi2-core dbus-daemon
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -23,7 +24,7 @@ DEB_PROFILE ?= release
 DEB_BIN := target/$(if $(filter dev,$(DEB_PROFILE)),debug,$(DEB_PROFILE))/netwarden
 CARGO_DEB_VERSION := 3.8.0
 
-.PHONY: deps build run demo test lint unit root-tests bench bench-gui screenshots clean-kernel deb cargo-deb test-deb
+.PHONY: deps build run demo test lint unit a11y root-tests bench bench-gui screenshots clean-kernel deb cargo-deb test-deb
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
@@ -67,7 +68,13 @@ unit: deps
 root-tests:
 	@scripts/root-tests.sh $(ROOT_TESTS) $(if $(filter 0,$(shell id -u)),,$(wildcard target/debian/netwarden_*.deb))
 
-test: lint unit test-deb root-tests
+# The window as a screen reader sees it: over AT-SPI under Xvfb (scripts/a11y-check.py), on the debug binary
+# that `unit` built.
+a11y: deps
+	$(CARGO) build --locked
+	scripts/a11y-check.py target/debug/netwarden
+
+test: lint unit a11y test-deb root-tests
 
 cargo-deb:
 	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install cargo-deb --locked --version $(CARGO_DEB_VERSION)
