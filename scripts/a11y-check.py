@@ -21,12 +21,16 @@ Needs: xvfb, dbus (dbus-daemon), at-spi2-core, python3-pyatspi; /usr/bin/python3
 Debian package (not in a virtualenv or pyenv Python). Exit status 0 when every check passes, 1 otherwise.
 """
 import os
+import socket
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_demo_pcap import MAC_HOST, MAC_ROUTER, T0, eth, ip4, tcp  # noqa: E402  (the demo's frame builders)
 
 # How long one condition may take to hold (the app draws at most every 250 ms while traffic arrives; a debug
 # build under Xvfb is slow).
@@ -39,20 +43,9 @@ def pcap(path):
     an HTTPS exchange with 93.184.215.14, seen from 192.168.1.50 as the demo is. Demo mode replays it in a
     loop; gaps over 2 s are shortened to 2 s, so a few rows arrive every 2 s."""
 
-    def csum(data):
-        if len(data) % 2:
-            data += b"\0"
-        s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-        while s >> 16:
-            s = (s & 0xFFFF) + (s >> 16)
-        return (~s) & 0xFFFF
-
     def frame(src, dst, sport, dport, flags):
-        tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, flags, 64240, 0, 0)
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0,
-                         bytes(map(int, src.split("."))), bytes(map(int, dst.split("."))))
-        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-        return bytes.fromhex("02000000a050" "02000000a001") + b"\x08\x00" + ip + tcp
+        ip = ip4(socket.inet_aton(src), socket.inet_aton(dst), 6, tcp(sport, dport, flags, seq=1))
+        return eth(MAC_HOST, MAC_ROUTER, 0x0800, ip)
 
     packets = [
         (0.0, frame("203.0.113.7", "192.168.1.50", 30001, 22, 0x02)),
@@ -60,11 +53,10 @@ def pcap(path):
         (0.2, frame("93.184.215.14", "192.168.1.50", 443, 50010, 0x12)),
         (3.0, frame("192.168.1.50", "93.184.215.14", 50010, 443, 0x10)),
     ]
-    t0 = 1_764_050_400
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for offset, data in packets:
-            sec, usec = t0 + int(offset), int(round((offset % 1) * 1e6))
+            sec, usec = T0 + int(offset), int(round((offset % 1) * 1e6))
             f.write(struct.pack("<IIII", sec, usec, len(data), len(data)) + data)
 
 
@@ -111,30 +103,29 @@ class Session:
         self.procs.append(proc)
         return proc
 
-    def _xvfb(self, env):
-        """Starts Xvfb on a free display; returns ":N"."""
+    def _first_line(self, argv, env, what):
+        """Starts a server that writes one line (its display or address) to the file descriptor that
+        `argv` names with "{fd}", and returns that line."""
         read, write = os.pipe()
-        self._spawn(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
-                    env, pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._spawn([arg.replace("{fd}", str(write)) for arg in argv], env, pass_fds=(write,),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(write)
         with os.fdopen(read) as f:
-            number = f.readline().strip()
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        return ":" + number
+            line = f.readline().strip()
+        if not line:
+            raise RuntimeError(f"{what} did not start")
+        return line
+
+    def _xvfb(self, env):
+        """Starts Xvfb on a free display; returns ":N"."""
+        return ":" + self._first_line(
+            ["Xvfb", "-displayfd", "{fd}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"], env, "Xvfb")
 
     def _dbus(self, env):
         """Starts a session bus with the system's session configuration (so org.a11y.Bus is activated on
         demand); returns its address."""
-        read, write = os.pipe()
-        self._spawn(["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=%d" % write],
-                    env, pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(write)
-        with os.fdopen(read) as f:
-            address = f.readline().strip()
-        if not address:
-            raise RuntimeError("dbus-daemon did not start")
-        return address
+        return self._first_line(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address={fd}"], env, "dbus-daemon")
 
     def _enable_accessibility(self):
         """Sets org.a11y.Status IsEnabled (this starts at-spi-bus-launcher), as a screen reader does."""
