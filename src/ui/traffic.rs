@@ -22,8 +22,8 @@ use egui_extras::{Column, TableBuilder};
 use super::details::{details_ui, judged_by};
 use super::model::{OWNER_PENDING, Row, RowStore, RowSubject};
 use super::widgets::{
-    filter_field_ui, flags_text, keyboard_menu_ui, menu_key_pressed, names_text, row_sentence,
-    selection_move, sort_header_ui, table_row_ui, time_text, verdict_rich_text,
+    filter_field_ui, flags_text, header_label_ui, keyboard_menu_ui, menu_key_pressed, names_text,
+    row_sentence, selection_move, sort_header_ui, table_row_ui, time_text, verdict_rich_text,
 };
 use crate::engine::RawStore;
 use crate::event::Event;
@@ -640,7 +640,7 @@ impl TrafficPanel {
                                 sort_clicked = Some(column);
                             }
                         } else {
-                            ui.label(RichText::new(title).strong());
+                            header_label_ui(ui, title);
                         }
                     });
                 }

@@ -161,6 +161,15 @@ pub fn sort_header_ui(ui: &mut egui::Ui, title: &str, sorted: Option<bool>) -> b
         .clicked()
 }
 
+/// A column title that does not sort, on the same line as the sortable ones (a frameless button is
+/// `interact_size` tall with its text centred).
+pub fn header_label_ui(ui: &mut egui::Ui, title: &str) {
+    let size = egui::vec2(ui.available_width(), ui.spacing().interact_size.y);
+    ui.allocate_ui_with_layout(size, egui::Layout::left_to_right(egui::Align::Center), |ui| {
+        ui.label(RichText::new(title).strong());
+    });
+}
+
 /// The selection move a key asks for, in rows (`isize::MIN`/`MAX`: the first / last), when pressed now
 /// (consumed): Up/Down, PageUp/PageDown by `page_rows`, Home/End.
 pub fn selection_move(ctx: &egui::Context, page_rows: usize) -> Option<isize> {
