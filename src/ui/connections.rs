@@ -26,12 +26,12 @@ use egui_extras::{Column, TableBuilder};
 use super::details::program_lines;
 use super::traffic::TrafficAction;
 use super::widgets::{
-    OwnerState, filter_field_ui, keyboard_menu_ui, menu_key_pressed, selection_move, sort_header_ui,
-    table_row_ui, verdict_color,
+    FilterBox, OwnerState, keyboard_menu_ui, menu_key_pressed, selection_move, sort_header_ui, table_row_ui,
+    verdict_color,
 };
 use crate::attrib::Attribution;
 use crate::detect::AlertKind;
-use crate::filter::{Filter, FilterSubject};
+use crate::filter::FilterSubject;
 use crate::flows::{Endpoint, Flow, FlowDirection, FlowSnapshot, SharedFlows, TcpState};
 use crate::packet::{Direction, IpProto, LinkType, NetworkKind, PacketMeta};
 use crate::rules::{Action, RuleDirection, RuleSpec, UserSpec};
@@ -274,9 +274,7 @@ pub struct ConnectionsPanel {
     view: Vec<usize>,
     /// Closed flows hidden by ageing at the last rebuild.
     aged_out: usize,
-    filter_text: String,
-    filter: Filter,
-    filter_error: Option<String>,
+    filter: FilterBox,
     sort: Option<(ConnColumn, bool)>,
     keep_closed_secs: u32,
     /// The `closed_secs` the running capture's flow table was started with.
@@ -287,7 +285,6 @@ pub struct ConnectionsPanel {
     rebuild_cost: Duration,
     selected: Option<Arc<Flow>>,
     scroll_to: Option<usize>,
-    focus_filter: bool,
     focus_selected: bool,
     open_menu: bool,
     page_rows: usize,
@@ -312,9 +309,7 @@ impl ConnectionsPanel {
             next: None,
             view: Vec::new(),
             aged_out: 0,
-            filter_text: String::new(),
-            filter: Filter::default(),
-            filter_error: None,
+            filter: FilterBox::default(),
             sort: None,
             keep_closed_secs,
             engine_closed_secs: None,
@@ -323,7 +318,6 @@ impl ConnectionsPanel {
             rebuild_cost: Duration::ZERO,
             selected: None,
             scroll_to: None,
-            focus_filter: false,
             focus_selected: false,
             open_menu: false,
             page_rows: 20,
@@ -353,26 +347,20 @@ impl ConnectionsPanel {
 
     /// Sets the filter text; on a syntax error the old filter stays and the error is shown.
     pub fn set_filter(&mut self, text: &str) {
-        text.clone_into(&mut self.filter_text);
-        match Filter::parse(text) {
-            Ok(filter) => {
-                self.filter = filter;
-                self.filter_error = None;
-                self.dirty = true;
-            }
-            Err(e) => self.filter_error = Some(e.to_string()),
+        if self.filter.set(text) {
+            self.dirty = true;
         }
     }
 
     /// The current filter error, if the text does not parse.
     #[must_use]
     pub fn filter_error(&self) -> Option<&str> {
-        self.filter_error.as_deref()
+        self.filter.error()
     }
 
     /// Keyboard focus goes to the filter box on the next frame (Ctrl+F).
     pub fn focus_filter(&mut self) {
-        self.focus_filter = true;
+        self.filter.focus();
     }
 
     /// Sorts by `column` (again: reverses).
@@ -452,7 +440,7 @@ impl ConnectionsPanel {
             .max()
             .unwrap_or(0);
         let keep_micros = i64::from(self.keep_closed_secs) * 1_000_000;
-        let filter = &self.filter;
+        let filter = self.filter.filter();
         let mut aged_out = 0;
         let mut view: Vec<usize> = snapshot
             .flows
@@ -565,14 +553,8 @@ impl ConnectionsPanel {
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal_wrapped(|ui| {
-            if let Some(text) = filter_field_ui(
-                ui,
-                &self.filter_text,
-                "app:firefox user:alice port:443 !dir:in",
-                320.0,
-                &mut self.focus_filter,
-            ) {
-                self.set_filter(&text);
+            if self.filter.ui(ui, "app:firefox user:alice port:443 !dir:in", 320.0) {
+                self.dirty = true;
             }
             ui.separator();
             let label = ui.label("Keep closed connections for");
@@ -616,12 +598,7 @@ impl ConnectionsPanel {
             }
             ui.label(text);
         });
-        if let Some(error) = &self.filter_error {
-            ui.colored_label(
-                ui.visuals().error_fg_color,
-                format!("Filter not applied: {error}"),
-            );
-        }
+        self.filter.error_ui(ui);
     }
 
     #[expect(

@@ -22,12 +22,11 @@ use egui_extras::{Column, TableBuilder};
 use super::details::{details_ui, judged_by};
 use super::model::{OWNER_PENDING, Row, RowStore, RowSubject};
 use super::widgets::{
-    filter_field_ui, flags_text, header_label_ui, keyboard_menu_ui, menu_key_pressed, names_text,
-    row_sentence, selection_move, sort_header_ui, table_row_ui, time_text, verdict_rich_text,
+    FilterBox, flags_text, header_label_ui, keyboard_menu_ui, menu_key_pressed, names_text, row_sentence,
+    selection_move, sort_header_ui, table_row_ui, time_text, verdict_rich_text,
 };
 use crate::engine::RawStore;
 use crate::event::Event;
-use crate::filter::Filter;
 use crate::packet::{IpProto, PacketMeta};
 use crate::rules::{Action, Protocol, RuleDirection, RuleSet, RuleSpec};
 use crate::text::escape;
@@ -65,9 +64,7 @@ const COLUMNS: usize = 15;
 /// The table's state.
 pub struct TrafficPanel {
     store: RowStore,
-    filter_text: String,
-    filter: Filter,
-    filter_error: Option<String>,
+    filter: FilterBox,
     /// Absolute indices of the rows that pass the filter, in display order. A deque, so evicting from the
     /// front costs O(evicted), not a shift of a million entries.
     view: VecDeque<u64>,
@@ -77,7 +74,6 @@ pub struct TrafficPanel {
     selected: Option<u64>,
     /// Scroll the table to this shown row on the next frame.
     scroll_to: Option<usize>,
-    focus_filter: bool,
     /// The details pane is shown for the selected row (Enter toggles it).
     details_open: bool,
     /// Give the selected row the keyboard focus on the next frame (after a keyboard move).
@@ -106,15 +102,12 @@ impl TrafficPanel {
     pub fn new(row_cap: usize) -> Self {
         Self {
             store: RowStore::new(row_cap),
-            filter_text: String::new(),
-            filter: Filter::default(),
-            filter_error: None,
+            filter: FilterBox::default(),
             view: VecDeque::new(),
             sort: None,
             frozen_len: None,
             selected: None,
             scroll_to: None,
-            focus_filter: false,
             details_open: true,
             focus_selected: false,
             open_menu: false,
@@ -134,10 +127,10 @@ impl TrafficPanel {
     pub fn push(&mut self, events: impl IntoIterator<Item = Event>) {
         // A filter on the program or user cannot judge a row whose lookup is still running: such rows join
         // the view when their owner is known (`settle_owners`).
-        let wait_for_owner = self.filter.uses_owner();
+        let wait_for_owner = self.filter.filter().uses_owner();
         for event in events {
             let index = self.store.push(&event);
-            if !(wait_for_owner && event.attribution_pending()) && self.filter.matches(&event) {
+            if !(wait_for_owner && event.attribution_pending()) && self.filter.filter().matches(&event) {
                 self.view.push_back(index);
             }
         }
@@ -164,14 +157,14 @@ impl TrafficPanel {
     /// ones it accepts join the view in arrival order. O(rows still pending); called per batch and frame.
     pub fn settle_owners(&mut self) {
         let resolved = self.store.resolve_pending();
-        if resolved.is_empty() || !self.filter.uses_owner() {
+        if resolved.is_empty() || !self.filter.filter().uses_owner() {
             return;
         }
         for index in resolved {
             let Some(row) = self.store.get(index) else {
                 continue;
             };
-            if !self.filter.matches(&RowSubject::new(row, &self.store)) {
+            if !self.filter.filter().matches(&RowSubject::new(row, &self.store)) {
                 continue;
             }
             if self.sort.is_some() {
@@ -245,31 +238,25 @@ impl TrafficPanel {
 
     /// Sets the filter text; on a syntax error the old filter stays and the error is shown.
     pub fn set_filter(&mut self, text: &str) {
-        text.clone_into(&mut self.filter_text);
-        match Filter::parse(text) {
-            Ok(filter) => {
-                self.filter = filter;
-                self.filter_error = None;
-                self.rebuild_view();
-            }
-            Err(e) => self.filter_error = Some(e.to_string()),
+        if self.filter.set(text) {
+            self.rebuild_view();
         }
     }
 
     /// The current filter error, if the text does not parse.
     #[must_use]
     pub fn filter_error(&self) -> Option<&str> {
-        self.filter_error.as_deref()
+        self.filter.error()
     }
 
     /// Keyboard focus goes to the filter box on the next frame (Ctrl+F).
     pub fn focus_filter(&mut self) {
-        self.focus_filter = true;
+        self.filter.focus();
     }
 
     fn rebuild_view(&mut self) {
         let store = &self.store;
-        let filter = &self.filter;
+        let filter = self.filter.filter();
         let wait_for_owner = filter.uses_owner();
         self.view = if filter.is_empty() {
             (self.store.first_index()..self.store.end_index()).collect()
@@ -518,14 +505,12 @@ impl TrafficPanel {
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            if let Some(text) = filter_field_ui(
+            if self.filter.ui(
                 ui,
-                &self.filter_text,
                 "src:10.0.0.0/8 port:22 proto:tcp verdict:block !dir:out host:example.com app:curl",
                 460.0,
-                &mut self.focus_filter,
             ) {
-                self.set_filter(&text);
+                self.rebuild_view();
             }
             // One state, said once: following (with a Pause button) or paused (with the way back).
             if self.is_paused() {
@@ -555,12 +540,7 @@ impl TrafficPanel {
                 self.store.cap()
             ));
         });
-        if let Some(error) = &self.filter_error {
-            ui.colored_label(
-                ui.visuals().error_fg_color,
-                format!("Filter not applied: {error}"),
-            );
-        }
+        self.filter.error_ui(ui);
     }
 
     #[expect(

@@ -4,6 +4,7 @@ use egui::{Color32, RichText};
 
 use super::model::Row;
 use crate::attrib::Attribution;
+use crate::filter::Filter;
 use crate::rules::Action;
 
 /// Shows a panel's status line: red for an error, normal text otherwise.
@@ -123,28 +124,79 @@ pub fn row_sentence(row: &Row, rule_name: &str) -> String {
     text
 }
 
-/// A panel's filter field labelled `Filter:`; takes the keyboard focus when `focus` is set (and clears
-/// it). Returns the new text when the user changed it.
-pub fn filter_field_ui(
-    ui: &mut egui::Ui,
-    current: &str,
-    hint: &str,
-    width: f32,
-    focus: &mut bool,
-) -> Option<String> {
-    let label = ui.label("Filter:");
-    let mut text = current.to_owned();
-    let edit = ui
-        .add(
-            egui::TextEdit::singleline(&mut text)
-                .hint_text(hint)
-                .desired_width(width),
-        )
-        .labelled_by(label.id);
-    if std::mem::take(focus) {
-        edit.request_focus();
+/// A table's filter field: the text as typed, the last filter that parsed (a syntax error keeps it and is
+/// shown under the toolbar), and a focus request for the next frame (Ctrl+F). The traffic and connections
+/// tables each hold one.
+#[derive(Default)]
+pub struct FilterBox {
+    text: String,
+    filter: Filter,
+    error: Option<String>,
+    focus: bool,
+}
+
+impl FilterBox {
+    /// Sets the text. Returns true when the filter changed; on a syntax error the old filter stays and the
+    /// error is kept for `error_ui`.
+    pub fn set(&mut self, text: &str) -> bool {
+        text.clone_into(&mut self.text);
+        match Filter::parse(text) {
+            Ok(filter) => {
+                self.filter = filter;
+                self.error = None;
+                true
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                false
+            }
+        }
     }
-    (text != current).then_some(text)
+
+    /// The filter in force.
+    #[must_use]
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The syntax error of the text typed, if it does not parse.
+    #[must_use]
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Keyboard focus goes to the field on the next frame.
+    pub fn focus(&mut self) {
+        self.focus = true;
+    }
+
+    /// "Filter:" and the text field, `width` wide with `hint` while empty. Returns true when the filter
+    /// changed.
+    pub fn ui(&mut self, ui: &mut egui::Ui, hint: &str, width: f32) -> bool {
+        let label = ui.label("Filter:");
+        let mut text = self.text.clone();
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(&mut text)
+                    .hint_text(hint)
+                    .desired_width(width),
+            )
+            .labelled_by(label.id);
+        if std::mem::take(&mut self.focus) {
+            edit.request_focus();
+        }
+        text != self.text && self.set(&text)
+    }
+
+    /// The error line, when the text typed does not parse.
+    pub fn error_ui(&self, ui: &mut egui::Ui) {
+        if let Some(error) = &self.error {
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                format!("Filter not applied: {error}"),
+            );
+        }
+    }
 }
 
 /// A sortable column header: the title with ` ^` (ascending) or ` v` (descending) when the table is sorted
@@ -337,6 +389,19 @@ pub fn names_text(src: &str, dst: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_filter_that_does_not_parse_keeps_the_one_in_force() {
+        let mut filter = FilterBox::default();
+        assert!(filter.set("port:22"));
+        let in_force = filter.filter().clone();
+        assert!(!filter.set("port:"));
+        assert_eq!(filter.filter(), &in_force);
+        assert!(filter.error().is_some());
+        assert!(filter.set(""));
+        assert_eq!(filter.filter(), &Filter::default());
+        assert_eq!(filter.error(), None);
+    }
 
     #[test]
     fn names_and_time() {
