@@ -738,6 +738,41 @@ mod tests {
         assert_eq!(si_number(0.25), "0.2");
     }
 
+    /// An inbound TCP packet from `src` to `port` at `ts_micros`, judged `verdict`, with a port-scan alert
+    /// from `src` when `scan_alert` is set.
+    fn inbound_tcp(
+        seq: u64,
+        ts_micros: i64,
+        src: &str,
+        port: u16,
+        verdict: Verdict,
+        scan_alert: bool,
+    ) -> Event {
+        let mut meta = PacketMeta::new(ts_micros, 60, 60, LinkType::Ethernet);
+        meta.src_ip = Some(src.parse().unwrap());
+        meta.protocol = Some(IpProto::TCP);
+        meta.dst_port = Some(port);
+        meta.direction = Direction::In;
+        Event {
+            seq,
+            verdict,
+            meta,
+            rule_name: None,
+            iface: Arc::from("eth0"),
+            alert: scan_alert.then(|| Alert {
+                kind: AlertKind::PortScan,
+                src_ip: src.parse().unwrap(),
+                ts_micros,
+                reason: String::new(),
+            }),
+            src_name: None,
+            dst_name: None,
+            kernel_dropped: false,
+            origin: crate::event::Origin::Untracked,
+            rules_version: 0,
+        }
+    }
+
     #[test]
     fn a_scan_lists_every_port_it_touched_not_only_the_denied_ones() {
         let mut stats = StatsPanel::default();
@@ -747,29 +782,20 @@ mod tests {
         .unwrap();
         let events: Vec<Event> = (1..=30u16)
             .map(|port| {
-                let mut meta = PacketMeta::new(i64::from(port), 60, 60, LinkType::Ethernet);
-                meta.src_ip = Some("198.51.100.23".parse().unwrap());
-                meta.protocol = Some(IpProto::TCP);
-                meta.dst_port = Some(port);
-                meta.direction = Direction::In;
-                Event {
-                    seq: u64::from(port),
-                    verdict: rules.evaluate(&meta, "eth0"),
-                    meta,
-                    rule_name: None,
-                    iface: Arc::from("eth0"),
-                    alert: (port == 30).then(|| Alert {
-                        kind: AlertKind::PortScan,
-                        src_ip: "198.51.100.23".parse().unwrap(),
-                        ts_micros: 30,
-                        reason: String::new(),
-                    }),
-                    src_name: None,
-                    dst_name: None,
-                    kernel_dropped: false,
-                    origin: crate::event::Origin::Untracked,
-                    rules_version: 0,
-                }
+                let allow = Verdict {
+                    action: Action::Allow,
+                    rule: None,
+                };
+                let mut event = inbound_tcp(
+                    u64::from(port),
+                    i64::from(port),
+                    "198.51.100.23",
+                    port,
+                    allow,
+                    port == 30,
+                );
+                event.verdict = rules.evaluate(&event.meta, "eth0");
+                event
             })
             .collect();
         stats.push(&events);
@@ -784,32 +810,12 @@ mod tests {
         let mut stats = StatsPanel::default();
         let mut events = Vec::new();
         for port in [22u16, 23, 80] {
-            let mut meta = PacketMeta::new(1_000_000 * i64::from(port), 60, 60, LinkType::Ethernet);
-            meta.src_ip = Some("203.0.113.7".parse().unwrap());
-            meta.protocol = Some(IpProto::TCP);
-            meta.dst_port = Some(port);
-            meta.direction = Direction::In;
-            events.push(Event {
-                seq: 1,
-                meta,
-                verdict: Verdict {
-                    action: Action::Block,
-                    rule: None,
-                },
-                rule_name: None,
-                iface: Arc::from("eth0"),
-                alert: (port == 80).then(|| Alert {
-                    kind: AlertKind::PortScan,
-                    src_ip: "203.0.113.7".parse().unwrap(),
-                    ts_micros: 0,
-                    reason: String::new(),
-                }),
-                src_name: None,
-                dst_name: None,
-                kernel_dropped: false,
-                origin: crate::event::Origin::Untracked,
-                rules_version: 0,
-            });
+            let block = Verdict {
+                action: Action::Block,
+                rule: None,
+            };
+            let ts_micros = 1_000_000 * i64::from(port);
+            events.push(inbound_tcp(1, ts_micros, "203.0.113.7", port, block, port == 80));
         }
         stats.push(&events);
         let threats = stats.threats(10);
